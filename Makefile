@@ -1,0 +1,46 @@
+# dprive: two commands do all the set-up on a fresh Debian machine:
+#   make demo   run dprive in front of a local DNS-over-TLS unbound and query it
+#   make test   every test tier this machine allows
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: all deps venv test test-unit test-integration test-micropython demo bench clean
+
+all: test
+
+# Debian packages the tests, the demo and the benchmark run against.
+deps:
+	@sh tests/tools/ensure-deps.sh
+
+$(VENV)/.stamp: requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.stamp
+
+test: deps venv
+	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) tests/micropython/run.py
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test-integration: deps venv
+	$(PY) -m pytest -q tests/integration
+
+test-micropython: venv
+	$(PY) tests/micropython/run.py
+
+demo: deps venv
+	$(PY) tests/tools/demo.py
+
+bench: deps venv
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from dprive.cli import main
+
+raise SystemExit(main())

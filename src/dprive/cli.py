@@ -1,0 +1,60 @@
+"""Command line: `dprive run|check|status|--version`."""
+
+import argparse
+import sys
+
+from dprive import __version__
+
+DEFAULT_CONFIG = "/etc/config/dprive"
+EXIT_CONFIG_ERROR = 2
+
+
+def _cmd_check(args):
+    from dprive.config import ConfigError, load_config
+    try:
+        settings = load_config(args.config)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    enabled = [u for u in settings.upstreams if u.enabled]
+    print("%s: OK (%d upstreams, %d enabled)" % (args.config, len(settings.upstreams), len(enabled)))
+    return 0
+
+
+def _cmd_run(args):
+    from dprive.config import ConfigError, load_config
+    try:
+        settings = load_config(args.config)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    from dprive.io.daemon import run_daemon
+    return run_daemon(settings)
+
+
+def _cmd_status(args):
+    from dprive.status_client import print_status
+    return print_status(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="dprive", description=__doc__)
+    parser.add_argument("--version", action="version", version="dprive " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (
+        ("run", _cmd_run, "run the forwarder"),
+        ("check", _cmd_check, "validate the config file and exit (status 2 on errors)"),
+        ("status", _cmd_status, "show the running daemon's sessions"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config", default=DEFAULT_CONFIG, help="UCI config file (default %(default)s)")
+        cmd.set_defaults(func=func)
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print the raw JSON for programs")
+            cmd.add_argument("--socket", help="control socket (default: from the config)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)

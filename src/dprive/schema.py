@@ -1,0 +1,120 @@
+"""The one description of /etc/config/dprive.
+
+Everything that reads or writes the config takes its rules from here: the
+daemon's loader (config.py), `dprive check`, and later the LuCI page (which is
+generated from `schema_as_json()`), so the rules cannot drift apart.
+
+Each option is a dict:
+  type      'int' | 'bool' | 'enum' | 'ip' | 'port' | 'hostname' | 'path'
+            | 'string' | 'spki'
+  default   value used when the option is absent (already of the right type)
+  required  True if the option must be present
+  list      True if the option is a UCI `list` (may repeat)
+  min, max  bounds for 'int' (inclusive); for 'string' bounds on its length
+  choices   allowed values for 'enum'
+  help      one line, shown by `dprive check` and the LuCI page
+Units are in the option names (_ms, _s), as hypercorn does.
+"""
+
+SECTION_MAIN = "dprive"
+SECTION_UPSTREAM = "upstream"
+
+MAIN_OPTIONS = {
+    "listen_address": {
+        "type": "ip", "list": True, "default": ["127.0.0.1", "::1"],
+        "help": "Addresses to answer DNS on (UDP and TCP).",
+    },
+    "listen_port": {
+        "type": "port", "default": 5453,
+        "help": "Port to answer DNS on; dnsmasq forwards to it.",
+    },
+    "profile": {
+        "type": "enum", "choices": ["strict", "opportunistic"], "default": "strict",
+        "help": "strict: only authenticated upstreams get queries (RFC 8310); "
+                "opportunistic: encrypted even when authentication fails, never cleartext.",
+    },
+    "ca_bundle": {
+        "type": "path", "default": "/etc/ssl/certs/ca-certificates.crt",
+        "help": "PEM file of the certificate authorities that upstreams are checked against.",
+    },
+    "tls_min_version": {
+        "type": "enum", "choices": ["1.2", "1.3"], "default": "1.2",
+        "help": "Oldest TLS version accepted from an upstream.",
+    },
+    "padding_block": {
+        "type": "int", "min": 0, "max": 512, "default": 128,
+        "help": "Pad queries to a multiple of this many bytes (RFC 8467); 0 turns padding off.",
+    },
+    "query_timeout_ms": {
+        "type": "int", "min": 200, "max": 30000, "default": 5000,
+        "help": "Longest a LAN client waits for an answer before it gets SERVFAIL.",
+    },
+    "connect_timeout_ms": {
+        "type": "int", "min": 100, "max": 30000, "default": 3000,
+        "help": "Longest a TCP connect plus TLS handshake to an upstream may take.",
+    },
+    "attempt_min_ms": {
+        "type": "int", "min": 50, "max": 30000, "default": 400,
+        "help": "Shortest wait for one upstream answer before the query is also tried "
+                "elsewhere (the wait is otherwise derived from the measured RTT).",
+    },
+    "backoff_max_s": {
+        "type": "int", "min": 1, "max": 3600, "default": 120,
+        "help": "Longest pause before a failing upstream is tried again.",
+    },
+    "max_pending_queries": {
+        "type": "int", "min": 16, "max": 65535, "default": 4096,
+        "help": "Queries that may wait for an answer at once; more are answered SERVFAIL.",
+    },
+    "max_tcp_clients": {
+        "type": "int", "min": 1, "max": 4096, "default": 128,
+        "help": "LAN TCP connections served at once.",
+    },
+    "tcp_client_idle_ms": {
+        "type": "int", "min": 500, "max": 300000, "default": 10000,
+        "help": "A LAN TCP client silent (or stalled mid-message) this long is disconnected.",
+    },
+    "control_socket": {
+        "type": "path", "default": "/var/run/dprive/control.sock",
+        "help": "Unix socket for `dprive status` and the ubus object.",
+    },
+    "log_level": {
+        "type": "enum", "choices": ["debug", "info", "warning", "error"], "default": "info",
+        "help": "debug logs every query; info logs every session event.",
+    },
+}
+
+UPSTREAM_OPTIONS = {
+    "name": {
+        "type": "string", "required": True, "min": 1, "max": 64,
+        "help": "A name for logs and status.",
+    },
+    "address": {
+        "type": "ip", "required": True,
+        "help": "IPv4 or IPv6 address of the DNS-over-TLS server.",
+    },
+    "port": {
+        "type": "port", "default": 853,
+        "help": "Server port (853 for DNS over TLS).",
+    },
+    "auth_name": {
+        "type": "hostname", "default": "",
+        "help": "Name the server certificate must carry (and sent as SNI).",
+    },
+    "spki": {
+        "type": "spki", "list": True, "default": [],
+        "help": "Pins: base64 SHA-256 of the server key's SubjectPublicKeyInfo (RFC 7858 4.2).",
+    },
+    "enabled": {
+        "type": "bool", "default": True,
+        "help": "Send queries to this upstream.",
+    },
+}
+
+
+def schema_as_json():
+    """The schema in a form other tools (LuCI, docs) can load."""
+    return {
+        "main": {"section": SECTION_MAIN, "options": MAIN_OPTIONS},
+        "upstream": {"section": SECTION_UPSTREAM, "options": UPSTREAM_OPTIONS},
+    }

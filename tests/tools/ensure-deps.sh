@@ -1,0 +1,27 @@
+#!/bin/sh
+# Make sure the Debian packages that the tests, `make demo` and `make bench`
+# talk to are here: unbound (the DoT upstream), kdig, dnsperf, stubby (the
+# peer we compare with) and openssl (throwaway certificates).
+# As root, missing ones are installed with apt-get; otherwise we say what to run.
+set -eu
+need=""
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have unbound || need="$need unbound"
+have kdig    || need="$need knot-dnsutils"
+have dnsperf || need="$need dnsperf"
+have stubby  || need="$need stubby"
+have openssl || need="$need openssl"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "missing Debian packages:$need" >&2
+	echo "run as root: apt-get update && apt-get install -y --no-install-recommends$need" >&2
+	exit 1
+fi
+echo "installing Debian packages:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# The packages' own services are not wanted: tests start their own copies.
+apt-get install -y -q --no-install-recommends $need >/dev/null
+for svc in unbound stubby; do
+	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
