@@ -63,7 +63,7 @@ MAIN_OPTIONS = {
         "help": "Longest pause before a failing upstream is tried again.",
     },
     "max_pending_queries": {
-        "type": "int", "min": 16, "max": 65535, "default": 4096,
+        "type": "int", "min": 16, "max": 16384, "default": 4096,
         "help": "Queries that may wait for an answer at once; more are answered SERVFAIL.",
     },
     "max_tcp_clients": {

@@ -1,0 +1,145 @@
+"""An upstream resolver as the forwarder sees it: its health and its current session.
+
+States of an upstream (transitions are made by the forwarder):
+
+    IDLE        no session; the next query (or a background retry) connects
+    CONNECTING  TCP + TLS handshake under way; queries queue on the session
+    OPEN        authenticated session; queries go out at once
+    BACKOFF     the last connect failed; not used until retry_at, then retried
+                in the background (delay doubles per failure, capped)
+
+A session is one TLS connection. Its generation number tags every event the
+I/O shell reports, so a late event from a connection already given up is
+recognised and ignored.
+"""
+
+from dprive.core.framing import FrameDecoder
+from dprive.core.rtt import RttEstimator
+
+IDLE = "idle"
+CONNECTING = "connecting"
+OPEN = "open"
+BACKOFF = "backoff"
+
+BACKOFF_FIRST_MS = 500
+RETIRED_IDS_KEPT = 1024
+
+
+class Attempt:
+    """One transmission of a client's query on one session."""
+
+    def __init__(self, pending, upstream, session, upstream_id):
+        self.pending = pending
+        self.upstream = upstream
+        self.session = session
+        self.id = upstream_id
+        self.sent_at = None      # None while waiting for the handshake
+        self.deadline = None
+        self.timed_out = False
+
+
+class Session:
+    """One connection: the IDs in flight on it and what the server told us."""
+
+    def __init__(self, gen, now):
+        self.gen = gen
+        self.started_at = now
+        self.inflight = {}       # upstream ID -> Attempt
+        self.queued = []         # Attempts waiting for the handshake
+        self.retired = {}        # IDs whose query was answered elsewhere: a late answer is no error
+        self._retired_order = []
+        self.decoder = FrameDecoder()
+        self.last_activity = now
+        self.last_answer_at = None
+        self.server_idle_ms = None   # from edns-tcp-keepalive
+        self.info = {}               # TLS facts reported by the shell
+
+    def new_id(self, rand16):
+        while True:
+            candidate = rand16() & 0xFFFF
+            if candidate not in self.inflight and candidate not in self.retired:
+                return candidate
+
+    def retire(self, attempt):
+        if self.inflight.pop(attempt.id, None) is None:
+            return
+        self.retired[attempt.id] = True
+        self._retired_order.append(attempt.id)
+        if len(self._retired_order) > RETIRED_IDS_KEPT:
+            del self.retired[self._retired_order.pop(0)]
+
+    def idle_expiry(self):
+        """When we should stop using this session, per the server's idle timeout."""
+        if self.server_idle_ms is None or self.inflight:
+            return None
+        # Close a little before the server would, so no query races its close.
+        margin = min(1000, self.server_idle_ms // 10)
+        return self.last_activity + self.server_idle_ms - margin
+
+
+COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnects",
+            "graceful_closes", "unmatched", "late_answers", "bad_answers")
+
+
+class Upstream:
+    def __init__(self, index, name, enabled=True):
+        self.index = index
+        self.name = name
+        self.enabled = enabled
+        self.state = IDLE
+        self.session = None
+        self.rtt = RttEstimator()
+        self.consecutive_failures = 0
+        self.retry_at = None
+        self.connect_deadline = None
+        self.last_close_reason = ""
+        self.counters = {}
+        for name in COUNTERS:
+            self.counters[name] = 0
+
+    def count(self, name, n=1):
+        self.counters[name] += n
+
+    def usable(self):
+        return self.enabled and self.state != BACKOFF
+
+    def preference(self):
+        """Lower is better: smoothed RTT, stretched by recent timeouts.
+
+        An upstream never measured scores 0, so each gets measured once early on.
+        """
+        if self.rtt.srtt_ms is None:
+            return (0, self.index)
+        return (self.rtt.srtt_ms * self.rtt.backoff, self.index)
+
+    def back_off(self, now, cap_ms):
+        self.consecutive_failures += 1
+        delay = BACKOFF_FIRST_MS
+        for _ in range(self.consecutive_failures - 1):
+            delay *= 2
+            if delay >= cap_ms:
+                break
+        self.state = BACKOFF
+        self.retry_at = now + min(delay, cap_ms)
+
+    def status(self, now):
+        out = {
+            "name": self.name,
+            "enabled": self.enabled,
+            "state": self.state,
+            "srtt_ms": None if self.rtt.srtt_ms is None else round(self.rtt.srtt_ms, 1),
+            "rto_ms": round(self.rtt.rto_ms(), 1),
+            "consecutive_failures": self.consecutive_failures,
+            "retry_in_ms": None if self.state != BACKOFF else max(0, int(self.retry_at - now)),
+            "last_close_reason": self.last_close_reason,
+            "inflight": 0,
+            "server_idle_timeout_ms": None,
+            "session_age_s": None,
+        }
+        out.update(self.counters)
+        if self.session is not None:
+            out["inflight"] = len(self.session.inflight)
+            out["server_idle_timeout_ms"] = self.session.server_idle_ms
+            out["session_age_s"] = round((now - self.session.started_at) / 1000.0, 1)
+            out.update(self.session.info)
+        return out

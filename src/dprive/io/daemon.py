@@ -1,0 +1,298 @@
+"""The asyncio shell: listeners, upstream connections, the core's timer, signals.
+
+It owns no protocol decisions: every event goes to the core Forwarder and the
+actions it returns are carried out here (see core/forwarder.py for the list).
+"""
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import ssl
+import time
+
+from dprive import __version__
+from dprive.control import ControlServer
+from dprive.core import forwarder as core
+from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener
+from dprive.io.upstream_conn import UpstreamConnection, open_tcp
+from dprive.tls.dot import TlsClient, make_context
+
+log = logging.getLogger("dprive")
+
+
+class StartupError(Exception):
+    """A problem that keeps the daemon from starting, said in one line."""
+
+
+def forwarder_config(settings):
+    return core.ForwarderConfig(
+        padding_block=settings.padding_block,
+        query_timeout_ms=settings.query_timeout_ms,
+        connect_timeout_ms=settings.connect_timeout_ms,
+        attempt_min_ms=settings.attempt_min_ms,
+        backoff_max_ms=settings.backoff_max_s * 1000,
+        max_pending=settings.max_pending_queries,
+    )
+
+
+class TlsPolicy:
+    """Which context and pins each upstream gets, by privacy profile (RFC 8310)."""
+
+    def __init__(self, settings):
+        self.strict = settings.profile == "strict"
+        self._verifying = None
+        self._plain = make_context(settings.ca_bundle, settings.tls_min_version, False)
+        if any(u.auth_name for u in settings.upstreams if u.enabled):
+            try:
+                self._verifying = make_context(settings.ca_bundle, settings.tls_min_version, True)
+            except (OSError, ssl.SSLError) as err:
+                if self.strict:
+                    raise StartupError("cannot load CA bundle %s: %s" % (settings.ca_bundle, err))
+                log.warning("cannot load CA bundle %s (%s): upstreams stay unauthenticated",
+                            settings.ca_bundle, err)
+
+    def client_for(self, upstream):
+        if self.strict:
+            if upstream.auth_name:
+                return TlsClient(self._verifying, upstream.auth_name, upstream.spki)
+            return TlsClient(self._plain, None, upstream.spki)
+        # Opportunistic: encrypted always, authenticated when it works, never cleartext.
+        if upstream.auth_name and self._verifying is not None:
+            return TlsClient(self._verifying, upstream.auth_name, upstream.spki)
+        return TlsClient(self._plain, upstream.auth_name or None, ())
+
+
+class Daemon:
+    def __init__(self, settings):
+        self.settings = settings
+        self.upstreams = list(settings.upstreams)
+        self.tls_policy = TlsPolicy(settings)
+        seed = random.Random(os.urandom(16))
+        self.forwarder = core.Forwarder(
+            forwarder_config(settings), [u.name for u in self.upstreams],
+            lambda: seed.getrandbits(16), [u.enabled for u in self.upstreams])
+        self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
+        self.conns = {}          # (index, gen) -> UpstreamConnection or connect Task
+        self.clients = {}        # key -> reply callable
+        self._next_key = 0
+        self._timer = None
+        self._timer_at = None
+        self.loop = None
+        self.started = time.time()
+        self.servers = []
+        self.control = None
+        self.stopping = None
+
+    def now(self):
+        return self.loop.time() * 1000.0
+
+    # ---- events into the core -------------------------------------------------
+
+    def client_query(self, msg, reply, udp):
+        self._next_key += 1
+        key = self._next_key
+        self.clients[key] = reply
+        self.apply(self.forwarder.client_query(key, msg, self.now(), udp))
+
+    def on_connected(self, index, gen, info):
+        info = dict(info)
+        upstream = self.upstreams[index]
+        info["auth"] = self._auth_label(upstream)
+        self.apply(self.forwarder.connected(index, gen, self.now(), info))
+
+    def on_connect_failed(self, index, gen, reason):
+        self.conns.pop((index, gen), None)
+        self.apply(self.forwarder.connect_failed(index, gen, reason, self.now()))
+
+    def on_data(self, index, gen, data):
+        self.apply(self.forwarder.data(index, gen, data, self.now()))
+
+    def on_closed(self, index, gen, reason, graceful):
+        self.conns.pop((index, gen), None)
+        self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now()))
+
+    def reconnect(self, name=None):
+        index = None
+        if name is not None:
+            names = [u.name for u in self.upstreams]
+            if name not in names:
+                return False
+            index = names.index(name)
+        self.apply(self.forwarder.reconnect(self.now(), index))
+        return True
+
+    def _on_timer(self):
+        self._timer = None
+        self._timer_at = None
+        self.apply(self.forwarder.timer(self.now()))
+
+    # ---- actions out of the core ----------------------------------------------
+
+    def apply(self, actions):
+        for action in actions:
+            kind = action[0]
+            if kind == core.SEND:
+                conn = self.conns.get((action[1], action[2]))
+                if isinstance(conn, UpstreamConnection):
+                    conn.send(action[3])
+            elif kind == core.REPLY:
+                reply = self.clients.pop(action[1], None)
+                if reply is not None:
+                    reply(action[2])
+            elif kind == core.CONNECT:
+                task = self.loop.create_task(self._connect(action[1], action[2]))
+                self.conns[(action[1], action[2])] = task
+            elif kind == core.CLOSE:
+                conn = self.conns.pop((action[1], action[2]), None)
+                if isinstance(conn, UpstreamConnection):
+                    conn.close()
+                elif conn is not None:
+                    conn.cancel()
+                log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
+            elif kind == core.LOG:
+                log.log(action[1], action[2])
+        self._schedule()
+
+    def _schedule(self):
+        when = self.forwarder.next_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = self.loop.call_at(when / 1000.0, self._on_timer)
+
+    async def _connect(self, index, gen):
+        upstream = self.upstreams[index]
+        log.debug("%s: connecting to %s port %d", upstream.name, upstream.address, upstream.port)
+        try:
+            sock = await open_tcp(self.loop, upstream.address, upstream.port)
+            tls = self.tls_policy.client_for(upstream)
+            conn = UpstreamConnection(self, index, gen, tls)
+            await self.loop.create_connection(lambda: conn, sock=sock)
+        except asyncio.CancelledError:
+            return
+        except OSError as err:
+            if self.conns.pop((index, gen), None) is not None:
+                self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
+                                       % (upstream.address, upstream.port, err.strerror or err))
+            return
+        if (index, gen) in self.conns:
+            self.conns[(index, gen)] = conn
+        else:
+            conn.close()   # given up while connecting
+
+    def _auth_label(self, upstream):
+        if self.tls_policy.strict or upstream.auth_name:
+            parts = []
+            if upstream.auth_name:
+                parts.append("name " + upstream.auth_name)
+            if upstream.spki:
+                parts.append("SPKI pin")
+            return " + ".join(parts) if parts else "none"
+        return "none (opportunistic)"
+
+    # ---- status ---------------------------------------------------------------
+
+    def status(self):
+        snapshot = self.forwarder.status(self.now())
+        counters = snapshot["counters"]
+        counters.update(self.lan_counters)
+        upstreams = snapshot["upstreams"]
+        for upstream, entry in zip(self.upstreams, upstreams):
+            entry["address"] = upstream.address
+            entry["port"] = upstream.port
+            entry["auth_name"] = upstream.auth_name
+            entry["pins"] = len(upstream.spki)
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "profile": self.settings.profile,
+            "listen": ["%s port %d" % (a, self.settings.listen_port) for a in self.settings.listen_address],
+            "pending": snapshot["pending"],
+            "counters": counters,
+            "upstreams": upstreams,
+        }
+
+    # ---- life cycle -----------------------------------------------------------
+
+    async def start(self):
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        port = self.settings.listen_port
+        tcp_factory = TcpListenerFactory(self, self.lan_counters, self.settings.tcp_client_idle_ms,
+                                         self.settings.max_tcp_clients)
+        for address in self.settings.listen_address:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            try:
+                udp, _ = await self.loop.create_datagram_endpoint(
+                    lambda: UdpListener(self), local_addr=(address, port), family=family)
+                self.servers.append(udp)
+                server = await self.loop.create_server(
+                    tcp_factory, address, port, family=family, reuse_address=True)
+                self.servers.append(server)
+            except OSError as err:
+                raise StartupError("cannot listen on %s port %d: %s" % (address, port, err.strerror or err))
+            log.info("listening on %s port %d (UDP and TCP)", address, port)
+        self.control = ControlServer(self, self.settings.control_socket)
+        try:
+            await self.control.start()
+        except OSError as err:
+            raise StartupError("cannot create control socket %s: %s"
+                               % (self.settings.control_socket, err.strerror or err))
+        enabled = [u.name for u in self.upstreams if u.enabled]
+        log.info("dprive %s started, profile %s, upstreams: %s", __version__,
+                 self.settings.profile, ", ".join(enabled))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.stopping.set)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+
+    def _on_hup(self):
+        log.warning("SIGHUP: reloading the config is not supported yet; restart dprive to apply changes")
+
+    async def stop(self):
+        for server in self.servers:
+            server.close()
+        for key, conn in list(self.conns.items()):
+            if isinstance(conn, UpstreamConnection):
+                conn.close()
+            else:
+                conn.cancel()
+        self.conns.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.control is not None:
+            await self.control.stop()
+        await asyncio.sleep(0)   # let the close_notify records leave
+        log.info("dprive stopped")
+
+    async def serve(self):
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+
+def setup_logging(level_name):
+    logging.basicConfig(
+        level=getattr(logging, level_name.upper()),
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+
+
+def run_daemon(settings):
+    setup_logging(settings.log_level)
+    try:
+        daemon = Daemon(settings)
+        asyncio.run(daemon.serve())
+    except StartupError as err:
+        log.error("%s", err)
+        return 1
+    return 0

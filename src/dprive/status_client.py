@@ -1,0 +1,72 @@
+"""`dprive status`: ask the running daemon over its control socket and print the answer."""
+
+import json
+import socket
+import sys
+
+TIMEOUT_S = 3
+
+
+def request(path, payload):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT_S)
+    try:
+        sock.connect(path)
+        sock.sendall(json.dumps(payload).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    return json.loads(data)
+
+
+def _ms(value):
+    return "-" if value is None else "%.0f ms" % value
+
+
+def format_status(status):
+    lines = ["dprive %s, up %ss, profile %s, pid %s" % (
+        status["version"], status["uptime_s"], status["profile"], status["pid"])]
+    lines.append("listening: " + ", ".join(status["listen"]))
+    counters = status["counters"]
+    lines.append("queries %(queries)d  answers %(answers)d  servfail %(servfail)d  "
+                 "formerr %(formerr)d  dropped %(dropped)d  truncated %(truncated)d" % counters)
+    for up in status["upstreams"]:
+        lines.append("")
+        lines.append("upstream %s  %s port %s  auth %s" % (
+            up["name"], up["address"], up["port"], up.get("auth") or up["auth_name"] or "-"))
+        lines.append("  state %s%s  srtt %s  in flight %d" % (
+            up["state"], "" if up["enabled"] else " (disabled)", _ms(up["srtt_ms"]), up["inflight"]))
+        if "tls_version" in up:
+            lines.append("  %s %s%s" % (up["tls_version"], up["cipher"], ", resumed" if up["resumed"] else ""))
+        lines.append("  queries %d  answers %d  failures %d  timeouts %d  reconnects %d  graceful closes %d"
+                     % (up["queries"], up["answers"], up["failures"], up["timeouts"], up["reconnects"],
+                        up["graceful_closes"]))
+        if up["last_close_reason"]:
+            lines.append("  last session end: " + up["last_close_reason"])
+    return "\n".join(lines)
+
+
+def print_status(args):
+    path = args.socket
+    if path is None:
+        from dprive.config import ConfigError, load_config
+        try:
+            path = load_config(args.config).control_socket
+        except ConfigError as err:
+            print(err.report(), file=sys.stderr)
+            return 2
+    try:
+        status = request(path, {"cmd": "status"})
+    except (OSError, ValueError) as err:
+        print("dprive is not running (control socket %s: %s)" % (path, err), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(format_status(status))
+    return 0

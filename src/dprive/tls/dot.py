@@ -1,0 +1,134 @@
+"""DNS-over-TLS client engine: bytes in, bytes out, on the standard library's ssl.
+
+`TlsClient` wraps an SSLObject on two MemoryBIOs, so the asyncio shell owns
+the socket (Nagle off, later TFO) and the engine owns only TLS. It reports
+authentication failures (CA, name, SPKI pins) as AuthError so the shell can
+log them plainly; strict profile never lets such a session carry a query.
+"""
+
+import ssl
+
+from dprive.tls.spki import DerError, spki_pin
+
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+READ_CHUNK = 65536
+
+
+class TlsError(Exception):
+    """The TLS session failed (handshake or record layer)."""
+
+
+class AuthError(TlsError):
+    """The server could not be authenticated."""
+
+
+def make_context(ca_bundle, min_version, verify_name):
+    """A client context; `verify_name` checks the chain against `ca_bundle` and the name.
+
+    Without it, the chain is not checked (pins only, or the opportunistic profile).
+    Raises OSError/ssl.SSLError if the CA bundle cannot be loaded.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = TLS_VERSIONS[min_version]
+    if verify_name:
+        ctx.load_verify_locations(cafile=ca_bundle)
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class TlsClient:
+    def __init__(self, context, server_hostname, pins=(), session=None):
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = context.wrap_bio(self._in, self._out, server_side=False,
+                                     server_hostname=server_hostname or None, session=session)
+        self._pins = tuple(pins)
+        self.established = False
+        self.peer_pin = None
+
+    def start(self):
+        """The ClientHello."""
+        self._handshake()
+        return self._out.read()
+
+    def receive(self, data):
+        """Feed bytes from the server: (plaintext, handshake just completed, peer sent close_notify)."""
+        self._in.write(data)
+        just_up = False
+        if not self.established:
+            if not self._handshake():
+                return b"", False, False
+            self._check_pins()
+            self.established = True
+            just_up = True
+        chunks = []
+        closed = False
+        while True:
+            try:
+                chunk = self._obj.read(READ_CHUNK)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                closed = True
+                break
+            except ssl.SSLError as err:
+                raise TlsError("TLS record error: %s" % err.reason)
+            if not chunk:
+                closed = True
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), just_up, closed
+
+    def send(self, plaintext):
+        """Encrypt `plaintext`; the returned bytes go on the wire."""
+        self._obj.write(plaintext)
+        return self._out.read()
+
+    def pending_output(self):
+        return self._out.read()
+
+    def close(self):
+        """close_notify, as bytes to send (empty if it cannot be sent now)."""
+        try:
+            self._obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError):
+            pass
+        return self._out.read()
+
+    def info(self):
+        cipher = self._obj.cipher()
+        return {
+            "tls_version": self._obj.version(),
+            "cipher": cipher[0] if cipher else None,
+            "resumed": self._obj.session_reused,
+        }
+
+    def session(self):
+        return self._obj.session
+
+    def _handshake(self):
+        try:
+            self._obj.do_handshake()
+            return True
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLCertVerificationError as err:
+            raise AuthError("certificate rejected: %s" % (err.verify_message or err.reason))
+        except ssl.SSLError as err:
+            raise TlsError("TLS handshake failed: %s" % (err.reason or err))
+
+    def _check_pins(self):
+        if not self._pins:
+            return
+        der = self._obj.getpeercert(binary_form=True)
+        try:
+            self.peer_pin = spki_pin(der)
+        except DerError as err:
+            raise AuthError("cannot read the server's key for pinning: %s" % err)
+        if self.peer_pin not in self._pins:
+            raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
+                            % (self.peer_pin, len(self._pins)))

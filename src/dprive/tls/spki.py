@@ -1,0 +1,59 @@
+"""SPKI pins (RFC 7858 section 4.2): base64 of SHA-256 over the certificate's SubjectPublicKeyInfo.
+
+The standard library hands us the peer certificate only as DER, so we walk
+just enough of the DER (X.509 TBSCertificate) to find the SPKI element.
+"""
+
+import base64
+import hashlib
+
+
+class DerError(ValueError):
+    pass
+
+
+def _tlv(data, pos):
+    """(tag, start of content, end of element) of the DER element at `pos`."""
+    if pos + 2 > len(data):
+        raise DerError("truncated DER element")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise DerError("bad DER length")
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(data):
+        raise DerError("DER element runs past the end")
+    return tag, pos, end
+
+
+SEQUENCE = 0x30
+EXPLICIT_VERSION = 0xA0
+FIELDS_BEFORE_SPKI = 5   # serialNumber, signature, issuer, validity, subject
+
+
+def spki_der(cert_der):
+    tag, content, _ = _tlv(cert_der, 0)
+    if tag != SEQUENCE:
+        raise DerError("certificate is not a SEQUENCE")
+    tag, pos, tbs_end = _tlv(cert_der, content)
+    if tag != SEQUENCE:
+        raise DerError("tbsCertificate is not a SEQUENCE")
+    tag, _, end = _tlv(cert_der, pos)
+    if tag == EXPLICIT_VERSION:
+        pos = end
+    for _ in range(FIELDS_BEFORE_SPKI):
+        _, _, pos = _tlv(cert_der, pos)
+    tag, _, end = _tlv(cert_der, pos)
+    if tag != SEQUENCE or end > tbs_end:
+        raise DerError("no SubjectPublicKeyInfo where expected")
+    return cert_der[pos:end]
+
+
+def spki_pin(cert_der):
+    """The RFC 7858 pin of a DER certificate."""
+    return base64.b64encode(hashlib.sha256(spki_der(cert_der)).digest()).decode("ascii")

@@ -1,0 +1,351 @@
+# portable: runs under MicroPython too
+"""The core Forwarder over scripted upstreams and a fake clock: no sockets, no time.
+
+Each test plays the I/O shell by hand (coreharness.Harness): it reports
+sessions up and down and delivers the upstream's answers when it chooses.
+"""
+
+from coreharness import Harness, make_answer, make_query
+from testkit import eq, ok
+
+from dprive.core import forwarder as fw
+from dprive.core import wire
+from dprive.core.upstream import BACKOFF, IDLE, OPEN
+
+
+def rcode(msg):
+    return wire.parse_header(msg).rcode()
+
+
+def test_first_query_connects_then_goes_out_padded_with_keepalive():
+    h = Harness()
+    h.query("c1", make_query(msg_id=0x1234))
+    eq(h.connects, [(0, h.gen())])
+    eq(h.outstanding(), [], "nothing may be sent before the session is up")
+    h.connected()
+    sent = h.outstanding()
+    eq(len(sent), 1)
+    eq(len(sent[0]) % 128, 0, "query padded to 128-byte blocks")
+    opt = wire.find_opt(sent[0])
+    ok(opt is not None, "an OPT record is added upstream")
+    eq(opt.get(wire.OPT_TCP_KEEPALIVE), b"", "empty edns-tcp-keepalive asks for the idle timeout")
+    ok(opt.get(wire.OPT_PADDING) is not None, "padding option present")
+    h.answer_all()
+    answer = h.reply("c1")
+    eq(wire.get_id(answer), 0x1234, "client's ID restored")
+    eq(wire.find_opt(answer), None, "client sent no EDNS, so it sees no OPT")
+    eq(wire.read_question(answer).name, wire.read_question(make_query()).name)
+
+
+def test_client_edns_kept_but_hop_by_hop_options_stripped():
+    h = Harness()
+    client_opt = wire.Opt(4096, 0, 0, wire.DO_BIT, [(10, b"12345678"), (wire.OPT_PADDING, b"\x00" * 5)])
+    h.query("c1", make_query(opt=client_opt))
+    h.connected()
+    up_opt = wire.find_opt(h.outstanding()[0])
+    eq(up_opt.get(10), b"12345678", "client's cookie option forwarded")
+    eq(up_opt.flags & wire.DO_BIT, wire.DO_BIT, "DO bit kept")
+    eq(up_opt.udp_size, 4096)
+    h.answer_all(keepalive_units=100)
+    opt = wire.find_opt(h.reply("c1"))
+    ok(opt is not None, "client with EDNS gets OPT back")
+    eq(opt.get(wire.OPT_TCP_KEEPALIVE), None, "keepalive is hop-by-hop")
+    eq(opt.get(wire.OPT_PADDING), None, "padding is hop-by-hop")
+
+
+def test_colliding_client_ids_get_distinct_upstream_ids_and_out_of_order_answers_match():
+    h = Harness()
+    names = ["a.test", "b.test", "c.test"]
+    for i, name in enumerate(names):
+        h.query("c%d" % i, make_query(name, msg_id=7))   # every client used ID 7
+    h.connected()
+    sent = h.outstanding()
+    eq(len(sent), 3)
+    ids = [wire.get_id(m) for m in sent]
+    eq(len(set(ids)), 3, "upstream IDs are unique on the connection")
+    for query in reversed(sent):                           # answered in reverse order
+        h.deliver(0, make_answer(query))
+    for i, name in enumerate(names):
+        answer = h.reply("c%d" % i)
+        eq(wire.get_id(answer), 7)
+        eq(wire.name_to_text(wire.read_question(answer).name), name + ".")
+
+
+def test_answer_with_unknown_id_resets_session_and_queries_are_sent_again():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    first_gen = h.gen()
+    query = h.outstanding()[0]
+    bogus = wire.set_id(make_answer(query), (wire.get_id(query) + 1) & 0xFFFF)
+    h.deliver(0, bogus)
+    eq(h.counter("unmatched", 0), 1)
+    eq(h.closes[-1][:2], (0, first_gen))
+    ok("unknown ID" in h.closes[-1][2], h.closes[-1][2])
+    eq(len(h.connects), 2, "a new session is opened for the query in flight")
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR, "the client never saw the failure")
+
+
+def test_garbage_from_upstream_resets_session():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.run(h.fwd.data(0, h.gen(), b"\x00\x05abcde", h.clock.now))
+    eq(h.counter("bad_answers", 0), 1)
+    eq(len(h.closes), 1)
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_answer_for_another_question_is_rejected():
+    h = Harness()
+    h.query("c1", make_query("a.test"))
+    h.connected()
+    query = h.outstanding()[0]
+    wrong = make_answer(wire.set_id(make_query("b.test"), wire.get_id(query)))
+    h.deliver(0, wrong)
+    eq(h.counter("bad_answers", 0), 1)
+    eq(h.replies.get("c1"), None, "a wrong answer never reaches the client")
+
+
+def test_session_lost_with_queries_in_flight_replays_them_once_on_a_new_session():
+    h = Harness()
+    for i in range(5):
+        h.query(i, make_query("n%d.test" % i, msg_id=i))
+    h.connected()
+    eq(len(h.outstanding()), 5)
+    h.closed(reason="connection reset by peer (RST)")
+    eq(h.counter("failures", 0), 1)
+    eq(len(h.connects), 2)
+    h.connected()
+    eq(len(h.outstanding()), 5, "all five replayed")
+    h.answer_all()
+    for i in range(5):
+        eq(rcode(h.reply(i)), wire.RCODE_NOERROR)
+    eq(h.counter("servfail"), 0)
+
+
+def test_graceful_close_when_idle_is_not_a_failure_and_next_query_reconnects():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.answer_all()
+    h.closed(reason="server closed the connection (FIN)", graceful=True)
+    eq(h.counter("graceful_closes", 0), 1)
+    eq(h.counter("failures", 0), 0)
+    eq(h.fwd.upstreams[0].state, IDLE)
+    h.query("c2", make_query())
+    eq(len(h.connects), 2)
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c2")), wire.RCODE_NOERROR)
+
+
+def test_server_keepalive_timeout_is_honoured_by_closing_first():
+    h = Harness()
+    h.query("c1", make_query(opt=wire.Opt(1232)))
+    h.connected()
+    h.answer_all(keepalive_units=50)          # the server keeps idle sessions 5 s
+    eq(h.fwd.upstreams[0].session.server_idle_ms, 5000)
+    h.tick(4400)
+    eq(h.closes, [], "still inside the server's idle timeout")
+    h.tick(200)
+    eq(len(h.closes), 1, "closed just before the server would")
+    eq(h.counter("graceful_closes", 0), 1)
+    eq(h.counter("failures", 0), 0)
+
+
+def test_silent_connection_is_reset_after_rtt_derived_deadline_and_query_retried():
+    config = fw.ForwarderConfig(attempt_min_ms=300, query_timeout_ms=5000)
+    h = Harness(config=config)
+    h.query("warm", make_query())
+    h.connected()
+    h.tick(50)
+    h.answer_all()                            # srtt 50 ms measured
+    h.query("c1", make_query("lost.test"))
+    h.tick(299)
+    eq(h.closes, [])
+    h.tick(2)                                 # the RTO (floored at attempt_min_ms) passes
+    eq(len(h.closes), 1)
+    ok("no answer" in h.closes[0][2], h.closes[0][2])
+    eq(len(h.connects), 2, "retried on a new connection")
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    ok(h.clock.now - 1000000.0 < 5000, "well inside the client's timeout")
+
+
+def test_client_gets_servfail_at_query_timeout_and_never_later():
+    config = fw.ForwarderConfig(query_timeout_ms=2000, attempt_min_ms=300, connect_timeout_ms=10000)
+    h = Harness(config=config)
+    h.query("c1", make_query())
+    h.connected()
+    # The upstream never answers and every new session swallows the query too.
+    for _ in range(20):
+        h.tick(100)
+        if h.replies.get("c1"):
+            break
+        if h.fwd.upstreams[0].state != OPEN and h.fwd.upstreams[0].session is not None:
+            h.connected()
+    h.tick(2000)
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
+
+
+def test_slow_server_on_live_connection_hedges_to_other_upstream():
+    config = fw.ForwarderConfig(attempt_min_ms=300)
+    h = Harness(names=("slow", "fast"), config=config)
+    h.query("w0", make_query())
+    h.connected(0)
+    h.tick(20)
+    h.answer_all(0)                            # "slow" measured at 20 ms
+    h.query("w1", make_query())                # "fast" not measured yet, so it is tried
+    h.connected(1)
+    h.tick(30)
+    h.answer_all(1)                            # "fast" measured at 30 ms
+    h.query("c1", make_query("slow.test"))
+    h.query("c2", make_query("quick.test"))
+    eq(len(h.outstanding(0)), 2, "both go to the 20 ms upstream")
+    h.tick(10)
+    # It answers quick.test but not slow.test: its connection is alive, the server slow.
+    quick = [m for m in h.outstanding(0) if b"quick" in m][0]
+    h.deliver(0, make_answer(quick))
+    h.tick(300)
+    eq(h.closes, [], "a live connection is not reset for one slow answer")
+    asked = h.outstanding(1)
+    eq(len(asked), 1, "the query is also asked of the other upstream")
+    ok(b"slow" in asked[0], "it is the slow query")
+    h.answer_all(1)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    # The first answer arrives after all: counted as late, no reset.
+    slow = [m for m in h.outstanding(0) if b"slow" in m][0]
+    h.deliver(0, make_answer(slow))
+    eq(h.counter("late_answers", 0), 1)
+    eq(h.closes, [])
+    eq(len(h.replies["c1"]), 1, "the client got exactly one answer")
+
+
+def test_connect_failure_backs_off_and_other_upstream_answers():
+    h = Harness(names=("broken", "good"))
+    h.query("c1", make_query())
+    eq(h.connects[-1][0], 0)
+    h.connect_failed(0, "authentication failed: SPKI pin mismatch")
+    eq(h.fwd.upstreams[0].state, BACKOFF)
+    eq(h.connects[-1][0], 1, "the query moves to the next upstream")
+    h.connected(1)
+    h.answer_all(1)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    h.query("c2", make_query())
+    eq(h.outstanding(1) != [], True, "while backing off, the broken one gets no query")
+
+
+def test_only_upstream_failing_authentication_gives_servfail_and_no_query_leaves():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connect_failed(0, "authentication failed: certificate rejected")
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
+    eq(h.sent, {}, "no query was written to an unauthenticated session")
+    ok(any("authentication failed" in line for line in h.logs), "the reason is logged")
+
+
+def test_backoff_doubles_is_capped_and_retries_in_background():
+    config = fw.ForwarderConfig(backoff_max_ms=2000)
+    h = Harness(config=config)
+    h.query("c1", make_query())
+    delays = []
+    for _ in range(5):
+        up = h.fwd.upstreams[0]
+        before = h.clock.now
+        h.connect_failed(0)
+        delays.append(up.retry_at - before)
+        connects = len(h.connects)
+        h.tick(up.retry_at - h.clock.now)
+        eq(len(h.connects), connects + 1, "retried in the background at retry_at")
+    eq(delays, [500, 1000, 2000, 2000, 2000])
+    h.connected()
+    eq(h.fwd.upstreams[0].consecutive_failures, 0)
+
+
+def test_lowest_srtt_upstream_is_preferred():
+    h = Harness(names=("far", "near"))
+    h.query("a", make_query())
+    h.connected(0)
+    h.tick(80)
+    h.answer_all(0)
+    h.query("b", make_query())                 # "near" not measured yet: it is tried
+    eq(h.connects[-1][0], 1)
+    h.connected(1)
+    h.tick(10)
+    h.answer_all(1)
+    for i in range(4):
+        h.query("q%d" % i, make_query())
+    eq(len(h.outstanding(1)), 4, "all go to the 10 ms upstream")
+    eq(len(h.outstanding(0)), 0)
+
+
+def test_udp_client_gets_truncated_answer_tcp_client_the_whole():
+    h = Harness()
+    h.query("udp", make_query(), udp=True)
+    h.query("tcp", make_query(), udp=False)
+    h.connected()
+    h.answer_all(extra_txt=4)                  # about 1 KB
+    small = h.reply("udp")
+    ok(len(small) <= 512, "fits the client's 512 bytes")
+    ok(wire.parse_header(small).flags & wire.TC, "TC set so the client retries over TCP")
+    big = h.reply("tcp")
+    eq(wire.parse_header(big).ancount, 5)
+    eq(h.counter("truncated"), 1)
+
+
+def test_bad_client_input_counted_and_answered_where_possible():
+    h = Harness()
+    h.query("short", b"\x12\x34\x01")
+    eq(h.replies.get("short"), None, "no header, no answer")
+    eq(h.counter("dropped"), 1)
+    liar = make_query()[:-3]                   # QDCOUNT says 1, question cut short
+    h.query("liar", liar)
+    answer = h.reply("liar")
+    eq(rcode(answer), wire.RCODE_FORMERR)
+    eq(wire.get_id(answer), 0x1234)
+    h.query("resp", make_answer(make_query()))
+    eq(h.replies.get("resp"), None, "responses from the LAN are dropped")
+    notify = bytearray(make_query())
+    notify[2] |= 0x20                          # opcode 4, NOTIFY
+    h.query("notify", bytes(notify))
+    eq(rcode(h.reply("notify")), wire.RCODE_NOTIMP)
+    eq(h.counter("formerr"), 1)
+    eq(h.counter("notimp"), 1)
+    eq(h.connects, [], "nothing bad went upstream")
+
+
+def test_pending_limit_answers_servfail_beyond_it():
+    h = Harness(config=fw.ForwarderConfig(max_pending=16))
+    for i in range(17):
+        h.query(i, make_query(msg_id=i))
+    eq(rcode(h.reply(16)), wire.RCODE_SERVFAIL)
+    eq(h.counter("overload"), 1)
+
+
+def test_reconnect_replaces_the_session():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.answer_all()
+    old = h.gen()
+    h.run(h.fwd.reconnect(h.clock.now))
+    eq(h.closes[-1][:2], (0, old))
+    ok(h.gen() != old, "a new session is being set up")
+    eq(h.counter("reconnects", 0), 1)
+
+
+def test_stale_events_from_an_old_session_are_ignored():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    old = h.gen()
+    h.closed(reason="reset")
+    h.connected()
+    h.closed(reason="late report", gen=old)    # the old connection reports again
+    eq(h.fwd.upstreams[0].state, OPEN)
