@@ -129,6 +129,11 @@ def _stop_leftovers():
             pass
 
 
+class StopWaiting(RuntimeError):
+    """Raised by a wait_until predicate when waiting longer is pointless
+    (the process died): wait_until lets it through at once."""
+
+
 def wait_until(predicate, timeout_s, interval_s=0.05, what="condition"):
     """Call predicate() until it returns a true value; return that value.
     Raises TimeoutError naming `what` after timeout_s."""
@@ -139,6 +144,8 @@ def wait_until(predicate, timeout_s, interval_s=0.05, what="condition"):
             value = predicate()
             if value:
                 return value
+        except StopWaiting:
+            raise
         except Exception as exc:  # noqa: BLE001 - remembered for the message
             last_exc = exc
         if time.monotonic() >= deadline:

@@ -25,7 +25,7 @@ except ImportError:  # the tools still load without the package installed
     _schema = None
 
 
-class DpriveError(RuntimeError):
+class DpriveError(common.StopWaiting):
     pass
 
 

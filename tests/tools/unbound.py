@@ -55,7 +55,7 @@ def big_txt_strings():
     return ["%02d" % k + chr(ord("a") + k % 26) * (BIG_TXT_LEN - 2) for k in range(BIG_TXT_COUNT)]
 
 
-class UnboundError(RuntimeError):
+class UnboundError(common.StopWaiting):
     pass
 
 

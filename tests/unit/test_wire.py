@@ -249,6 +249,23 @@ def test_read_question_name_too_long():
     eq(wire.read_question(header() + ok_name + b"\x00\x01\x00\x01").name, ok_name)
 
 
+def test_skip_name_too_long_before_pointer():
+    # 4 labels of 63 bytes = 256 bytes before the pointer: too long whatever
+    # the pointer adds (at least the root label)
+    label = b"\x3f" + b"a" * 63
+    with raises(WireError):
+        Cursor(label * 4 + b"\xc0\x0c").skip_name()
+    with raises(WireError):
+        Cursor(label * 3 + b"\x3e" + b"a" * 62 + b"\xc0\x0c").skip_name()   # 255 + root
+    cur = Cursor(label * 3 + b"\x3d" + b"a" * 61 + b"\xc0\x0c")             # 254 + root
+    cur.skip_name()
+    eq(cur.pos, 254 + 2)
+    msg = (header(flags=QR, an=1) + question() +
+           rr(label * 4 + b"\xc0\x0c"))
+    with raises(WireError):
+        wire.validate(msg)
+
+
 @parametrize("first", [0x40, 0x80, 0x7F, 0xBF])
 def test_read_question_bad_label_type(first):
     with raises(WireError):
@@ -301,6 +318,18 @@ def test_cursor_end_restricts():
     eq(cur.u16(), 0x0102)
     with raises(WireError):
         cur.u8()
+
+
+def test_cursor_end_past_data():
+    # an `end` beyond the data is clamped: still WireError, not IndexError
+    cur = Cursor(b"\x01\x02", 0, 10)
+    eq(cur.remaining(), 2)
+    with raises(WireError):
+        cur.u32()
+    with raises(WireError):
+        Cursor(b"\x01", 0, 5).u16()
+    with raises(WireError):
+        Cursor(b"", 0, 3).u8()
 
 
 def test_cursor_skip_name_pointer_ends_name():

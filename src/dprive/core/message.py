@@ -59,9 +59,9 @@ def upstream_query(query, upstream_id, padding_block):
         opt = wire.Opt(wire.DEFAULT_EDNS_PAYLOAD)
     # An empty edns-tcp-keepalive asks the server for its idle timeout.
     opt.options.append((wire.OPT_TCP_KEEPALIVE, b""))
-    body = wire.replace_opt(wire.set_id(query.msg, upstream_id), None)
+    body = wire.replace_opt(wire.set_id(query.msg, upstream_id), None, query.opt)
     opt = wire.padded_opt(len(body), opt, padding_block)
-    return wire.replace_opt(body, opt)
+    return wire.replace_opt(body, opt, None)
 
 
 class Answer:
@@ -91,7 +91,7 @@ def client_answer(answer, query):
     keepalive_ms = wire.read_tcp_keepalive(opt)
     msg = wire.set_id(answer, query.client_id)
     if opt is not None:
-        msg = wire.replace_opt(msg, opt.without(HOP_BY_HOP) if query.had_opt else None)
+        msg = wire.replace_opt(msg, opt.without(HOP_BY_HOP) if query.had_opt else None, opt)
     return Answer(msg, keepalive_ms)
 
 

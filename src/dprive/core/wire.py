@@ -60,7 +60,7 @@ class Cursor:
     def __init__(self, data, pos=0, end=None):
         self.data = data
         self.pos = pos
-        self.end = len(data) if end is None else end
+        self.end = len(data) if end is None else min(end, len(data))
 
     def remaining(self):
         return self.end - self.pos
@@ -99,23 +99,41 @@ class Cursor:
         self.pos += n
 
     def skip_name(self):
-        """Step over a domain name; a compression pointer ends it."""
+        """Step over a domain name; a compression pointer ends it.
+
+        Written with local variables rather than u8()/skip(): it runs for
+        every record of every message.
+        """
+        data = self.data
+        pos = self.pos
+        end = self.end
         total = 0
         while True:
-            length = self.u8()
+            if pos >= end:
+                raise WireError("message ends inside a name at offset %d" % pos)
+            length = data[pos]
+            pos += 1
             if length == 0:
                 total += 1
                 break
             kind = length & 0xC0
             if kind == 0xC0:
-                self.u8()
+                if pos >= end:
+                    raise WireError("message ends inside a compression pointer")
+                # the labels before the pointer plus at least the root label
+                if total + 1 > MAX_NAME_LEN:
+                    raise WireError("name longer than 255 bytes")
+                self.pos = pos + 1
                 return
             if kind != 0:
-                raise WireError("unknown label type 0x%02x at offset %d" % (kind, self.pos - 1))
-            self.skip(length)
+                raise WireError("unknown label type 0x%02x at offset %d" % (kind, pos - 1))
+            pos += length
             total += length + 1
+            if pos > end:
+                raise WireError("message ends inside a label at offset %d" % (pos - length - 1))
         if total > MAX_NAME_LEN:
             raise WireError("name longer than 255 bytes")
+        self.pos = pos
 
 
 class Header:
@@ -245,11 +263,10 @@ def _walk_records(msg):
     for index in range(total):
         start = cur.pos
         cur.skip_name()
-        rtype = cur.u16()
-        rclass = cur.u16()
-        ttl = cur.u32()
-        rdlength = cur.u16()
-        rdata_at = cur.pos
+        cur._need(10)
+        rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", msg, cur.pos)
+        rdata_at = cur.pos + 10
+        cur.pos = rdata_at
         cur.skip(rdlength)
         if rtype != TYPE_OPT:
             continue
@@ -276,12 +293,19 @@ def find_opt(msg):
     return _walk_records(msg)[1]
 
 
-def replace_opt(msg, opt):
+_UNKNOWN = object()
+
+
+def replace_opt(msg, opt, old=_UNKNOWN):
     """`msg` with its OPT record replaced by `opt` (added if absent; removed if None).
 
     The new OPT record goes last, as RFC 8467 wants padding to be the last thing added.
+    `old` is the message's current OPT (or None) when the caller already found
+    it with find_opt on this message (or one differing only in its ID): that
+    saves walking the message again.
     """
-    old = find_opt(msg)
+    if old is _UNKNOWN:
+        old = find_opt(msg)
     header = parse_header(msg)
     body = bytes(msg[HEADER_LEN:])
     if old is not None:

@@ -16,7 +16,7 @@ import time
 from dprive import __version__
 from dprive.control import ControlServer
 from dprive.core import forwarder as core
-from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener
+from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io.upstream_conn import UpstreamConnection, open_tcp
 from dprive.tls.dot import TlsClient, make_context
 
@@ -77,6 +77,7 @@ class Daemon:
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
         self.conns = {}          # (index, gen) -> UpstreamConnection or connect Task
         self.clients = {}        # key -> reply callable
+        self.dirty = set()       # UpstreamConnections with queued plaintext
         self._next_key = 0
         self._timer = None
         self._timer_at = None
@@ -138,6 +139,11 @@ class Daemon:
                 conn = self.conns.get((action[1], action[2]))
                 if isinstance(conn, UpstreamConnection):
                     conn.send(action[3])
+                    if not self.dirty:
+                        # Flush once the current batch of events is done: queries that
+                        # arrived together leave together, in one TLS record.
+                        self.loop.call_soon(self.flush)
+                    self.dirty.add(conn)
             elif kind == core.REPLY:
                 reply = self.clients.pop(action[1], None)
                 if reply is not None:
@@ -155,6 +161,12 @@ class Daemon:
             elif kind == core.LOG:
                 log.log(action[1], action[2])
         self._schedule()
+
+    def flush(self):
+        """Write what the last batch of events queued: one TLS record per connection."""
+        dirty, self.dirty = self.dirty, set()
+        for conn in dirty:
+            conn.flush()
 
     def _schedule(self):
         when = self.forwarder.next_timer()
@@ -231,9 +243,7 @@ class Daemon:
         for address in self.settings.listen_address:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             try:
-                udp, _ = await self.loop.create_datagram_endpoint(
-                    lambda: UdpListener(self), local_addr=(address, port), family=family)
-                self.servers.append(udp)
+                self.servers.append(UdpListener(self, self.loop, udp_socket(address, port)))
                 server = await self.loop.create_server(
                     tcp_factory, address, port, family=family, reuse_address=True)
                 self.servers.append(server)

@@ -7,33 +7,79 @@ get the answers in any order (RFC 7766). Bad input is counted, never fatal.
 """
 
 import asyncio
+import socket
 
 from dprive.core.framing import FrameDecoder, FramingError, frame
+
+RCVBUF_BYTES = 1 << 20
 
 LAN_COUNTERS = ("tcp_connections", "tcp_rejected", "tcp_zero_length", "tcp_incomplete",
                 "tcp_idle_closed")
 
 
-class UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, handler):
+class UdpListener:
+    """A UDP socket read in batches: one wake-up drains up to BATCH datagrams.
+
+    asyncio's datagram transport reads one datagram per poll; under a burst
+    from dnsmasq that costs a system call per query and lets the socket's
+    receive buffer overflow. Answers go straight out with sendto; a full send
+    buffer drops the answer as a router would (the client retries).
+    """
+
+    BATCH = 64
+    MAX_DATAGRAM = 65535
+
+    def __init__(self, handler, loop, sock):
         self.handler = handler
-        self.transport = None
+        self.loop = loop
+        self.sock = sock
+        self.closed = False
+        self.send_errors = 0
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport):
-        self.transport = transport
+    def _readable(self):
+        for _ in range(self.BATCH):
+            try:
+                data, addr = self.sock.recvfrom(self.MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                # e.g. ICMP errors queued by a client that left: nothing to do.
+                continue
+            self.handler.client_query(data, self._replier(addr), True)
 
-    def datagram_received(self, data, addr):
-        transport = self.transport
-
+    def _replier(self, addr):
         def reply(msg):
-            if not transport.is_closing():
-                transport.sendto(msg, addr)
+            if self.closed:
+                return
+            try:
+                self.sock.sendto(msg, addr)
+            except OSError:
+                self.send_errors += 1
+        return reply
 
-        self.handler.client_query(data, reply, True)
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
 
-    def error_received(self, exc):
-        # ICMP port unreachable from a client that left: nothing to do.
-        pass
+
+def udp_socket(address, port):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # Room for a burst (dnsmasq forwards up to 150 at once by default); the
+        # kernel caps this at net.core.rmem_max.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        sock.setblocking(False)
+        sock.bind((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class TcpClient(asyncio.Protocol):

@@ -29,6 +29,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.gen = gen
         self.tls = tls
         self.transport = None
+        self.outbox = []
         self.finished = False     # an end was reported (or the daemon closed us): report no more
 
     # asyncio callbacks
@@ -74,8 +75,16 @@ class UpstreamConnection(asyncio.Protocol):
     # called by the daemon
 
     def send(self, plaintext):
+        """Queue `plaintext`; `flush` encrypts everything queued as few TLS records."""
+        self.outbox.append(plaintext)
+
+    def flush(self):
+        if not self.outbox:
+            return
+        data = b"".join(self.outbox)
+        self.outbox = []
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.tls.send(plaintext))
+            self.transport.write(self.tls.send(data))
 
     def close(self):
         """The core gave this session up: say close_notify and go, reporting nothing."""
