@@ -61,9 +61,11 @@ def test_upstream_killed_during_burst(make_unbound, make_dprive):
     victim = _busiest(dp)["name"]
 
     async def burst_with_kill():
+        # 300 queries spread over about 150 ms; the kill lands in the middle
         task = asyncio.ensure_future(clients.udp_burst(
-            dp.port, [q_name(i) for i in range(300)], sockets=3, timeout_s=8))
-        await asyncio.sleep(0.01)
+            dp.port, [q_name(i) for i in range(300)], sockets=3, timeout_s=8,
+            batch=10, batch_pause_s=0.005))
+        await asyncio.sleep(0.07)
         servers[victim].kill()
         return await task
 

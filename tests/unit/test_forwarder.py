@@ -349,3 +349,22 @@ def test_stale_events_from_an_old_session_are_ignored():
     h.connected()
     h.closed(reason="late report", gen=old)    # the old connection reports again
     eq(h.fwd.upstreams[0].state, OPEN)
+
+
+def test_garbage_from_one_upstream_is_retried_on_the_other():
+    h = Harness(names=("bad", "good"))
+    h.query("w0", make_query())
+    h.connected(0)
+    h.tick(10)
+    h.answer_all(0)
+    h.query("w1", make_query())
+    h.connected(1)
+    h.tick(15)
+    h.answer_all(1)                            # "bad" is faster: it gets the next query
+    h.query("c1", make_query("x.test"))
+    eq(len(h.outstanding(0)), 1)
+    h.run(h.fwd.data(0, h.gen(0), b"\x00\x03abc", h.clock.now))
+    eq(len(h.closes), 1)
+    eq(len(h.outstanding(1)), 1, "the query in flight went to the other upstream")
+    h.answer_all(1)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)

@@ -163,7 +163,7 @@ class Forwarder:
         try:
             messages = session.decoder.feed(data)
         except FramingError as err:
-            self._reset(up, "broken stream: %s" % err, now, out)
+            self._protocol_violation(up, "broken stream: %s" % err, now, out)
             return out
         for msg in messages:
             if not self._answer(up, session, msg, now, out):
@@ -304,7 +304,7 @@ class Forwarder:
             upstream_id = wire.get_id(msg)
         except wire.WireError:
             up.count("bad_answers")
-            self._reset(up, "message shorter than a DNS header", now, out)
+            self._protocol_violation(up, "message shorter than a DNS header", now, out)
             return False
         attempt = session.inflight.get(upstream_id)
         if attempt is None:
@@ -312,13 +312,13 @@ class Forwarder:
                 up.count("late_answers")
                 return True
             up.count("unmatched")
-            self._reset(up, "answer with unknown ID %d" % upstream_id, now, out)
+            self._protocol_violation(up, "answer with unknown ID %d" % upstream_id, now, out)
             return False
         try:
             answer = message.client_answer(msg, attempt.pending.query)
         except wire.WireError as err:
             up.count("bad_answers")
-            self._reset(up, "bad answer: %s" % err, now, out)
+            self._protocol_violation(up, "bad answer: %s" % err, now, out)
             return False
         del session.inflight[upstream_id]
         up.count("answers")
@@ -375,6 +375,16 @@ class Forwarder:
         pq = attempt.pending
         if self._choose(pq) is not None and pq.sent < MAX_ATTEMPTS:
             self._dispatch(pq, now, out)
+
+    def _protocol_violation(self, up, reason, now, out):
+        """The upstream sent something no DNS server should: reset, and prefer the others.
+
+        Its preference is stretched as after a timeout, so the queries in flight
+        are retried elsewhere when another upstream is usable, and on a new
+        session to the same one when it is the only one.
+        """
+        up.rtt.timed_out()
+        self._reset(up, reason, now, out)
 
     def _reset(self, up, reason, now, out):
         out.append((CLOSE, up.index, up.session.gen, reason))

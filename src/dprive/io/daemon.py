@@ -181,7 +181,7 @@ class Daemon:
 
     async def _connect(self, index, gen):
         upstream = self.upstreams[index]
-        log.debug("%s: connecting to %s port %d", upstream.name, upstream.address, upstream.port)
+        log.info("%s: connecting to %s port %d", upstream.name, upstream.address, upstream.port)
         try:
             sock = await open_tcp(self.loop, upstream.address, upstream.port)
             tls = self.tls_policy.client_for(upstream)
