@@ -164,3 +164,26 @@ def test_reconnect_command_keeps_answering(dprive):
 def test_check_command(dprive):
     proc = dprive.cli("check")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_sighup_keeps_running(dprive):
+    """SIGHUP (procd's reload) must never end the daemon."""
+    import os
+    import signal
+    import time
+    assert clients.kdig("a.test", port=dprive.port).rcode == "NOERROR"
+    os.kill(dprive.pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert dprive.running(), "dprive exited on SIGHUP:\n" + dprive.log_tail()
+    res = clients.kdig("b.test", port=dprive.port, tcp=True)
+    assert res.addresses() == ["192.0.2.2"], res
+
+
+def test_sigterm_exits_cleanly(dprive):
+    """SIGTERM: exit status 0 within a few seconds, the ports released."""
+    from tests.tools import common
+    assert clients.kdig("a.test", port=dprive.port).rcode == "NOERROR"
+    status = dprive.stop(timeout_s=5.0)
+    assert status == 0, "exit status %r after SIGTERM; log:\n%s" % (status, dprive.log_tail())
+    assert not common.listening(dprive.port, "udp")
+    assert not common.listening(dprive.port, "tcp")

@@ -95,6 +95,9 @@ def stop_process(proc, term_timeout_s=5.0, sig=signal.SIGTERM):
     has not exited after term_timeout_s). Returns the exit status."""
     if proc is None:
         return None
+    if proc.pid not in _LIVE:
+        # stopped before: its process group id may belong to someone else by now
+        return proc.poll()
     try:
         if proc.poll() is None:
             try:
@@ -118,6 +121,15 @@ def kill_group(proc):
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def exit_on_sigterm():
+    """Make SIGTERM raise SystemExit in the main thread, so that `finally`
+    blocks and atexit run and the children are stopped (by default SIGTERM
+    ends Python at once and leaves them running)."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
 
 
 @atexit.register

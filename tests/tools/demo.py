@@ -62,10 +62,6 @@ def summary(label, res):
         label, res.rcode, 1 if res.tc else 0, size, data or "-", more)
 
 
-def _raise_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def run(keep):
     missing = common.missing_tools(["unbound", "kdig", "openssl"])
     if missing:
@@ -103,6 +99,7 @@ def run(keep):
             dp.pid, time.monotonic() - started, dp.port))
 
         step("Queries through dprive (kdig -> dprive over UDP/TCP -> unbound over TLS)")
+        seen_before = len(ub.queried_names())
         say(kdig_text(dp.port, "a.test", "A", "+notcp"))
         say("")
         rows = [
@@ -118,7 +115,8 @@ def run(keep):
             say(summary(label, res))
         say("")
         say("(TC=1: the answer did not fit the client's 512 bytes; over TCP it comes whole.)")
-        say("unbound saw %d queries, all over TLS from dprive." % len(ub.queried_names()))
+        say("unbound received %d of these queries, all over TLS from dprive." % (
+            len(ub.queried_names()) - seen_before))
 
         step("dprive status (from its control socket %s)" % dp.control_socket)
         proc = dp.cli("status")
@@ -155,7 +153,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with logs")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    common.exit_on_sigterm()
     return run(args.keep)
 
 

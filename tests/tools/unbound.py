@@ -186,14 +186,16 @@ class UnboundServer:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
-        """SIGTERM, then SIGKILL after a few seconds."""
+        """SIGTERM, then SIGKILL after a few seconds. Returns the exit status."""
         if self.proc is not None:
-            common.stop_process(self.proc, term_timeout_s=5.0)
+            return common.stop_process(self.proc, term_timeout_s=5.0)
+        return None
 
     def kill(self):
         """SIGKILL at once: the upstream disappears without closing anything."""
         if self.proc is not None:
-            common.stop_process(self.proc, term_timeout_s=5.0, sig=signal.SIGKILL)
+            return common.stop_process(self.proc, term_timeout_s=5.0, sig=signal.SIGKILL)
+        return None
 
     def log_text(self):
         try:
@@ -229,17 +231,19 @@ class UnboundServer:
 
 
 def main():
-    """Run one for manual poking: python -m tests.tools.unbound DIR."""
+    """Run one for manual poking: python -m tests.tools.unbound [DIR].
+    Stops unbound on Ctrl-C and on SIGTERM."""
     import sys
     import time
     from tests.tools import certs
+    common.exit_on_sigterm()
     workdir = Path(sys.argv[1] if len(sys.argv) > 1 else os.getcwd())
     pki = certs.make_test_pki(workdir / "pki")
     with UnboundServer(workdir, pki) as ub:
-        print(ub, "CA", pki.ca_cert, "pin", pki.server_pin, flush=True)
+        print("%r\nCA %s\npin %s" % (ub, pki.ca_cert, pki.server_pin), flush=True)
         try:
             while ub.running():
-                time.sleep(1)
+                time.sleep(0.5)
         except KeyboardInterrupt:
             pass
 

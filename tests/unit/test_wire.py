@@ -513,6 +513,16 @@ def test_replace_opt_keeps_other_additional_records():
     wire.validate(gone)
 
 
+def test_replace_opt_with_known_old_opt():
+    # the caller passes the OPT it already found: same result, no second walk
+    for msg in GOLDEN:
+        found = wire.find_opt(msg)
+        for new in (None, Opt(1232), Opt(512, 0, 0, DO_BIT, [(OPT_PADDING, b"")])):
+            eq(wire.replace_opt(msg, new, found), wire.replace_opt(msg, new))
+            other_id = wire.set_id(msg, 0x7777)
+            eq(wire.replace_opt(other_id, new, found), wire.replace_opt(other_id, new))
+
+
 def test_replace_opt_rejects_bad_message():
     with raises(WireError):
         wire.replace_opt(GOLDEN_QUERY + b"\x00", Opt(1232))

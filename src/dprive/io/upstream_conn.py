@@ -53,10 +53,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(str(err))
             return
         out = self.tls.pending_output()
+        if just_up:
+            # Queries that waited for the session are queued by on_connected; they
+            # leave in the same segment as our Finished (Nagle is off).
+            self.events.on_connected(self.index, self.gen, self.tls.info())
+            out += self._encrypt_outbox()
         if out:
             self.transport.write(out)
-        if just_up:
-            self.events.on_connected(self.index, self.gen, self.tls.info())
         if plaintext and not self.finished:
             self.events.on_data(self.index, self.gen, plaintext)
         if peer_closed and not self.finished:
@@ -79,12 +82,19 @@ class UpstreamConnection(asyncio.Protocol):
         self.outbox.append(plaintext)
 
     def flush(self):
+        if self.transport is not None and not self.transport.is_closing():
+            data = self._encrypt_outbox()
+            if data:
+                self.transport.write(data)
+        else:
+            self.outbox = []
+
+    def _encrypt_outbox(self):
         if not self.outbox:
-            return
+            return b""
         data = b"".join(self.outbox)
         self.outbox = []
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.tls.send(data))
+        return self.tls.send(data)
 
     def close(self):
         """The core gave this session up: say close_notify and go, reporting nothing."""
