@@ -143,7 +143,7 @@ def test_tcp_full_query_then_eof_still_answered(dprive):
 
 
 def test_stalled_tcp_client_does_not_stall_others(dprive):
-    idle_s = 2.0   # tcp_client_idle_ms in the test config (conftest.TEST_OPTIONS)
+    idle_s = dprive.options["tcp_client_idle_ms"] / 1000.0
     before = dprive.counters()
     stalled = [clients.TcpClient(dprive.port) for _ in range(5)]
     try:

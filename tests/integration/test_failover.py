@@ -1,6 +1,7 @@
 """Two upstreams; one is killed (SIGKILL, so nothing is closed politely):
 answers keep coming from the other, and the status shows what happened."""
 
+import asyncio
 import time
 
 from tests.tools import clients
@@ -44,15 +45,14 @@ def test_upstream_killed_answers_continue(make_unbound, make_dprive):
 
     st = {u["name"]: u for u in dp.status()["upstreams"]}
     assert st[survivor]["answers"] >= 40, st[survivor]
-    assert st[victim]["state"] != st[survivor]["state"] or st[victim]["failures"] >= 1, st[victim]
+    assert st[victim]["state"] != "open", st[victim]
+    assert st[victim]["last_close_reason"], st[victim]
     print("40 queries after the kill took %.2f s; %s: %r" % (elapsed, victim, st[victim]))
 
 
 def test_upstream_killed_during_burst(make_unbound, make_dprive):
     """Queries in flight on the killed upstream are sent again to the other
     one: the client sees no error."""
-    import asyncio
-
     one = make_unbound(log_queries=False)
     two = make_unbound(log_queries=False)
     servers = {"one": one, "two": two}
@@ -73,6 +73,7 @@ def test_upstream_killed_during_burst(make_unbound, make_dprive):
     wrong = [i for i, r in enumerate(results) if not is_q_answer(r, i)]
     assert not wrong, "%d of 300 unanswered or wrong after killing %s (first ids %s)" % (
         len(wrong), victim, wrong[:10])
+    print("after the kill: %r" % dp.upstream_status(victim))
 
 
 def test_both_upstreams_down_servfail_then_recover(make_unbound, make_dprive):

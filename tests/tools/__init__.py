@@ -1,9 +1,11 @@
-"""Test tools: throwaway certificates, a local unbound DoT server, a dprive
-process, and DNS clients (kdig and raw sockets).
+"""Test tools: throwaway certificates (certs), a local unbound DoT server
+(unbound), the dprive daemon as a child process (dprive_proc), DNS clients
+(clients: kdig, raw UDP/TCP, dnsperf), and small helpers (common).
 
-Import them as `tests.tools` with the repository root on sys.path:
-pytest run from the root has it; scripts call `tests.tools.paths` logic the same
-way (see demo.py and bench/bench.py: they insert the root themselves).
+Always imported as `tests.tools` with the repository root on sys.path: pytest
+run from the root has it (and tests/integration/conftest.py inserts it too);
+scripts insert it themselves (tests/tools/demo.py, bench/bench.py).
 
-Everything here talks to loopback addresses only.
+Everything here talks to loopback addresses only, and every process it
+starts runs in its own process group and is stopped at exit.
 """
