@@ -104,8 +104,8 @@ class Harness:
         gen = self.gen(index) if gen is None else gen
         return self.run(self.fwd.connected(index, gen, self.clock.now, {"tls_version": "TLSv1.3"}))
 
-    def connect_failed(self, index=0, reason="refused"):
-        return self.run(self.fwd.connect_failed(index, self.gen(index), reason, self.clock.now))
+    def connect_failed(self, index=0, reason="refused", auth=False):
+        return self.run(self.fwd.connect_failed(index, self.gen(index), reason, self.clock.now, auth))
 
     def closed(self, index=0, reason="reset", graceful=False, gen=None):
         gen = self.gen(index) if gen is None else gen

@@ -244,7 +244,7 @@ def test_connect_failure_backs_off_and_other_upstream_answers():
 def test_only_upstream_failing_authentication_gives_servfail_and_no_query_leaves():
     h = Harness()
     h.query("c1", make_query())
-    h.connect_failed(0, "authentication failed: certificate rejected")
+    h.connect_failed(0, "authentication failed: certificate rejected", auth=True)
     eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
     eq(h.sent, {}, "no query was written to an unauthenticated session")
     ok(any("authentication failed" in line for line in h.logs), "the reason is logged")
@@ -368,3 +368,48 @@ def test_garbage_from_one_upstream_is_retried_on_the_other():
     eq(len(h.outstanding(1)), 1, "the query in flight went to the other upstream")
     h.answer_all(1)
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_start_opens_a_session_to_every_enabled_upstream():
+    h = Harness(names=("a", "b", "off"), enabled=[True, True, False])
+    h.run(h.fwd.start(h.clock.now))
+    eq([index for index, gen in h.connects], [0, 1])
+    h.connected(0)
+    h.query("c1", make_query())
+    eq(len(h.outstanding(0)), 1, "the first query finds a warm session")
+
+
+def test_waiting_query_retries_a_failed_upstream_early_at_most_once_a_second():
+    h = Harness(config=fw.ForwarderConfig(backoff_max_ms=60000))
+    h.query("c0", make_query())
+    for _ in range(6):                         # the WAN is down: backoff grows to 16 s
+        h.connect_failed(0)
+        h.tick(h.fwd.upstreams[0].retry_at - h.clock.now)
+    h.connect_failed(0)
+    eq(h.fwd.upstreams[0].state, BACKOFF)
+    connects = len(h.connects)
+    h.query("c1", make_query())
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL, "tried less than a second ago: no early retry")
+    eq(len(h.connects), connects)
+    h.tick(1000)                               # the WAN is back; the backoff has 15 s to go
+    h.query("c2", make_query())
+    eq(len(h.connects), connects + 1, "the waiting query retries the upstream at once")
+    eq(h.replies.get("c2"), None, "and waits for it instead of failing")
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c2")), wire.RCODE_NOERROR)
+
+
+def test_authentication_failure_is_not_retried_early():
+    h = Harness()
+    h.query("c0", make_query())
+    for _ in range(2):                         # backoff 500 ms, then 1 s
+        h.connect_failed(0, "authentication failed: SPKI pin mismatch", auth=True)
+        h.tick(h.fwd.upstreams[0].retry_at - h.clock.now)
+    h.connect_failed(0, "authentication failed: SPKI pin mismatch", auth=True)
+    eq(h.fwd.upstreams[0].retry_at - h.clock.now, 2000)
+    connects = len(h.connects)
+    h.tick(1500)                               # an early retry would be allowed by now
+    h.query("c1", make_query())
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
+    eq(len(h.connects), connects, "a bad certificate does not fix itself: wait out the backoff")

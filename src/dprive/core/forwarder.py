@@ -135,11 +135,19 @@ class Forwarder:
                 self._transmit(attempt, now, out)
         return out
 
-    def connect_failed(self, index, gen, reason, now):
+    def start(self, now):
+        """Open a session to every enabled upstream, so the first query finds one warm."""
+        out = []
+        for up in self.upstreams:
+            if up.enabled and up.state == IDLE:
+                self._connect(up, now, out)
+        return out
+
+    def connect_failed(self, index, gen, reason, now, auth_failure=False):
         out = []
         up = self._current(index, gen)
         if up is not None:
-            self._connect_failed(up, reason, now, out)
+            self._connect_failed(up, reason, now, out, auth_failure)
         return out
 
     def closed(self, index, gen, reason, graceful, now):
@@ -248,6 +256,8 @@ class Forwarder:
     def _dispatch(self, pq, now, out):
         """Send `pq` to the best upstream it has not tried; SERVFAIL if none is left."""
         up = None if pq.sent >= MAX_ATTEMPTS else self._choose(pq)
+        if up is None and not pq.attempts and pq.sent < MAX_ATTEMPTS:
+            up = self._early_retry(pq, now, out)
         if up is None:
             if not pq.attempts:
                 self._servfail(pq, "every upstream failed", out)
@@ -274,6 +284,24 @@ class Forwarder:
         else:
             session.queued.append(attempt)
 
+    def _early_retry(self, pq, now, out):
+        """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest.
+
+        The network may be back (WAN up after boot, a PPPoE reconnect) long
+        before the backoff ends. Authentication failures are not retried early.
+        """
+        best = None
+        for up in self.upstreams:
+            if up.index in pq.tried or not up.may_retry_early(now):
+                continue
+            if best is None or up.retry_at < best.retry_at:
+                best = up
+        if best is not None:
+            out.append((LOG, INFO, "%s: trying again early, a query is waiting and no upstream is usable"
+                        % best.name))
+            best.state = IDLE
+        return best
+
     def _transmit(self, attempt, now, out):
         pq = attempt.pending
         up = attempt.upstream
@@ -292,6 +320,7 @@ class Forwarder:
         up.count("connects")
         up.session = Session(self._gen, now)
         up.state = CONNECTING
+        up.last_connect_at = now
         up.connect_deadline = now + self.config.connect_timeout_ms
         self._arm(up.connect_deadline)
         out.append((CONNECT, up.index, self._gen))
@@ -390,9 +419,10 @@ class Forwarder:
         out.append((CLOSE, up.index, up.session.gen, reason))
         self._end_session(up, reason, False, now, out)
 
-    def _connect_failed(self, up, reason, now, out):
+    def _connect_failed(self, up, reason, now, out, auth_failure=False):
         session = up.session
         up.session = None
+        up.auth_failed = auth_failure
         up.count("failures")
         up.last_close_reason = reason
         up.back_off(now, self.config.backoff_max_ms)

@@ -22,6 +22,10 @@ OPEN = "open"
 BACKOFF = "backoff"
 
 BACKOFF_FIRST_MS = 500
+# While no upstream is usable, a waiting query may retry one before its backoff
+# ends, but not more often than this: forged RSTs or a dead WAN cost at most
+# one handshake per upstream per second.
+EARLY_RETRY_EVERY_MS = 1000
 RETIRED_IDS_KEPT = 1024
 
 
@@ -92,6 +96,8 @@ class Upstream:
         self.consecutive_failures = 0
         self.retry_at = None
         self.connect_deadline = None
+        self.last_connect_at = None
+        self.auth_failed = False   # the last failure was authentication: a config problem
         self.last_close_reason = ""
         self.counters = {}
         for name in COUNTERS:
@@ -111,6 +117,11 @@ class Upstream:
         if self.rtt.srtt_ms is None:
             return (0, self.index)
         return (self.rtt.srtt_ms * self.rtt.backoff, self.index)
+
+    def may_retry_early(self, now):
+        """A failed upstream a waiting query may try before its backoff ends."""
+        return (self.enabled and self.state == BACKOFF and not self.auth_failed
+                and now - self.last_connect_at >= EARLY_RETRY_EVERY_MS)
 
     def back_off(self, now, cap_ms):
         self.consecutive_failures += 1

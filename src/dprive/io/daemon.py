@@ -104,9 +104,9 @@ class Daemon:
         info["auth"] = self._auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
-    def on_connect_failed(self, index, gen, reason):
+    def on_connect_failed(self, index, gen, reason, auth_failure=False):
         self.conns.pop((index, gen), None)
-        self.apply(self.forwarder.connect_failed(index, gen, reason, self.now()))
+        self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
     def on_data(self, index, gen, data):
         self.apply(self.forwarder.data(index, gen, data, self.now()))
@@ -259,6 +259,7 @@ class Daemon:
         enabled = [u.name for u in self.upstreams if u.enabled]
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
+        self.apply(self.forwarder.start(self.now()))
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)

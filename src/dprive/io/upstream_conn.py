@@ -47,7 +47,7 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             plaintext, just_up, peer_closed = self.tls.receive(data)
         except AuthError as err:
-            self._fail("authentication failed: %s" % err)
+            self._fail("authentication failed: %s" % err, auth_failure=True)
             return
         except TlsError as err:
             self._fail(str(err))
@@ -111,14 +111,14 @@ class UpstreamConnection(asyncio.Protocol):
 
     # internals
 
-    def _fail(self, reason):
+    def _fail(self, reason, auth_failure=False):
         """Handshake or authentication failure: the session never carried a query."""
         self.finished = True
         self.transport.abort()
         if self.tls.established:
             self.events.on_closed(self.index, self.gen, reason, False)
         else:
-            self.events.on_connect_failed(self.index, self.gen, reason)
+            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure)
 
     def _end(self, reason, graceful):
         self.finished = True
