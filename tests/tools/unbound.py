@@ -38,8 +38,11 @@ def q_name(i):
 
 
 def q_address(i):
-    """The A record unbound serves for q{i}.test (data only, never contacted)."""
-    return "10.%d.%d.%d" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+    """The A record unbound serves for q{i}.test (data only, never contacted).
+
+    From 198.18.0.0/15, the benchmarking range this project's tests keep to.
+    """
+    return "198.%d.%d.%d" % (18 + ((i >> 16) & 1), (i >> 8) & 255, i & 255)
 
 
 def is_q_answer(resp, i):
