@@ -23,6 +23,7 @@ $(VENV)/.stamp: requirements-dev.txt pyproject.toml
 venv: $(VENV)/.stamp
 
 test: deps venv
+	$(PY) -m pyflakes src tests bench
 	$(PY) -m pytest -q tests/unit tests/integration
 	$(PY) tests/micropython/run.py
 

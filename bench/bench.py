@@ -43,7 +43,7 @@ IDLE_TIMEOUT_MS = 120000   # unbound's keepalive and stubby's idle_timeout: long
 
 # ---------------------------------------------------------------- stubby
 
-class StubbyProcess:
+class StubbyProcess(common.ServerProcess):
     """Debian's stubby with a YAML config of ours, in the foreground."""
 
     def __init__(self, workdir, pki, tls_port, port=None):
@@ -111,15 +111,6 @@ class StubbyProcess:
             self.stop()
             raise
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stop(self):
-        if self.proc is not None:
-            return common.stop_process(self.proc, term_timeout_s=5.0)
-        return None
 
 
 # ---------------------------------------------------------------- measuring

@@ -7,9 +7,10 @@ import sys
 TIMEOUT_S = 3
 
 
-def request(path, payload):
+def request(path, payload, timeout_s=TIMEOUT_S):
+    """Send one JSON request to the control socket at `path`; return the decoded reply."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(TIMEOUT_S)
+    sock.settimeout(timeout_s)
     try:
         sock.connect(path)
         sock.sendall(json.dumps(payload).encode() + b"\n")

@@ -141,6 +141,38 @@ def _stop_leftovers():
             pass
 
 
+class ServerProcess:
+    """A server a test starts in its own process group (see spawn).
+
+    Subclasses set self.proc in start(); this gives them pid, running(),
+    stop() (SIGTERM, then SIGKILL to the group; returns the exit status) and
+    use in a with-block.
+    """
+
+    proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s=5.0):
+        if self.proc is None:
+            return None
+        return stop_process(self.proc, term_timeout_s=timeout_s)
+
+    def __enter__(self):
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
 class StopWaiting(RuntimeError):
     """Raised by a wait_until predicate when waiting longer is pointless
     (the process died): wait_until lets it through at once."""

@@ -10,13 +10,12 @@ dprive.schema, so a typo in a test fails here rather than as a config error
 in the daemon's log.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from dprive import status_client
 from tests.tools import common
 
 try:
@@ -75,7 +74,7 @@ def config_text(main_options, upstreams):
     return "\n".join(parts)
 
 
-class DpriveProcess:
+class DpriveProcess(common.ServerProcess):
     """`python -m dprive run --config FILE`, stderr to a log file, own process group."""
 
     def __init__(self, workdir, ca_bundle, upstreams, options=None, port=None,
@@ -154,45 +153,14 @@ class DpriveProcess:
         except TimeoutError as exc:
             raise DpriveError("%s; dprive's log:\n%s" % (exc, common.tail(self.log_path))) from None
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout_s=5.0):
-        """SIGTERM, then SIGKILL to the group after timeout_s. Returns the exit status."""
-        if self.proc is None:
-            return None
-        return common.stop_process(self.proc, term_timeout_s=timeout_s)
-
-    def __enter__(self):
-        if self.proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
     # -- control socket ---------------------------------------------------
     def control(self, cmd, timeout_s=3.0, **args):
         """Send one command line, return the decoded JSON reply line."""
         request = dict(args, cmd=cmd)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout_s)
-            sock.connect(str(self.control_socket))
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        if not buf.strip():
-            raise DpriveError("empty reply to %r from %s" % (request, self.control_socket))
-        return json.loads(buf.decode())
+        try:
+            return status_client.request(str(self.control_socket), request, timeout_s)
+        except ValueError:
+            raise DpriveError("no JSON reply to %r from %s" % (request, self.control_socket)) from None
 
     def status(self, timeout_s=3.0):
         return self.control("status", timeout_s=timeout_s)

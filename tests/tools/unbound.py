@@ -62,7 +62,7 @@ class UnboundError(common.StopWaiting):
     pass
 
 
-class UnboundServer:
+class UnboundServer(common.ServerProcess):
     """unbound -d -c <workdir>/unbound.conf, in the foreground, own process group."""
 
     def __init__(self, workdir, pki, q_names=DEFAULT_Q_NAMES, threads=1,
@@ -181,19 +181,6 @@ class UnboundServer:
         except TimeoutError as exc:
             raise UnboundError("%s; unbound's log:\n%s" % (exc, common.tail(self.log_path))) from None
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after a few seconds. Returns the exit status."""
-        if self.proc is not None:
-            return common.stop_process(self.proc, term_timeout_s=5.0)
-        return None
-
     def kill(self):
         """SIGKILL at once: the upstream disappears without closing anything."""
         if self.proc is not None:
@@ -218,15 +205,6 @@ class UnboundServer:
             if len(fields) == 4 and fields[3] == "IN":
                 names.append(fields[1].lower())
         return names
-
-    def __enter__(self):
-        if self.proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def __repr__(self):
         return "UnboundServer(tls=127.0.0.1:%d, plain=127.0.0.1:%d, pid=%s)" % (
