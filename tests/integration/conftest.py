@@ -17,13 +17,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.tools import certs, common  # noqa: E402
-from tests.tools.dprive_proc import DpriveProcess, upstream  # noqa: E402
-from tests.tools.unbound import UnboundServer  # noqa: E402
+from tests.tools import certs, common
+from tests.tools.dprive_proc import DpriveProcess, upstream
+from tests.tools.unbound import UnboundServer
 
 REQUIRED_TOOLS = ["unbound", "kdig", "dnsperf", "openssl"]
 PACKAGE_OF = {"unbound": "unbound", "kdig": "knot-dnsutils", "dnsperf": "dnsperf",

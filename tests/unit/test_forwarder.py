@@ -413,3 +413,32 @@ def test_authentication_failure_is_not_retried_early():
     h.query("c1", make_query())
     eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
     eq(len(h.connects), connects, "a bad certificate does not fix itself: wait out the backoff")
+
+
+def test_query_whose_session_dies_is_replayed_elsewhere_else_on_the_same_server():
+    h = Harness(names=("a", "b"))
+    h.run(h.fwd.start(h.clock.now))
+    h.connected(0)
+    h.connected(1)
+    h.query("c1", make_query())
+    eq(len(h.outstanding(0)), 1)
+    h.closed(0, reason="connection reset by peer (RST)")
+    eq(len(h.outstanding(1)), 1, "replayed on the other warm session, no handshake needed")
+    h.closed(1, reason="connection reset by peer (RST)")
+    h.connected(0)
+    eq(len(h.outstanding(0)), 1, "both lost it once: a new session to the first")
+    h.answer_all(0)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_single_upstream_resetting_is_retried_up_to_the_attempt_limit():
+    h = Harness()
+    h.query("c1", make_query())
+    for _ in range(fw.MAX_ATTEMPTS - 1):
+        h.connected()
+        h.closed(reason="connection reset by peer (RST)")
+        eq(h.replies.get("c1"), None, "still being retried")
+    h.connected()
+    h.closed(reason="connection reset by peer (RST)")
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
+    eq(h.fwd.upstreams[0].counters["queries"], fw.MAX_ATTEMPTS)

@@ -63,6 +63,7 @@ class PendingQuery:
         self.deadline = deadline
         self.attempts = []     # live Attempts
         self.tried = {}        # upstream index -> True
+        self.lost_on = {}      # upstream index -> True once a session died under this query
         self.sent = 0
         self.done = False
 
@@ -245,12 +246,19 @@ class Forwarder:
         return up
 
     def _choose(self, pq):
+        """The usable upstream `pq` has not tried, best preference first.
+
+        One whose session died under this query comes last: the replay goes to
+        another server when there is one, else to a new session on the same.
+        """
         best = None
+        best_key = None
         for up in self.upstreams:
             if not up.usable() or up.index in pq.tried:
                 continue
-            if best is None or up.preference() < best.preference():
-                best = up
+            key = (up.index in pq.lost_on, up.preference())
+            if best is None or key < best_key:
+                best, best_key = up, key
         return best
 
     def _dispatch(self, pq, now, out):
@@ -406,13 +414,12 @@ class Forwarder:
             self._dispatch(pq, now, out)
 
     def _protocol_violation(self, up, reason, now, out):
-        """The upstream sent something no DNS server should: reset, and prefer the others.
+        """The upstream sent something no DNS server should: reset the session.
 
-        Its preference is stretched as after a timeout, so the queries in flight
-        are retried elsewhere when another upstream is usable, and on a new
-        session to the same one when it is the only one.
+        Like any lost session this stretches its preference, so the queries in
+        flight are retried elsewhere when another upstream is usable, and on a
+        new session to the same one when it is the only one.
         """
-        up.rtt.timed_out()
         self._reset(up, reason, now, out)
 
     def _reset(self, up, reason, now, out):
@@ -442,6 +449,8 @@ class Forwarder:
             out.append((LOG, INFO, "%s: session closed: %s" % (up.name, reason)))
         else:
             up.count("failures")
+            # Until it answers again, prefer the others a little (as after a timeout).
+            up.rtt.timed_out()
             out.append((LOG, WARNING, "%s: session lost: %s (%d queries in flight sent again)"
                         % (up.name, reason, len(session.inflight))))
         # A lost session is no reason to avoid its server: it may be tried again at once.
@@ -459,6 +468,7 @@ class Forwarder:
                 continue
             if same_upstream_ok:
                 pq.tried.pop(up.index, None)
+            pq.lost_on[up.index] = True
             if not pq.attempts:
                 self._dispatch(pq, now, out)
 

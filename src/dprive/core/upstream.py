@@ -110,13 +110,16 @@ class Upstream:
         return self.enabled and self.state != BACKOFF
 
     def preference(self):
-        """Lower is better: smoothed RTT, stretched by recent timeouts.
+        """Lower is better: smoothed RTT, stretched by recent timeouts and failures.
 
-        An upstream never measured scores 0, so each gets measured once early on.
+        An upstream never measured and never failed scores 0, so each gets
+        measured once early on; one that failed before its first answer scores
+        its (backed-off) initial RTO instead.
         """
-        if self.rtt.srtt_ms is None:
-            return (0, self.index)
-        return (self.rtt.srtt_ms * self.rtt.backoff, self.index)
+        rtt = self.rtt
+        if rtt.srtt_ms is None:
+            return (0 if rtt.backoff == 1 else rtt.rto_ms(), self.index)
+        return (rtt.srtt_ms * rtt.backoff, self.index)
 
     def may_retry_early(self, now):
         """A failed upstream a waiting query may try before its backoff ends."""
