@@ -1,15 +1,8 @@
 """The forwarder's brain, sans-I/O: client queries in, upstream sends and client replies out.
 
 The I/O shell reports events (a client query, a session up, bytes from an
-upstream, a session closed, the timer) with the current time in milliseconds,
-and carries out the actions returned, in order:
-
-    (CONNECT, upstream_index, gen)          open session `gen` (TCP, then TLS)
-    (SEND, upstream_index, gen, data)       write plaintext on session `gen`
-    (CLOSE, upstream_index, gen, reason)    close session `gen` (close_notify); no
-                                            `closed` event is expected back for it
-    (REPLY, client_key, msg)                answer the client
-    (LOG, level, text)                      one log line (levels as in `logging`)
+upstream, a session closed, the timer) with the current time in milliseconds
+and carries out the actions returned (listed in core/actions.py).
 
 Rules:
 - A query goes to the usable upstream with the best preference (lowest smoothed
@@ -21,58 +14,27 @@ Rules:
   answer: every query in flight on it is sent again, up to MAX_ATTEMPTS per query.
 - The client gets SERVFAIL only when every upstream failed for its query or its
   query_timeout_ms passed; late answers to a query already answered are dropped.
+The failure paths live in core/recovery.py.
 """
 
 from dprive.core import message, wire
+from dprive.core.actions import (
+    CLOSE, CONNECT, DEBUG, FOREVER, INFO, LOG, MAX_ATTEMPTS, REPLY, SEND, WARNING, ForwarderConfig,
+)
 from dprive.core.framing import FramingError, frame
+from dprive.core.query import PendingQuery
+from dprive.core.recovery import Recovery
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
 
-CONNECT = "connect"
-SEND = "send"
-CLOSE = "close"
-REPLY = "reply"
-LOG = "log"
-
-DEBUG = 10
-INFO = 20
-WARNING = 30
-
-MAX_ATTEMPTS = 4
-FOREVER = float("inf")
-
-
-class ForwarderConfig:
-    """The knobs the core needs, in milliseconds."""
-
-    def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
-                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096):
-        self.padding_block = padding_block
-        self.query_timeout_ms = query_timeout_ms
-        self.connect_timeout_ms = connect_timeout_ms
-        self.attempt_min_ms = attempt_min_ms
-        self.backoff_max_ms = backoff_max_ms
-        self.max_pending = max_pending
-
-
-class PendingQuery:
-    def __init__(self, key, query, udp, now, deadline):
-        self.key = key
-        self.query = query
-        self.udp = udp
-        self.received_at = now
-        self.deadline = deadline
-        self.attempts = []     # live Attempts
-        self.tried = {}        # upstream index -> True
-        self.lost_on = {}      # upstream index -> True once a session died under this query
-        self.sent = 0
-        self.done = False
-
+# The shell and the tests take the actions and the config from here too.
+__all__ = ["Forwarder", "ForwarderConfig", "CLOSE", "CONNECT", "SEND", "REPLY", "LOG",
+           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS"]
 
 GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropped",
                    "truncated", "overload", "retries")
 
 
-class Forwarder:
+class Forwarder(Recovery):
     def __init__(self, config, upstream_names, rand16, enabled=None):
         self.config = config
         self.rand16 = rand16
@@ -109,10 +71,9 @@ class Forwarder:
             self.counters["servfail"] += 1
             out.append((REPLY, key, wire.make_error(msg, wire.RCODE_SERVFAIL)))
             return out
-        pq = PendingQuery(key, what, udp, now, now + self.config.query_timeout_ms)
         self._next_key += 1
+        pq = PendingQuery(key, self._next_key, what, udp, now + self.config.query_timeout_ms)
         self.pending[self._next_key] = pq
-        pq.pending_key = self._next_key
         self._arm(pq.deadline)
         self._dispatch(pq, now, out)
         return out
@@ -292,24 +253,6 @@ class Forwarder:
         else:
             session.queued.append(attempt)
 
-    def _early_retry(self, pq, now, out):
-        """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest.
-
-        The network may be back (WAN up after boot, a PPPoE reconnect) long
-        before the backoff ends. Authentication failures are not retried early.
-        """
-        best = None
-        for up in self.upstreams:
-            if up.index in pq.tried or not up.may_retry_early(now):
-                continue
-            if best is None or up.retry_at < best.retry_at:
-                best = up
-        if best is not None:
-            out.append((LOG, INFO, "%s: trying again early, a query is waiting and no upstream is usable"
-                        % best.name))
-            best.state = IDLE
-        return best
-
     def _transmit(self, attempt, now, out):
         pq = attempt.pending
         up = attempt.upstream
@@ -394,111 +337,6 @@ class Forwarder:
                 session.queued.remove(attempt)
             session.retire(attempt)
         pq.attempts = []
-
-    # ---- failures --------------------------------------------------------------
-
-    def _attempt_timed_out(self, attempt, now, out):
-        attempt.timed_out = True
-        up = attempt.upstream
-        up.count("timeouts")
-        up.rtt.timed_out()
-        session = attempt.session
-        heard = session.last_answer_at
-        if session is up.session and (heard is None or heard <= attempt.sent_at):
-            # Nothing came back on this connection since the query left: presume it dead.
-            self._reset(up, "no answer within %d ms" % (now - attempt.sent_at), now, out)
-            return
-        # The connection is alive and the server is slow: ask elsewhere too, keep waiting here.
-        pq = attempt.pending
-        if self._choose(pq) is not None and pq.sent < MAX_ATTEMPTS:
-            self._dispatch(pq, now, out)
-
-    def _protocol_violation(self, up, reason, now, out):
-        """The upstream sent something no DNS server should: reset the session.
-
-        Like any lost session this stretches its preference, so the queries in
-        flight are retried elsewhere when another upstream is usable, and on a
-        new session to the same one when it is the only one.
-        """
-        self._reset(up, reason, now, out)
-
-    def _reset(self, up, reason, now, out):
-        out.append((CLOSE, up.index, up.session.gen, reason))
-        self._end_session(up, reason, False, now, out)
-
-    def _connect_failed(self, up, reason, now, out, auth_failure=False):
-        session = up.session
-        up.session = None
-        up.auth_failed = auth_failure
-        up.count("failures")
-        up.last_close_reason = reason
-        up.back_off(now, self.config.backoff_max_ms)
-        self._arm(up.retry_at)
-        out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
-                    % (up.name, reason, up.retry_at - now)))
-        self._resend(session, up, False, now, out)
-
-    def _end_session(self, up, reason, graceful, now, out):
-        """An established session is over; its queries go out again, none is lost."""
-        session = up.session
-        up.session = None
-        up.state = IDLE
-        up.last_close_reason = reason
-        if graceful:
-            up.count("graceful_closes")
-            out.append((LOG, INFO, "%s: session closed: %s" % (up.name, reason)))
-        else:
-            up.count("failures")
-            # Until it answers again, prefer the others a little (as after a timeout).
-            up.rtt.timed_out()
-            out.append((LOG, WARNING, "%s: session lost: %s (%d queries in flight sent again)"
-                        % (up.name, reason, len(session.inflight))))
-        # A lost session is no reason to avoid its server: it may be tried again at once.
-        self._resend(session, up, True, now, out)
-
-    def _resend(self, session, up, same_upstream_ok, now, out):
-        attempts = list(session.inflight.values())
-        session.inflight = {}
-        session.queued = []
-        for attempt in attempts:
-            pq = attempt.pending
-            if attempt in pq.attempts:
-                pq.attempts.remove(attempt)
-            if pq.done:
-                continue
-            if same_upstream_ok:
-                pq.tried.pop(up.index, None)
-            pq.lost_on[up.index] = True
-            if not pq.attempts:
-                self._dispatch(pq, now, out)
-
-    def _upstream_timers(self, up, now, out):
-        if up.state == CONNECTING:
-            if now >= up.connect_deadline:
-                gen = up.session.gen
-                out.append((CLOSE, up.index, gen, "connect timeout"))
-                self._connect_failed(up, "no TLS session within %d ms" % self.config.connect_timeout_ms,
-                                     now, out)
-            else:
-                self._arm(up.connect_deadline)
-        elif up.state == BACKOFF:
-            if now >= up.retry_at:
-                out.append((LOG, INFO, "%s: trying again after %d failures"
-                            % (up.name, up.consecutive_failures)))
-                self._connect(up, now, out)
-            else:
-                self._arm(up.retry_at)
-        elif up.state == OPEN:
-            expiry = up.session.idle_expiry()
-            if expiry is None:
-                return
-            if now >= expiry:
-                gen = up.session.gen
-                out.append((CLOSE, up.index, gen, "server idle timeout"))
-                self._end_session(up, "idle past the server's %d ms keepalive"
-                                  % up.session.server_idle_ms, True, now, out)
-            else:
-                self._arm(expiry)
 
 
 def _describe(info):

@@ -1,0 +1,38 @@
+"""What the core asks of the I/O shell, and the knobs it takes.
+
+The shell reports events to the Forwarder with the current time in
+milliseconds, and carries out the actions returned, in order:
+
+    (CONNECT, upstream_index, gen)          open session `gen` (TCP, then TLS)
+    (SEND, upstream_index, gen, data)       write plaintext on session `gen`
+    (CLOSE, upstream_index, gen, reason)    close session `gen` (close_notify); no
+                                            `closed` event is expected back for it
+    (REPLY, client_key, msg)                answer the client
+    (LOG, level, text)                      one log line (levels as in `logging`)
+"""
+
+CONNECT = "connect"
+SEND = "send"
+CLOSE = "close"
+REPLY = "reply"
+LOG = "log"
+
+DEBUG = 10
+INFO = 20
+WARNING = 30
+
+MAX_ATTEMPTS = 4
+FOREVER = float("inf")
+
+
+class ForwarderConfig:
+    """The knobs the core needs, in milliseconds."""
+
+    def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
+                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096):
+        self.padding_block = padding_block
+        self.query_timeout_ms = query_timeout_ms
+        self.connect_timeout_ms = connect_timeout_ms
+        self.attempt_min_ms = attempt_min_ms
+        self.backoff_max_ms = backoff_max_ms
+        self.max_pending = max_pending
