@@ -8,6 +8,7 @@ handshakes with the test PKI's certificate, then answers every query the way
     unknown-id   a well-formed answer carrying an ID that was never asked
     short        a framed 5-byte message, shorter than a DNS header
     reset        no answer: the connection is reset (SO_LINGER 0)
+    silent       no answer at all; the connection stays up
 """
 
 import asyncio
@@ -18,7 +19,7 @@ import threading
 
 from tests.tools import common
 
-MODES = ("garbage", "unknown-id", "short", "reset")
+MODES = ("garbage", "unknown-id", "short", "reset", "silent")
 
 
 def _answer_with_wrong_id(query):
@@ -62,6 +63,8 @@ class RogueUpstream:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     writer.transport.abort()
                     return
+                if self.mode == "silent":
+                    continue
                 if self.mode == "garbage":
                     reply = query[:2] + b"\xff" * 58
                 elif self.mode == "short":
