@@ -74,6 +74,23 @@ MAIN_OPTIONS = {
         "type": "int", "min": 500, "max": 300000, "default": 10000,
         "help": "A LAN TCP client silent (or stalled mid-message) this long is disconnected.",
     },
+    "tcp_fastopen": {
+        "type": "bool", "default": True,
+        "help": "TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN.",
+    },
+    "tls_resumption": {
+        "type": "bool", "default": True,
+        "help": "Resume TLS sessions (1.2 tickets, 1.3 PSK) when reconnecting to an upstream.",
+    },
+    "keep_warm": {
+        "type": "bool", "default": False,
+        "help": "Send a tiny query just before an upstream's idle timeout instead of letting "
+                "the session close (a few bytes a minute against a round trip).",
+    },
+    "user_timeout_ms": {
+        "type": "int", "min": 1000, "max": 600000, "default": 10000,
+        "help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).",
+    },
     "control_socket": {
         "type": "path", "default": "/var/run/dprive/control.sock",
         "help": "Unix socket for `dprive status` and the ubus object.",
@@ -108,6 +125,19 @@ UPSTREAM_OPTIONS = {
     "enabled": {
         "type": "bool", "default": True,
         "help": "Send queries to this upstream.",
+    },
+    "keepalive_idle_s": {
+        "type": "int", "min": 1, "max": 7200, "default": 60,
+        "help": "Probe a quiet session after this many seconds (TCP keepalive); keep it "
+                "below the NAT timeouts on the path (OpenWrt: 7440 s; carrier NATs: less).",
+    },
+    "keepalive_interval_s": {
+        "type": "int", "min": 1, "max": 600, "default": 10,
+        "help": "Seconds between probes that get no answer.",
+    },
+    "keepalive_count": {
+        "type": "int", "min": 1, "max": 20, "default": 3,
+        "help": "Unanswered probes after which the session is given up and reopened.",
     },
 }
 

@@ -107,9 +107,9 @@ class Harness:
     def connect_failed(self, index=0, reason="refused", auth=False):
         return self.run(self.fwd.connect_failed(index, self.gen(index), reason, self.clock.now, auth))
 
-    def closed(self, index=0, reason="reset", graceful=False, gen=None):
+    def closed(self, index=0, reason="reset", graceful=False, gen=None, kind=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.closed(index, gen, reason, graceful, self.clock.now))
+        return self.run(self.fwd.closed(index, gen, reason, graceful, self.clock.now, kind))
 
     def deliver(self, index, msg, gen=None):
         gen = self.gen(index) if gen is None else gen

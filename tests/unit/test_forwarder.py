@@ -10,7 +10,7 @@ from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
-from dprive.core.upstream import BACKOFF, IDLE, OPEN
+from dprive.core.upstream import BACKOFF, OPEN
 
 
 def rcode(msg):
@@ -128,20 +128,38 @@ def test_session_lost_with_queries_in_flight_replays_them_once_on_a_new_session(
     eq(h.counter("servfail"), 0)
 
 
-def test_graceful_close_when_idle_is_not_a_failure_and_next_query_reconnects():
+def test_server_close_outside_its_idle_timeout_reconnects_at_once():
     h = Harness()
     h.query("c1", make_query())
     h.connected()
     h.answer_all()
-    h.closed(reason="server closed the connection (FIN)", graceful=True)
+    h.closed(reason="server sent close_notify", graceful=True, kind=fw.CLOSE_NOTIFY)   # a restart
     eq(h.counter("graceful_closes", 0), 1)
-    eq(h.counter("failures", 0), 0)
-    eq(h.fwd.upstreams[0].state, IDLE)
-    h.query("c2", make_query())
-    eq(len(h.connects), 2)
+    eq(h.counter("server_closes", 0), 1)
+    eq(h.counter("failures", 0), 0, "a graceful close is no failure")
+    eq(len(h.connects), 2, "a new session is opened before any query needs it")
     h.connected()
-    h.answer_all()
-    eq(rcode(h.reply("c2")), wire.RCODE_NOERROR)
+    h.query("c2", make_query())
+    eq(len(h.outstanding()), 1, "the next query goes out at once: one round trip")
+
+
+def test_idle_timeout_learned_from_the_servers_closes():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.answer_all()                             # no edns-tcp-keepalive in the answer
+    h.tick(10000)
+    h.closed(reason="server closed the connection (FIN)", graceful=True, kind=fw.FIN)
+    eq(h.fwd.upstreams[0].learned_idle_ms, 10000)
+    eq(len(h.connects), 2, "not known yet to be housekeeping: reconnected at once")
+    h.connected()
+    h.tick(8900)
+    eq(len(h.closes), 0)
+    h.tick(200)
+    eq(len(h.closes), 1, "closed just before the learned idle timeout")
+    eq(len(h.connects), 2, "and left closed: the next query reconnects")
+    eq(h.counter("server_closes", 0), 1)
+    eq(h.counter("graceful_closes", 0), 2)
 
 
 def test_server_keepalive_timeout_is_honoured_by_closing_first():
@@ -431,14 +449,103 @@ def test_query_whose_session_dies_is_replayed_elsewhere_else_on_the_same_server(
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
 
 
-def test_single_upstream_resetting_is_retried_up_to_the_attempt_limit():
+def test_burst_of_resets_backs_off_and_the_query_waits_for_the_retry():
     h = Harness()
     h.query("c1", make_query())
-    for _ in range(fw.MAX_ATTEMPTS - 1):
+    for _ in range(3):                         # every new session is reset at once
         h.connected()
-        h.closed(reason="connection reset by peer (RST)")
-        eq(h.replies.get("c1"), None, "still being retried")
+        h.closed(reason="connection reset by peer (RST)", kind=fw.RST)
+    up = h.fwd.upstreams[0]
+    eq(up.state, BACKOFF, "three young sessions lost in a row: no more immediate handshakes")
+    eq(len(h.connects), 3)
+    eq(h.replies.get("c1"), None, "the query waits for the retry instead of failing")
+    h.tick(up.retry_at - h.clock.now)
+    eq(len(h.connects), 4)
     h.connected()
-    h.closed(reason="connection reset by peer (RST)")
-    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
-    eq(h.fwd.upstreams[0].counters["queries"], fw.MAX_ATTEMPTS)
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    eq(h.counter("rsts", 0), 3)
+
+
+def test_rst_found_while_quiet_reconnects_at_once_and_is_recorded():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.tick(100)
+    h.answer_all()
+    h.tick(60000)
+    h.closed(reason="connection reset by peer (RST)", kind=fw.RST)   # a keepalive probe met it
+    up = h.fwd.upstreams[0]
+    eq(up.counters["probe_failures"], 1)
+    eq(up.counters["rsts"], 1)
+    eq(len(h.connects), 2)
+    h.tick(100)
+    h.connected()
+    rec = up.recoveries[-1]
+    eq((rec["kind"], rec["affected"], rec["query_rtts"]), ("rst", 0, 0))
+    eq(rec["handshake_rtts"], 1.0)
+
+
+def test_rst_under_a_query_replays_it_and_records_the_round_trips():
+    h = Harness()
+    h.query("w", make_query())
+    h.connected()
+    h.tick(100)
+    h.answer_all()                             # srtt 100 ms
+    h.query("c1", make_query("lost.test"))
+    h.tick(100)
+    h.closed(reason="connection reset by peer (RST)", kind=fw.RST)   # 1 RTT: the RST
+    h.tick(100)
+    h.connected()                              # 1 RTT: SYN+ClientHello / ServerHello (TFO + PSK)
+    eq(len(h.outstanding()), 1, "replayed with the Finished")
+    h.tick(100)
+    h.answer_all()                             # 1 RTT: the answer
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    rec = h.fwd.upstreams[0].recoveries[-1]
+    eq(rec["affected"], 1)
+    eq(rec["query_rtts"], 3)
+    eq(h.counter("replays", 0), 1)
+
+
+def test_fast_open_and_resumption_are_counted_and_a_tfo_black_hole_turns_tfo_off():
+    h = Harness()
+    h.query("c1", make_query())
+    eq(h.fwd.upstreams[0].session.tfo_attempted, True)
+    h.run(h.fwd.connected(0, h.gen(), h.clock.now,
+                          {"tfo": True, "resumption_offered": True, "resumed": True}))
+    up = h.fwd.upstreams[0]
+    eq((up.counters["tfo_used"], up.counters["resumptions_offered"],
+        up.counters["resumptions_accepted"]), (1, 1, 1))
+    h.closed(reason="connection reset by peer (RST)", kind=fw.RST)
+    h.tick(1500)                               # the SYN with data got no answer...
+    h.run(h.fwd.connected(0, h.gen(), h.clock.now, {"tfo": False}))
+    ok(not up.use_tfo(h.clock.now), "Fast Open is off for this upstream")
+    h.closed(reason="connection reset by peer (RST)", kind=fw.RST)   # reconnects at once
+    eq(up.session.tfo_attempted, False, "the next connect goes without TFO")
+
+
+def test_keep_warm_sends_a_tiny_query_instead_of_letting_the_session_close():
+    h = Harness(config=fw.ForwarderConfig(keep_warm=True))
+    h.query("c1", make_query(opt=wire.Opt(1232)))
+    h.connected()
+    h.answer_all(keepalive_units=50)           # 5 s idle timeout
+    h.tick(4600)
+    sent = h.outstanding()
+    eq(len(sent), 1, "a keep-warm query went out")
+    eq(h.closes, [])
+    h.answer_all(keepalive_units=50)
+    eq(h.counter("keepwarm_queries", 0), 1)
+    eq(h.counter("answers"), 1, "only the client's answer counts")
+    h.tick(4600)
+    eq(h.counter("keepwarm_queries", 0), 2, "and again before the next timeout")
+
+
+def test_probes_are_counted_from_quiet_time():
+    h = Harness()
+    h.fwd.upstreams[0].probe_idle_ms = 1000
+    h.query("c1", make_query())
+    h.connected()
+    h.answer_all()
+    h.tick(5500)
+    h.query("c2", make_query())
+    eq(h.counter("probes_sent", 0), 5)

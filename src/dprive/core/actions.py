@@ -3,7 +3,8 @@
 The shell reports events to the Forwarder with the current time in
 milliseconds, and carries out the actions returned, in order:
 
-    (CONNECT, upstream_index, gen)          open session `gen` (TCP, then TLS)
+    (CONNECT, upstream_index, gen, tfo)     open session `gen` (TCP, then TLS), with
+                                            TCP Fast Open if `tfo`
     (SEND, upstream_index, gen, data)       write plaintext on session `gen`
     (CLOSE, upstream_index, gen, reason)    close session `gen` (close_notify); no
                                             `closed` event is expected back for it
@@ -29,10 +30,13 @@ class ForwarderConfig:
     """The knobs the core needs, in milliseconds."""
 
     def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
-                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096):
+                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096, keep_warm=False):
         self.padding_block = padding_block
         self.query_timeout_ms = query_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
         self.attempt_min_ms = attempt_min_ms
         self.backoff_max_ms = backoff_max_ms
         self.max_pending = max_pending
+        # Keep sessions past the server's idle timeout with a tiny query instead
+        # of letting them close (a few bytes a minute against a round trip).
+        self.keep_warm = keep_warm

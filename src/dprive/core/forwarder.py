@@ -23,26 +23,28 @@ from dprive.core.actions import (
 )
 from dprive.core.framing import FramingError, frame
 from dprive.core.query import PendingQuery
-from dprive.core.recovery import Recovery
+from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
 
 # The shell and the tests take the actions and the config from here too.
 __all__ = ["Forwarder", "ForwarderConfig", "CLOSE", "CONNECT", "SEND", "REPLY", "LOG",
-           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS"]
+           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS", "RST", "TIMEOUT", "FIN", "CLOSE_NOTIFY"]
 
 GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropped",
                    "truncated", "overload", "retries")
 
 
 class Forwarder(Recovery):
-    def __init__(self, config, upstream_names, rand16, enabled=None):
+    def __init__(self, config, upstream_names, rand16, enabled=None, probe_idle_ms=None):
         self.config = config
         self.rand16 = rand16
         self.upstreams = []
         for index, name in enumerate(upstream_names):
             on = True if enabled is None else enabled[index]
-            self.upstreams.append(Upstream(index, name, on))
+            probe = None if probe_idle_ms is None else probe_idle_ms[index]
+            self.upstreams.append(Upstream(index, name, on, probe))
         self.pending = {}
+        self.waiting = []        # PendingQueries with no usable upstream, waiting for a retry
         self._next_key = 0
         self._gen = 0
         self._next_timer = FOREVER
@@ -87,14 +89,18 @@ class Forwarder(Recovery):
         up.consecutive_failures = 0
         up.connect_deadline = None
         session = up.session
-        if info:
-            session.info = dict(info)
+        session.info = dict(info or {})
+        session.established_at = now
         session.last_activity = now
-        out.append((LOG, INFO, "%s: session up%s" % (up.name, _describe(session.info))))
+        self._handshake_facts(up, session, now, out)
+        out.append((LOG, INFO, "%s: session up in %d ms%s"
+                    % (up.name, now - session.started_at, _describe(session.info))))
         queued, session.queued = session.queued, []
         for attempt in queued:
             if not attempt.pending.done:
                 self._transmit(attempt, now, out)
+        if self.waiting:
+            self._release_waiting(now, out)
         return out
 
     def start(self, now):
@@ -112,7 +118,8 @@ class Forwarder(Recovery):
             self._connect_failed(up, reason, now, out, auth_failure)
         return out
 
-    def closed(self, index, gen, reason, graceful, now):
+    def closed(self, index, gen, reason, graceful, now, kind=None):
+        """Session `gen` ended: `kind` is RST, TIMEOUT, FIN, CLOSE_NOTIFY or None (other)."""
         out = []
         up = self._current(index, gen)
         if up is None:
@@ -120,7 +127,7 @@ class Forwarder(Recovery):
         if up.state == CONNECTING:
             self._connect_failed(up, reason, now, out)
         else:
-            self._end_session(up, reason, graceful, now, out)
+            self._end_session(up, reason, graceful, now, out, kind)
         return out
 
     def data(self, index, gen, data, now):
@@ -129,7 +136,7 @@ class Forwarder(Recovery):
         if up is None or up.state != OPEN:
             return out
         session = up.session
-        session.last_activity = now
+        up.note_activity(session, now)
         try:
             messages = session.decoder.feed(data)
         except FramingError as err:
@@ -138,7 +145,7 @@ class Forwarder(Recovery):
         for msg in messages:
             if not self._answer(up, session, msg, now, out):
                 return out
-        expiry = session.idle_expiry()
+        expiry = session.idle_expiry(up.learned_idle_ms)
         if expiry is not None:
             self._arm(expiry)
         return out
@@ -177,9 +184,7 @@ class Forwarder(Recovery):
             if index is not None and up.index != index or not up.enabled:
                 continue
             if up.session is not None:
-                session = up.session
-                out.append((CLOSE, up.index, session.gen, "reconnect requested"))
-                self._end_session(up, "reconnect requested", True, now, out)
+                self._drop_session(up, "reconnect requested", now, out)
             up.consecutive_failures = 0
             if up.state in (IDLE, BACKOFF):
                 self._connect(up, now, out)
@@ -228,7 +233,13 @@ class Forwarder(Recovery):
         if up is None and not pq.attempts and pq.sent < MAX_ATTEMPTS:
             up = self._early_retry(pq, now, out)
         if up is None:
-            if not pq.attempts:
+            if pq.attempts:
+                return
+            if self._may_wait(pq):
+                # An upstream will be tried again before this query's deadline:
+                # wait for it rather than fail now (a WAN blip, a burst of forged RSTs).
+                self.waiting.append(pq)
+            else:
                 self._servfail(pq, "every upstream failed", out)
             return
         pq.tried[up.index] = True
@@ -237,7 +248,7 @@ class Forwarder(Recovery):
             self.counters["retries"] += 1
         up.count("queries")
         if up.state == OPEN:
-            expiry = up.session.idle_expiry()
+            expiry = up.session.idle_expiry(up.learned_idle_ms)
             if expiry is not None and now >= expiry:
                 session = up.session
                 out.append((CLOSE, up.index, session.gen, "server idle timeout"))
@@ -253,6 +264,24 @@ class Forwarder(Recovery):
         else:
             session.queued.append(attempt)
 
+    def _may_wait(self, pq):
+        if pq.sent >= MAX_ATTEMPTS:
+            return False
+        for up in self.upstreams:
+            if not up.enabled or up.auth_failed:
+                continue
+            if up.state == CONNECTING or up.state == BACKOFF and up.retry_at < pq.deadline:
+                return True
+        return False
+
+    def _release_waiting(self, now, out):
+        """A session came up: the queries that waited for one go out now."""
+        waiting, self.waiting = self.waiting, []
+        for pq in waiting:
+            if not pq.done:
+                pq.tried = {}
+                self._dispatch(pq, now, out)
+
     def _transmit(self, attempt, now, out):
         pq = attempt.pending
         up = attempt.upstream
@@ -261,7 +290,7 @@ class Forwarder(Recovery):
         attempt.sent_at = now
         wait = max(self.config.attempt_min_ms, up.rtt.rto_ms())
         attempt.deadline = min(now + wait, pq.deadline)
-        attempt.session.last_activity = now
+        up.note_activity(attempt.session, now)
         self._arm(attempt.deadline)
 
     def _connect(self, up, now, out):
@@ -270,11 +299,12 @@ class Forwarder(Recovery):
             up.count("reconnects")
         up.count("connects")
         up.session = Session(self._gen, now)
+        up.session.tfo_attempted = up.use_tfo(now)
         up.state = CONNECTING
         up.last_connect_at = now
         up.connect_deadline = now + self.config.connect_timeout_ms
         self._arm(up.connect_deadline)
-        out.append((CONNECT, up.index, self._gen))
+        out.append((CONNECT, up.index, self._gen, up.session.tfo_attempted))
 
     # ---- answers ---------------------------------------------------------------
 
@@ -303,6 +333,8 @@ class Forwarder(Recovery):
         del session.inflight[upstream_id]
         up.count("answers")
         session.last_answer_at = now
+        if up.pending_recovery is not None:
+            self._recovery_answered(up, now)
         if attempt.sent_at is not None and not attempt.timed_out:
             up.rtt.sample(now - attempt.sent_at)
         if answer.keepalive_ms is not None:
@@ -315,6 +347,8 @@ class Forwarder(Recovery):
 
     def _complete(self, pq, msg, out):
         self._finish(pq)
+        if pq.key is None:
+            return   # our own keep-warm query
         if pq.udp:
             msg, truncated = message.fit_for_udp(msg, pq.query.udp_limit)
             if truncated:
@@ -324,6 +358,8 @@ class Forwarder(Recovery):
 
     def _servfail(self, pq, reason, out):
         self._finish(pq)
+        if pq.key is None:
+            return
         self.counters["servfail"] += 1
         out.append((LOG, DEBUG, "SERVFAIL for %s: %s" % (wire.name_to_text(pq.query.question.name), reason)))
         out.append((REPLY, pq.key, wire.make_error(pq.query.msg, wire.RCODE_SERVFAIL)))
@@ -331,6 +367,8 @@ class Forwarder(Recovery):
     def _finish(self, pq):
         pq.done = True
         self.pending.pop(pq.pending_key, None)
+        if self.waiting and pq in self.waiting:
+            self.waiting.remove(pq)
         for attempt in pq.attempts:
             session = attempt.session
             if attempt in session.queued:
@@ -343,7 +381,7 @@ def _describe(info):
     if not info:
         return ""
     parts = []
-    for key in ("tls_version", "cipher", "auth", "resumed"):
+    for key in ("tls_version", "cipher", "auth", "resumed", "tfo"):
         if key in info:
             parts.append("%s=%s" % (key, info[key]))
     return " (" + ", ".join(parts) + ")"

@@ -3,13 +3,47 @@
 A mixin of Forwarder (core/forwarder.py), kept apart because it is the part
 that grows with each recovery flow of the draft. Every method takes `now` and
 appends actions to `out`, like the rest of the core.
+
+How a session end is read:
+- graceful (close_notify or FIN) while idle, at about the server's idle
+  timeout (announced, or learned from an earlier close): the server's normal
+  housekeeping. Nothing is done; the next query reconnects (TFO + resumption).
+- graceful at any other time (a restart): counted as a server close, and a new
+  session is opened at once so the next query costs one round trip.
+- not graceful (RST, TCP_USER_TIMEOUT, keepalive probes unanswered, garbage):
+  a failure; its queries are replayed and a new session is opened at once,
+  before any query needs it, unless sessions keep dying young (a burst of
+  forged RSTs), in which case the upstream backs off.
+Each loss becomes a recovery record: its cause, the handshake that followed,
+and what it cost the first query it touched, in round trips.
 """
 
+from dprive.core import message
 from dprive.core.actions import CLOSE, INFO, LOG, MAX_ATTEMPTS, WARNING
-from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN
+from dprive.core.query import PendingQuery
+from dprive.core.upstream import (
+    BACKOFF, CONNECTING, IDLE, OPEN, TFO_OFF_MS, TFO_SLOW_HANDSHAKE_MS, YOUNG_LOSSES_BEFORE_BACKOFF,
+    YOUNG_SESSION_MS, Attempt,
+)
+
+# How a session ended, as the shell saw it.
+RST = "rst"
+TIMEOUT = "timeout"
+FIN = "fin"
+CLOSE_NOTIFY = "close_notify"
+
+# A close this close to the idle timeout (as a fraction of it) is the server's housekeeping.
+IDLE_CLOSE_SLACK = 0.8
+# The smallest quiet time worth learning as a server's idle timeout.
+MIN_LEARNED_IDLE_MS = 1000
+
+# ". IN NS" with RD: the smallest question any resolver answers from memory.
+_KEEPWARM_QUERY = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01"
 
 
 class Recovery:
+    # ---- connects ---------------------------------------------------------------
+
     def _early_retry(self, pq, now, out):
         """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest.
 
@@ -28,6 +62,68 @@ class Recovery:
             best.state = IDLE
         return best
 
+    def _handshake_facts(self, up, session, now, out):
+        """Count what the handshake used (TFO, resumption) and watch for TFO black holes."""
+        info = session.info
+        handshake_ms = now - session.started_at
+        if info.get("tfo"):
+            up.count("tfo_used")
+            up.tfo_ok = True
+        elif session.tfo_attempted and up.tfo_ok and self._slow_handshake(up, handshake_ms):
+            # Linux resends a SYN whose data got no answer without the data, after
+            # its SYN timeout: the session comes up, a second or more late.
+            self._tfo_off(up, "a SYN with data went unanswered", now, out)
+        if info.get("resumption_offered"):
+            up.count("resumptions_offered")
+            if info.get("resumed"):
+                up.count("resumptions_accepted")
+        rec = up.pending_recovery
+        if rec is not None:
+            rec["handshake_ms"] = round(handshake_ms, 1)
+            rec["tfo"] = bool(info.get("tfo"))
+            rec["resumed"] = bool(info.get("resumed"))
+            srtt = up.rtt.srtt_ms
+            rec["handshake_rtts"] = None if not srtt else round(handshake_ms / srtt, 1)
+            if not rec["affected"]:
+                # Found while quiet: no query paid for it.
+                rec["query_rtts"] = 0
+                up.record_recovery(rec)
+                up.pending_recovery = None
+
+    def _slow_handshake(self, up, handshake_ms):
+        srtt = up.rtt.srtt_ms
+        return handshake_ms >= TFO_SLOW_HANDSHAKE_MS and (srtt is None or handshake_ms > 4 * srtt)
+
+    def _recovery_answered(self, up, now):
+        """The first answer after a loss that had queries in flight: what did it cost?"""
+        rec = up.pending_recovery
+        up.pending_recovery = None
+        cost_ms = now - rec.pop("first_sent_at")
+        rec["query_ms"] = round(cost_ms, 1)
+        srtt = up.rtt.srtt_ms
+        rec["query_rtts"] = None if not srtt else int(cost_ms / srtt + 0.5)
+        up.record_recovery(rec)
+
+    def _tfo_off(self, up, why, now, out):
+        up.tfo_off_until = now + TFO_OFF_MS
+        up.tfo_ok = False
+        out.append((LOG, WARNING, "%s: %s; TCP Fast Open off for this upstream for %d min"
+                    % (up.name, why, TFO_OFF_MS // 60000)))
+
+    def _connect_failed(self, up, reason, now, out, auth_failure=False):
+        session = up.session
+        up.session = None
+        up.auth_failed = auth_failure
+        up.count("failures")
+        up.last_close_reason = reason
+        up.back_off(now, self.config.backoff_max_ms)
+        self._arm(up.retry_at)
+        out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
+                    % (up.name, reason, up.retry_at - now)))
+        self._resend(session, up, False, now, out)
+
+    # ---- queries without answers --------------------------------------------------
+
     def _attempt_timed_out(self, attempt, now, out):
         attempt.timed_out = True
         up = attempt.upstream
@@ -37,7 +133,7 @@ class Recovery:
         heard = session.last_answer_at
         if session is up.session and (heard is None or heard <= attempt.sent_at):
             # Nothing came back on this connection since the query left: presume it dead.
-            self._reset(up, "no answer within %d ms" % (now - attempt.sent_at), now, out)
+            self._reset(up, "no answer within %d ms" % (now - attempt.sent_at), now, out, TIMEOUT)
             return
         # The connection is alive and the server is slow: ask elsewhere too, keep waiting here.
         pq = attempt.pending
@@ -53,38 +149,85 @@ class Recovery:
         """
         self._reset(up, reason, now, out)
 
-    def _reset(self, up, reason, now, out):
+    def _reset(self, up, reason, now, out, kind=None):
         out.append((CLOSE, up.index, up.session.gen, reason))
-        self._end_session(up, reason, False, now, out)
+        self._end_session(up, reason, False, now, out, kind)
 
-    def _connect_failed(self, up, reason, now, out, auth_failure=False):
-        session = up.session
-        up.session = None
-        up.auth_failed = auth_failure
-        up.count("failures")
-        up.last_close_reason = reason
-        up.back_off(now, self.config.backoff_max_ms)
-        self._arm(up.retry_at)
-        out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
-                    % (up.name, reason, up.retry_at - now)))
-        self._resend(session, up, False, now, out)
+    # ---- sessions that end ----------------------------------------------------------
 
-    def _end_session(self, up, reason, graceful, now, out):
+    def _end_session(self, up, reason, graceful, now, out, kind=None):
         """An established session is over; its queries go out again, none is lost."""
         session = up.session
         up.session = None
         up.state = IDLE
         up.last_close_reason = reason
+        busy = len(session.inflight)
+        quiet_ms = now - session.last_activity
+        reconnect = True
         if graceful:
             up.count("graceful_closes")
-            out.append((LOG, INFO, "%s: session closed: %s" % (up.name, reason)))
+            if not busy and self._is_idle_close(up, session, quiet_ms):
+                reconnect = False
+                out.append((LOG, INFO, "%s: idle session closed: %s" % (up.name, reason)))
+            else:
+                up.count("server_closes")
+                if not busy and session.server_idle_ms is None and quiet_ms >= MIN_LEARNED_IDLE_MS:
+                    up.learned_idle_ms = int(quiet_ms)
+                out.append((LOG, INFO, "%s: server closed the session: %s (%s)"
+                            % (up.name, reason, "%d queries in flight sent again" % busy
+                               if busy else "reconnecting now")))
         else:
             up.count("failures")
+            if kind == RST:
+                up.count("rsts")
+            if not busy:
+                up.count("probe_failures")
             # Until it answers again, prefer the others a little (as after a timeout).
             up.rtt.timed_out()
-            out.append((LOG, WARNING, "%s: session lost: %s (%d queries in flight sent again)"
-                        % (up.name, reason, len(session.inflight))))
-        # A lost session is no reason to avoid its server: it may be tried again at once.
+            out.append((LOG, WARNING, "%s: session lost: %s (%s)" % (
+                up.name, reason, "%d queries in flight sent again" % busy
+                if busy else "found while quiet, reconnecting now")))
+            if self._dying_young(up, session, now):
+                up.back_off(now, self.config.backoff_max_ms)
+                self._arm(up.retry_at)
+                reconnect = False
+                out.append((LOG, WARNING, "%s: %d sessions in a row died within %d s (forged RSTs?); "
+                            "next try in %d ms" % (up.name, up.young_losses, YOUNG_SESSION_MS // 1000,
+                                                   up.retry_at - now)))
+        if reconnect:
+            up.pending_recovery = self._recovery_record(session, reason, kind, busy, now)
+        self._resend(session, up, True, now, out)
+        if reconnect and up.state == IDLE and up.enabled:
+            self._connect(up, now, out)
+
+    def _is_idle_close(self, up, session, quiet_ms):
+        idle_ms = session.server_idle_ms if session.server_idle_ms is not None else up.learned_idle_ms
+        return idle_ms is not None and quiet_ms >= idle_ms * IDLE_CLOSE_SLACK
+
+    def _dying_young(self, up, session, now):
+        if session.established_at is not None and now - session.established_at < YOUNG_SESSION_MS:
+            up.young_losses += 1
+        else:
+            up.young_losses = 1
+        return up.young_losses >= YOUNG_LOSSES_BEFORE_BACKOFF
+
+    def _recovery_record(self, session, reason, kind, busy, now):
+        sent = [a.sent_at for a in session.inflight.values() if a.sent_at is not None]
+        return {
+            "cause": reason,
+            "kind": kind or "other",
+            "at_ms": round(now, 1),
+            "affected": busy,
+            "first_sent_at": min(sent) if sent else now,
+        }
+
+    def _drop_session(self, up, reason, now, out):
+        """We end the session ourselves (a reconnect request): no failure, no record."""
+        session = up.session
+        out.append((CLOSE, up.index, session.gen, reason))
+        up.session = None
+        up.state = IDLE
+        up.last_close_reason = reason
         self._resend(session, up, True, now, out)
 
     def _resend(self, session, up, same_upstream_ok, now, out):
@@ -101,7 +244,10 @@ class Recovery:
                 pq.tried.pop(up.index, None)
             pq.lost_on[up.index] = True
             if not pq.attempts:
+                up.count("replays")
                 self._dispatch(pq, now, out)
+
+    # ---- timers ---------------------------------------------------------------------
 
     def _upstream_timers(self, up, now, out):
         if up.state == CONNECTING:
@@ -120,13 +266,30 @@ class Recovery:
             else:
                 self._arm(up.retry_at)
         elif up.state == OPEN:
-            expiry = up.session.idle_expiry()
+            session = up.session
+            expiry = session.idle_expiry(up.learned_idle_ms)
             if expiry is None:
                 return
-            if now >= expiry:
-                gen = up.session.gen
-                out.append((CLOSE, up.index, gen, "server idle timeout"))
-                self._end_session(up, "idle past the server's %d ms keepalive"
-                                  % up.session.server_idle_ms, True, now, out)
-            else:
+            if now < expiry:
                 self._arm(expiry)
+            elif self.config.keep_warm:
+                self._send_keepwarm(up, now, out)
+            else:
+                out.append((CLOSE, up.index, session.gen, "server idle timeout"))
+                self._end_session(up, "idle for %d ms, the server's idle timeout" % (now - session.last_activity),
+                                  True, now, out)
+
+    def _send_keepwarm(self, up, now, out):
+        """A tiny query on a quiet session, so the server's idle timer starts over."""
+        self._next_key += 1
+        query = message.inspect_query(_KEEPWARM_QUERY)[1]
+        pq = PendingQuery(None, self._next_key, query, False, now + self.config.query_timeout_ms)
+        self.pending[self._next_key] = pq
+        pq.tried = dict((u.index, True) for u in self.upstreams if u is not up)
+        pq.sent = MAX_ATTEMPTS   # never retried elsewhere: it only matters to this session
+        up.count("keepwarm_queries")
+        session = up.session
+        attempt = Attempt(pq, up, session, session.new_id(self.rand16))
+        session.inflight[attempt.id] = attempt
+        pq.attempts.append(attempt)
+        self._transmit(attempt, now, out)

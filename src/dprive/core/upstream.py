@@ -22,6 +22,16 @@ OPEN = "open"
 BACKOFF = "backoff"
 
 BACKOFF_FIRST_MS = 500
+# A session that dies this soon after its handshake is "young"; several young
+# deaths in a row (forged RSTs cost an attacker nothing) put the upstream in
+# backoff instead of an immediate reconnect.
+YOUNG_SESSION_MS = 10000
+YOUNG_LOSSES_BEFORE_BACKOFF = 3
+# A connect that used Fast Open and took this long suggests the SYN with data
+# was dropped and resent without it: TFO is then left off for a while.
+TFO_SLOW_HANDSHAKE_MS = 1000
+TFO_OFF_MS = 3600 * 1000
+RECOVERIES_KEPT = 10
 # While no upstream is usable, a waiting query may retry one before its backoff
 # ends, but not more often than this: forged RSTs or a dead WAN cost at most
 # one handshake per upstream per second.
@@ -55,6 +65,8 @@ class Session:
         self.decoder = FrameDecoder()
         self.last_activity = now
         self.last_answer_at = None
+        self.established_at = None
+        self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
         self.info = {}               # TLS facts reported by the shell
 
@@ -72,24 +84,38 @@ class Session:
         if len(self._retired_order) > RETIRED_IDS_KEPT:
             del self.retired[self._retired_order.pop(0)]
 
-    def idle_expiry(self):
-        """When we should stop using this session, per the server's idle timeout."""
-        if self.server_idle_ms is None or self.inflight:
+    def idle_expiry(self, learned_idle_ms=None):
+        """When we should stop using this session, per the server's idle timeout.
+
+        The timeout is the one the server announced (edns-tcp-keepalive), else
+        the one learned from how long it let an earlier session sit idle.
+        """
+        idle_ms = self.server_idle_ms if self.server_idle_ms is not None else learned_idle_ms
+        if idle_ms is None or self.inflight:
             return None
-        # Close a little before the server would, so no query races its close.
-        margin = min(1000, self.server_idle_ms // 10)
-        return self.last_activity + self.server_idle_ms - margin
+        # Stop a little before the server would, so no query races its close.
+        margin = min(1000, idle_ms // 10)
+        return self.last_activity + idle_ms - margin
 
 
 COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnects",
-            "graceful_closes", "unmatched", "late_answers", "bad_answers")
+            "graceful_closes", "server_closes", "rsts", "replays", "probes_sent",
+            "probe_failures", "tfo_used", "resumptions_offered", "resumptions_accepted",
+            "keepwarm_queries", "unmatched", "late_answers", "bad_answers")
 
 
 class Upstream:
-    def __init__(self, index, name, enabled=True):
+    def __init__(self, index, name, enabled=True, probe_idle_ms=None):
         self.index = index
         self.name = name
         self.enabled = enabled
+        self.probe_idle_ms = probe_idle_ms   # the kernel's keepalive idle time, for the count
+        self.learned_idle_ms = None          # how long the server lets an idle session live
+        self.young_losses = 0
+        self.tfo_ok = False                  # a SYN with data got through to it before
+        self.tfo_off_until = None
+        self.pending_recovery = None         # a session loss whose cost is not known yet
+        self.recoveries = []                 # the last RECOVERIES_KEPT, newest last
         self.state = IDLE
         self.session = None
         self.rtt = RttEstimator()
@@ -121,6 +147,22 @@ class Upstream:
             return (0 if rtt.backoff == 1 else rtt.rto_ms(), self.index)
         return (rtt.srtt_ms * rtt.backoff, self.index)
 
+    def use_tfo(self, now):
+        return self.tfo_off_until is None or now >= self.tfo_off_until
+
+    def note_activity(self, session, now):
+        """Bytes moved on `session`: count the keepalive probes its quiet time cost."""
+        if self.probe_idle_ms:
+            quiet = now - session.last_activity
+            if quiet >= self.probe_idle_ms:
+                self.counters["probes_sent"] += int(quiet // self.probe_idle_ms)
+        session.last_activity = now
+
+    def record_recovery(self, record):
+        self.recoveries.append(record)
+        if len(self.recoveries) > RECOVERIES_KEPT:
+            self.recoveries.pop(0)
+
     def may_retry_early(self, now):
         """A failed upstream a waiting query may try before its backoff ends."""
         return (self.enabled and self.state == BACKOFF and not self.auth_failed
@@ -148,7 +190,10 @@ class Upstream:
             "last_close_reason": self.last_close_reason,
             "inflight": 0,
             "server_idle_timeout_ms": None,
+            "learned_idle_timeout_ms": self.learned_idle_ms,
             "session_age_s": None,
+            "tfo_enabled": self.use_tfo(now),
+            "recoveries": [dict(r) for r in self.recoveries],
         }
         out.update(self.counters)
         if self.session is not None:

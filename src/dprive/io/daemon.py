@@ -17,8 +17,10 @@ from dprive import __version__
 from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
-from dprive.io.upstream_conn import UpstreamConnection, open_tcp
+from dprive.io import tcp
+from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsClient, make_context
+from dprive.tls.sessions import SessionStore
 
 log = logging.getLogger("dprive")
 
@@ -35,7 +37,13 @@ def forwarder_config(settings):
         attempt_min_ms=settings.attempt_min_ms,
         backoff_max_ms=settings.backoff_max_s * 1000,
         max_pending=settings.max_pending_queries,
+        keep_warm=settings.keep_warm,
     )
+
+
+def keepalive_of(settings, upstream):
+    return tcp.KeepaliveSettings(upstream.keepalive_idle_s, upstream.keepalive_interval_s,
+                                 upstream.keepalive_count, settings.user_timeout_ms)
 
 
 class TlsPolicy:
@@ -54,15 +62,15 @@ class TlsPolicy:
                 log.warning("cannot load CA bundle %s (%s): upstreams stay unauthenticated",
                             settings.ca_bundle, err)
 
-    def client_for(self, upstream):
+    def client_for(self, upstream, session=None):
         if self.strict:
             if upstream.auth_name:
-                return TlsClient(self._verifying, upstream.auth_name, upstream.spki)
-            return TlsClient(self._plain, None, upstream.spki)
+                return TlsClient(self._verifying, upstream.auth_name, upstream.spki, session)
+            return TlsClient(self._plain, None, upstream.spki, session)
         # Opportunistic: encrypted always, authenticated when it works, never cleartext.
         if upstream.auth_name and self._verifying is not None:
-            return TlsClient(self._verifying, upstream.auth_name, upstream.spki)
-        return TlsClient(self._plain, upstream.auth_name or None, ())
+            return TlsClient(self._verifying, upstream.auth_name, upstream.spki, session)
+        return TlsClient(self._plain, upstream.auth_name or None, (), session)
 
 
 class Daemon:
@@ -73,7 +81,9 @@ class Daemon:
         seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
             forwarder_config(settings), [u.name for u in self.upstreams],
-            lambda: seed.getrandbits(16), [u.enabled for u in self.upstreams])
+            lambda: seed.getrandbits(16), [u.enabled for u in self.upstreams],
+            [u.keepalive_idle_s * 1000 for u in self.upstreams])
+        self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
         self.conns = {}          # (index, gen) -> UpstreamConnection or connect Task
         self.clients = {}        # key -> reply callable
@@ -106,14 +116,16 @@ class Daemon:
 
     def on_connect_failed(self, index, gen, reason, auth_failure=False):
         self.conns.pop((index, gen), None)
+        # Should the stored session be what the server choked on, the next try is a full handshake.
+        self.sessions.forget(self.upstreams[index].identity())
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
     def on_data(self, index, gen, data):
         self.apply(self.forwarder.data(index, gen, data, self.now()))
 
-    def on_closed(self, index, gen, reason, graceful):
+    def on_closed(self, index, gen, reason, graceful, kind):
         self.conns.pop((index, gen), None)
-        self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now()))
+        self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now(), kind))
 
     def reconnect(self, name=None):
         index = None
@@ -149,7 +161,7 @@ class Daemon:
                 if reply is not None:
                     reply(action[2])
             elif kind == core.CONNECT:
-                task = self.loop.create_task(self._connect(action[1], action[2]))
+                task = self.loop.create_task(self._connect(action[1], action[2], action[3]))
                 self.conns[(action[1], action[2])] = task
             elif kind == core.CLOSE:
                 conn = self.conns.pop((action[1], action[2]), None)
@@ -179,17 +191,29 @@ class Daemon:
         if when is not None:
             self._timer = self.loop.call_at(when / 1000.0, self._on_timer)
 
-    async def _connect(self, index, gen):
+    async def _connect(self, index, gen, fast_open):
         upstream = self.upstreams[index]
-        log.info("%s: connecting to %s port %d", upstream.name, upstream.address, upstream.port)
+        identity = upstream.identity()
+        fast_open = fast_open and self.settings.tcp_fastopen
+        session = self.sessions.get(identity) if self.settings.tls_resumption else None
+        log.info("%s: connecting to %s port %d%s%s", upstream.name, upstream.address, upstream.port,
+                 ", Fast Open" if fast_open else "", ", offering resumption" if session else "")
+        sock = None
         try:
-            sock = await open_tcp(self.loop, upstream.address, upstream.port)
-            tls = self.tls_policy.client_for(upstream)
-            conn = UpstreamConnection(self, index, gen, tls)
+            sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), fast_open)
+            # With Fast Open this returns at once; the ClientHello written next makes the SYN.
+            await self.loop.sock_connect(sock, (upstream.address, upstream.port))
+            tls = self.tls_policy.client_for(upstream, session)
+            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
+            conn = UpstreamConnection(self, index, gen, tls, keep)
             await self.loop.create_connection(lambda: conn, sock=sock)
         except asyncio.CancelledError:
+            if sock is not None:
+                sock.close()
             return
         except OSError as err:
+            if sock is not None:
+                sock.close()
             if self.conns.pop((index, gen), None) is not None:
                 self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
                                        % (upstream.address, upstream.port, err.strerror or err))
@@ -198,6 +222,11 @@ class Daemon:
             self.conns[(index, gen)] = conn
         else:
             conn.close()   # given up while connecting
+
+    def _session_keeper(self, identity):
+        def keep(session):
+            self.sessions.offer(identity, session)
+        return keep
 
     def _auth_label(self, upstream):
         if self.tls_policy.strict or upstream.auth_name:
@@ -221,6 +250,12 @@ class Daemon:
             entry["port"] = upstream.port
             entry["auth_name"] = upstream.auth_name
             entry["pins"] = len(upstream.spki)
+            entry["keepalive"] = {
+                "idle_s": upstream.keepalive_idle_s,
+                "interval_s": upstream.keepalive_interval_s,
+                "count": upstream.keepalive_count,
+                "probe_bytes_per_hour": tcp.probe_bytes_per_hour(upstream.keepalive_idle_s),
+            }
         return {
             "version": __version__,
             "pid": os.getpid(),

@@ -1,38 +1,48 @@
 """One TCP connection to an upstream, carrying a TlsClient; events go to the daemon.
 
-The socket is made by hand (not by asyncio.open_connection) so its options
-are set before connect: TCP_NODELAY, so the first query can leave together
-with the client's Finished instead of waiting for an ACK.
+The socket is made by hand (io/tcp.py) so its options are set before connect:
+Nagle off, Fast Open, keepalive probes, TCP_USER_TIMEOUT. This protocol
+object reports how the session ended (RST, timeout, FIN, close_notify), what
+the handshake used (Fast Open, resumption) and hands every new TLS session
+ticket to the daemon's store.
 """
 
 import asyncio
 import errno
 import socket
 
+from dprive.core.forwarder import CLOSE_NOTIFY, FIN, RST, TIMEOUT
+from dprive.io import tcp
 from dprive.tls.dot import AuthError, TlsError
 
-TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
+# TLS 1.3 servers send their tickets right after the handshake; unbound sends two.
+TICKET_READS = 4
 
 
-def _reason(exc):
+def _ending(exc):
+    """(reason, kind) for a connection that went away with `exc`."""
     if exc is None:
-        return "connection closed"
+        return "connection closed", None
     if isinstance(exc, ConnectionResetError):
-        return "connection reset by peer (RST)"
+        return "connection reset by peer (RST)", RST
+    if isinstance(exc, TimeoutError):
+        return "no acknowledgement from the server (TCP timeout)", TIMEOUT
     if isinstance(exc, OSError) and exc.errno:
-        return "%s (%s)" % (errno.errorcode.get(exc.errno, exc.errno), exc.strerror)
-    return str(exc) or exc.__class__.__name__
+        return "%s (%s)" % (errno.errorcode.get(exc.errno, exc.errno), exc.strerror), None
+    return str(exc) or exc.__class__.__name__, None
 
 
 class UpstreamConnection(asyncio.Protocol):
-    def __init__(self, events, index, gen, tls):
+    def __init__(self, events, index, gen, tls, on_session=None):
         self.events = events      # the daemon: on_connected/on_connect_failed/on_data/on_closed
         self.index = index
         self.gen = gen
         self.tls = tls
+        self.on_session = on_session   # called with each new TLS session, for resumption
         self.transport = None
         self.outbox = []
         self.answered = False     # until the first answer, every segment is ACKed at once
+        self.ticket_reads = 0
         self.finished = False     # an end was reported (or the daemon closed us): report no more
 
     # asyncio callbacks
@@ -59,27 +69,33 @@ class UpstreamConnection(asyncio.Protocol):
             return
         out = self.tls.pending_output()
         if just_up:
+            info = self.tls.info()
+            info["tfo"] = tcp.syn_data_acked(self.transport.get_extra_info("socket"))
             # Queries that waited for the session are queued by on_connected; they
             # leave in the same segment as our Finished (Nagle is off).
-            self.events.on_connected(self.index, self.gen, self.tls.info())
+            self.events.on_connected(self.index, self.gen, info)
             out += self._encrypt_outbox()
         if out:
             self.transport.write(out)
+        if self.tls.established and self.ticket_reads < TICKET_READS:
+            self.ticket_reads += 1
+            if self.on_session is not None:
+                self.on_session(self.tls.session())
         if plaintext and not self.finished:
             self.answered = True
             self.events.on_data(self.index, self.gen, plaintext)
         if peer_closed and not self.finished:
-            self._end("server sent close_notify", True)
+            self._end("server sent close_notify", True, CLOSE_NOTIFY)
 
     def eof_received(self):
         if not self.finished:
-            graceful = self.tls.established
-            self._end("server closed the connection (FIN)", graceful)
+            self._end("server closed the connection (FIN)", self.tls.established, FIN)
         return False
 
     def connection_lost(self, exc):
         if not self.finished:
-            self._end(_reason(exc), False)
+            reason, kind = _ending(exc)
+            self._end(reason, False, kind)
 
     # called by the daemon
 
@@ -94,13 +110,6 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.write(data)
         else:
             self.outbox = []
-
-    def _encrypt_outbox(self):
-        if not self.outbox:
-            return b""
-        data = b"".join(self.outbox)
-        self.outbox = []
-        return self.tls.send(data)
 
     def close(self):
         """The core gave this session up: say close_notify and go, reporting nothing."""
@@ -117,6 +126,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     # internals
 
+    def _encrypt_outbox(self):
+        if not self.outbox:
+            return b""
+        data = b"".join(self.outbox)
+        self.outbox = []
+        return self.tls.send(data)
+
     def _quickack(self):
         """ACK the server's handshake flight and tickets at once, not 40 ms later.
 
@@ -128,7 +144,7 @@ class UpstreamConnection(asyncio.Protocol):
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             try:
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, tcp.TCP_QUICKACK, 1)
             except OSError:
                 pass
 
@@ -137,30 +153,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.finished = True
         self.transport.abort()
         if self.tls.established:
-            self.events.on_closed(self.index, self.gen, reason, False)
+            self.events.on_closed(self.index, self.gen, reason, False, None)
         else:
             self.events.on_connect_failed(self.index, self.gen, reason, auth_failure)
 
-    def _end(self, reason, graceful):
+    def _end(self, reason, graceful, kind):
         self.finished = True
         if self.transport is not None:
             self.transport.close()
         if self.tls.established:
-            self.events.on_closed(self.index, self.gen, reason, graceful)
+            self.events.on_closed(self.index, self.gen, reason, graceful, kind)
         else:
             self.events.on_connect_failed(self.index, self.gen, "during the TLS handshake: " + reason)
-
-
-async def open_tcp(loop, address, port):
-    """A connected, non-blocking TCP socket with the options DoT wants."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
-        await loop.sock_connect(sock, (address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock

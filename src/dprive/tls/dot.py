@@ -42,6 +42,7 @@ def make_context(ca_bundle, min_version, verify_name):
 
 class TlsClient:
     def __init__(self, context, server_hostname, pins=(), session=None):
+        """`session`: an earlier session with this server to resume (see tls/sessions.py)."""
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._obj = context.wrap_bio(self._in, self._out, server_side=False,
@@ -49,6 +50,7 @@ class TlsClient:
         self._pins = tuple(pins)
         self.established = False
         self.peer_pin = None
+        self.resumption_offered = session is not None
 
     def start(self):
         """The ClientHello."""
@@ -104,6 +106,7 @@ class TlsClient:
         return {
             "tls_version": self._obj.version(),
             "cipher": cipher[0] if cipher else None,
+            "resumption_offered": self.resumption_offered,
             "resumed": self._obj.session_reused,
         }
 
@@ -125,6 +128,8 @@ class TlsClient:
         if not self._pins:
             return
         der = self._obj.getpeercert(binary_form=True)
+        if der is None and self._obj.session_reused:
+            return   # resumed: the session was only kept after its pins matched
         try:
             self.peer_pin = spki_pin(der)
         except DerError as err:

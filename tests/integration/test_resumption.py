@@ -1,0 +1,41 @@
+"""TLS session resumption against a real unbound: a reconnect offers the ticket
+of the previous session and the server accepts it (TLS 1.3 PSK); with
+`tls_resumption 0` nothing is offered. Pins are still enforced on resumed
+sessions, since a session is only kept after its pins matched."""
+
+import time
+
+import pytest
+
+from tests.tools import clients
+from tests.tools.dprive_proc import upstream
+
+
+def _reconnect_and_query(dp, times):
+    for _ in range(times):
+        dp.control("reconnect")
+        time.sleep(0.3)
+        res = clients.kdig("b.test", "A", port=dp.port, timeout_s=3)
+        assert res.addresses() == ["192.0.2.2"], res
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_reconnect_resumes_the_session(make_dprive, unbound, pki, pinned):
+    pins = [pki.server_pin] if pinned else []
+    dp = make_dprive([upstream("u", unbound.tls_port, spki=pins)])
+    assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]
+    time.sleep(0.3)                            # the TLS 1.3 tickets arrive after the handshake
+    _reconnect_and_query(dp, 2)
+    up = dp.upstream_status("u")
+    assert up["resumptions_offered"] == 2, up
+    assert up["resumptions_accepted"] == 2, up
+    assert up["resumed"] is True and up["failures"] == 0, up
+
+
+def test_resumption_can_be_turned_off(make_dprive, unbound):
+    dp = make_dprive([upstream("u", unbound.tls_port)], tls_resumption="0")
+    assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]
+    time.sleep(0.3)
+    _reconnect_and_query(dp, 1)
+    up = dp.upstream_status("u")
+    assert up["resumptions_offered"] == 0 and up["resumed"] is False, up
