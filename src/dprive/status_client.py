@@ -44,11 +44,26 @@ def format_status(status):
             up["state"], "" if up["enabled"] else " (disabled)", _ms(up["srtt_ms"]), up["inflight"]))
         if "tls_version" in up:
             lines.append("  %s %s%s" % (up["tls_version"], up["cipher"], ", resumed" if up["resumed"] else ""))
-        lines.append("  queries %d  answers %d  failures %d  timeouts %d  reconnects %d  graceful closes %d"
+        lines.append("  queries %d  answers %d  failures %d  timeouts %d  reconnects %d  replays %d"
                      % (up["queries"], up["answers"], up["failures"], up["timeouts"], up["reconnects"],
-                        up["graceful_closes"]))
+                        up["replays"]))
+        lines.append("  closes: graceful %d (server-initiated %d)  RST %d  probes failed %d"
+                     % (up["graceful_closes"], up["server_closes"], up["rsts"], up["probe_failures"]))
+        lines.append("  Fast Open used %d%s  resumptions %d of %d offered  keep-warm queries %d"
+                     % (up["tfo_used"], "" if up["tfo_enabled"] else " (off for now)",
+                        up["resumptions_accepted"], up["resumptions_offered"], up["keepwarm_queries"]))
+        keepalive = up.get("keepalive")
+        if keepalive:
+            lines.append("  probes: after %ds quiet, every %ds, %d tries; ~%d sent, ~%d bytes/hour while quiet"
+                         % (keepalive["idle_s"], keepalive["interval_s"], keepalive["count"],
+                            up["probes_sent"], keepalive["probe_bytes_per_hour"]))
         if up["last_close_reason"]:
             lines.append("  last session end: " + up["last_close_reason"])
+        for rec in up.get("recoveries", [])[-3:]:
+            lines.append("  recovery: %s; handshake %s ms%s%s; first query %s" % (
+                rec["cause"], rec.get("handshake_ms", "?"), ", TFO" if rec.get("tfo") else "",
+                ", resumed" if rec.get("resumed") else "",
+                "not affected" if rec.get("query_rtts") == 0 else "%s RTT" % rec.get("query_rtts", "?")))
     return "\n".join(lines)
 
 

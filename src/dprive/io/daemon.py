@@ -114,10 +114,11 @@ class Daemon:
         info["auth"] = self._auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
-    def on_connect_failed(self, index, gen, reason, auth_failure=False):
+    def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True):
         self.conns.pop((index, gen), None)
-        # Should the stored session be what the server choked on, the next try is a full handshake.
-        self.sessions.forget(self.upstreams[index].identity())
+        if in_tls:
+            # Should the stored session be what the server choked on, the next try is a full handshake.
+            self.sessions.forget(self.upstreams[index].identity())
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
     def on_data(self, index, gen, data):
@@ -216,7 +217,8 @@ class Daemon:
                 sock.close()
             if self.conns.pop((index, gen), None) is not None:
                 self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
-                                       % (upstream.address, upstream.port, err.strerror or err))
+                                       % (upstream.address, upstream.port, err.strerror or err),
+                                       in_tls=False)
             return
         if (index, gen) in self.conns:
             self.conns[(index, gen)] = conn

@@ -43,6 +43,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.outbox = []
         self.answered = False     # until the first answer, every segment is ACKed at once
         self.ticket_reads = 0
+        self.heard = False        # any byte from the server: a failure now is TLS's, not TCP's
         self.finished = False     # an end was reported (or the daemon closed us): report no more
 
     # asyncio callbacks
@@ -59,6 +60,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if not self.answered:
             self._quickack()
+        self.heard = True
         try:
             plaintext, just_up, peer_closed = self.tls.receive(data)
         except AuthError as err:
@@ -155,7 +157,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tls.established:
             self.events.on_closed(self.index, self.gen, reason, False, None)
         else:
-            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure)
+            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure, self.heard)
 
     def _end(self, reason, graceful, kind):
         self.finished = True
@@ -164,4 +166,5 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tls.established:
             self.events.on_closed(self.index, self.gen, reason, graceful, kind)
         else:
-            self.events.on_connect_failed(self.index, self.gen, "during the TLS handshake: " + reason)
+            stage = "during the TLS handshake: " if self.heard else "TCP connect failed: "
+            self.events.on_connect_failed(self.index, self.gen, stage + reason, False, self.heard)
