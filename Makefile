@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all deps venv test test-unit test-integration test-micropython demo bench clean
+.PHONY: all deps venv test test-unit test-integration test-netns test-micropython demo bench clean
 
 all: test
 
@@ -24,7 +24,7 @@ venv: $(VENV)/.stamp
 
 test: deps venv
 	$(PY) -m pyflakes src tests bench
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q tests/unit tests/integration tests/netns
 	$(PY) tests/micropython/run.py
 
 test-unit: venv
@@ -32,6 +32,9 @@ test-unit: venv
 
 test-integration: deps venv
 	$(PY) -m pytest -q tests/integration
+
+test-netns: deps venv
+	$(PY) -m pytest -q tests/netns
 
 test-micropython: venv
 	$(PY) tests/micropython/run.py

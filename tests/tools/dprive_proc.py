@@ -78,8 +78,11 @@ class DpriveProcess(common.ServerProcess):
     """`python -m dprive run --config FILE`, stderr to a log file, own process group."""
 
     def __init__(self, workdir, ca_bundle, upstreams, options=None, port=None,
-                 name="dprive", python=None):
+                 name="dprive", python=None, argv_prefix=()):
+        """argv_prefix goes before the daemon's command line (the netns tier
+        runs it under `ip netns exec NS`)."""
         self.workdir = Path(workdir)
+        self.argv_prefix = list(argv_prefix)
         self.name = name
         self.port = port or common.free_port()
         self.conf_path = self.workdir / ("%s.conf" % name)
@@ -125,7 +128,8 @@ class DpriveProcess(common.ServerProcess):
             self.control_socket.unlink()
         except FileNotFoundError:
             pass
-        argv = [self.python, "-m", "dprive", "run", "--config", str(self.conf_path)]
+        argv = [*self.argv_prefix, self.python, "-m", "dprive", "run", "--config",
+                str(self.conf_path)]
         self.proc = common.spawn(argv, self.log_path, env=self._env(), cwd=str(self.workdir))
         try:
             self.wait_ready(timeout_s)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Make sure the Debian packages that the tests, `make demo` and `make bench`
 # talk to are here: unbound (the DoT upstream), kdig, dnsperf, stubby (the
-# peer we compare with) and openssl (throwaway certificates).
+# peer we compare with) and openssl (throwaway certificates); for the netns
+# tier also iptables, conntrack, ping and ss (the carrier NAT and its faults).
 # As root, missing ones are installed with apt-get; otherwise we say what to run.
 set -eu
 need=""
@@ -11,6 +12,10 @@ have kdig    || need="$need knot-dnsutils"
 have dnsperf || need="$need dnsperf"
 have stubby  || need="$need stubby"
 have openssl || need="$need openssl"
+have iptables  || need="$need iptables"
+have conntrack || need="$need conntrack"
+have ping      || need="$need iputils-ping"
+have ss        || need="$need iproute2"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "missing Debian packages:$need" >&2

@@ -67,8 +67,16 @@ class UnboundServer(common.ServerProcess):
 
     def __init__(self, workdir, pki, q_names=DEFAULT_Q_NAMES, threads=1,
                  log_queries=True, tls_port=None, plain_port=None,
-                 keepalive_timeout_ms=120000, name="unbound"):
+                 keepalive_timeout_ms=120000, name="unbound", listen_address="127.0.0.1",
+                 access_control=("127.0.0.0/8",), ticket_key_files=(), argv_prefix=()):
+        """listen_address, access_control (networks allowed), ticket_key_files
+        (`tls-session-ticket-keys`, 80 random bytes each, first one encrypts)
+        and argv_prefix (e.g. `ip netns exec NS`) are for the netns tier."""
         self.workdir = Path(workdir)
+        self.listen_address = listen_address
+        self.access_control = tuple(access_control)
+        self.ticket_key_files = tuple(ticket_key_files)
+        self.argv_prefix = list(argv_prefix)
         self.pki = pki
         self.q_names = q_names
         self.threads = threads
@@ -102,12 +110,15 @@ class UnboundServer(common.ServerProcess):
             "    do-udp: yes",
             "    do-tcp: yes",
             "    port: %d" % self.plain_port,
-            "    interface: 127.0.0.1@%d" % self.plain_port,
-            "    interface: 127.0.0.1@%d" % self.tls_port,
+            "    interface: %s@%d" % (self.listen_address, self.plain_port),
+            "    interface: %s@%d" % (self.listen_address, self.tls_port),
             "    tls-port: %d" % self.tls_port,
             '    tls-service-key: "%s"' % self.pki.server_key,
             '    tls-service-pem: "%s"' % self.pki.server_chain,
-            "    access-control: 127.0.0.0/8 allow",
+        ]
+        lines += ["    access-control: %s allow" % net for net in self.access_control]
+        lines += ['    tls-session-ticket-keys: "%s"' % f for f in self.ticket_key_files]
+        lines += [
             # many clients at once (dnsperf -m dot, several forwarders)
             "    incoming-num-tcp: 1024",
             "    edns-tcp-keepalive: yes",
@@ -154,7 +165,8 @@ class UnboundServer(common.ServerProcess):
         unbound = common.find_tool("unbound")
         if not unbound:
             raise UnboundError("unbound is not installed (apt-get install unbound)")
-        self.proc = common.spawn([unbound, "-d", "-c", str(self.conf_path)], self.log_path,
+        self.proc = common.spawn([*self.argv_prefix, unbound, "-d", "-c", str(self.conf_path)],
+                                 self.log_path,
                                  cwd=str(self.workdir))
         try:
             self.wait_ready(timeout_s)
@@ -207,8 +219,8 @@ class UnboundServer(common.ServerProcess):
         return names
 
     def __repr__(self):
-        return "UnboundServer(tls=127.0.0.1:%d, plain=127.0.0.1:%d, pid=%s)" % (
-            self.tls_port, self.plain_port, self.pid)
+        return "UnboundServer(tls=%s:%d, plain=%s:%d, pid=%s)" % (
+            self.listen_address, self.tls_port, self.listen_address, self.plain_port, self.pid)
 
 
 def main():
