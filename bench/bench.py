@@ -24,7 +24,6 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,81 +35,9 @@ if str(ROOT) not in sys.path:
 
 from tests.tools import certs, clients, common  # noqa: E402
 from tests.tools.dprive_proc import DpriveProcess, upstream  # noqa: E402
+from tests.tools.stubby import IDLE_TIMEOUT_MS, StubbyProcess  # noqa: E402
 from tests.tools.unbound import UnboundServer, q_name  # noqa: E402
 
-IDLE_TIMEOUT_MS = 120000   # unbound's keepalive and stubby's idle_timeout: longer than a run
-
-
-# ---------------------------------------------------------------- stubby
-
-class StubbyProcess(common.ServerProcess):
-    """Debian's stubby with a YAML config of ours, in the foreground."""
-
-    def __init__(self, workdir, pki, tls_port, port=None):
-        self.workdir = Path(workdir)
-        self.pki = pki
-        self.tls_port = tls_port
-        self.port = port or common.free_port()
-        self.conf_path = self.workdir / "stubby.yml"
-        self.log_path = self.workdir / "stubby.log"
-        self.proc = None
-
-    def config_text(self):
-        appdata = self.workdir / "appdata"
-        appdata.mkdir(parents=True, exist_ok=True)
-        return "\n".join([
-            "resolution_type: GETDNS_RESOLUTION_STUB",
-            "dns_transport_list:",
-            "  - GETDNS_TRANSPORT_TLS",
-            "tls_authentication: GETDNS_AUTHENTICATION_REQUIRED",
-            "tls_query_padding_blocksize: 128",
-            "edns_client_subnet_private: 1",
-            "round_robin_upstreams: 0",
-            "idle_timeout: %d" % IDLE_TIMEOUT_MS,
-            "timeout: 5000",
-            'tls_ca_file: "%s"' % self.pki.ca_cert,
-            # no DNSSEC, and should getdns ever try to fetch trust anchors,
-            # it would only reach a closed port on loopback
-            "dnssec: GETDNS_EXTENSION_FALSE",
-            'appdata_dir: "%s"' % appdata,
-            'trust_anchors_url: "http://127.0.0.1:9/root-anchors.xml"',
-            "listen_addresses:",
-            "  - 127.0.0.1@%d" % self.port,
-            "upstream_recursive_servers:",
-            "  - address_data: 127.0.0.1",
-            "    tls_port: %d" % self.tls_port,
-            '    tls_auth_name: "%s"' % self.pki.auth_name,
-            "",
-        ])
-
-    def start(self, timeout_s=15.0):
-        stubby = common.find_tool("stubby")
-        if not stubby:
-            raise RuntimeError("stubby is not installed (apt-get install stubby)")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(self.config_text())
-        check = subprocess.run([stubby, "-i", "-C", str(self.conf_path)], capture_output=True,
-                               text=True, timeout=30)
-        if check.returncode != 0:
-            raise RuntimeError("stubby rejected %s:\n%s" % (self.conf_path, check.stderr[-2000:]))
-        self.proc = common.spawn([stubby, "-C", str(self.conf_path), "-v", "4"], self.log_path,
-                                 cwd=str(self.workdir))
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise common.StopWaiting("stubby exited with status %s; log:\n%s" % (
-                    self.proc.returncode, common.tail(self.log_path)))
-            if not common.listening(self.port, "udp"):
-                return False
-            res = clients.kdig("a.test", port=self.port, timeout_s=2, check=False)
-            return res.rcode == "NOERROR"
-
-        try:
-            common.wait_until(ready, timeout_s, interval_s=0.1, what="stubby to answer")
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
 
 # ---------------------------------------------------------------- measuring

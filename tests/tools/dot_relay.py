@@ -15,7 +15,8 @@ netns tier can count the round trips the draft's figures promise:
   per connection, forwards each to a plain DNS server (UDP; over TCP again if
   the UDP answer is truncated), and writes each answer back as it comes;
 - optionally closes a connection gracefully (close_notify, FIN) after it has
-  been idle for --idle-timeout-ms, like a public resolver does.
+  been idle for --idle-timeout-ms, like a public resolver does, and then
+  announces that timeout to clients that ask (edns-tcp-keepalive).
 
 Run it (inside the upstream namespace in the netns tier):
 
@@ -39,7 +40,13 @@ import sys
 import time
 from pathlib import Path
 
+import dns.edns
+import dns.exception
+import dns.message
+
 from tests.tools import common
+
+KEEPALIVE_OPTION = 11
 
 DEFAULT_PORT = 8853
 UPSTREAM_TIMEOUT_S = 3.0
@@ -51,6 +58,23 @@ def _hostport(text):
     if not sep or not host:
         raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % text)
     return host, int(port)
+
+
+def announce_idle_timeout(query, answer, idle_timeout_s):
+    """Tell a client that asked (edns-tcp-keepalive, RFC 7828) our idle timeout,
+    as a DoT server that closes idle connections should."""
+    try:
+        q = dns.message.from_wire(query)
+        if not any(o.otype == KEEPALIVE_OPTION for o in q.options):
+            return answer
+        a = dns.message.from_wire(answer)
+    except dns.exception.DNSException:
+        return answer
+    units = int(idle_timeout_s * 10)   # in 100 ms units
+    keepalive = dns.edns.GenericOption(KEEPALIVE_OPTION, struct.pack("!H", units))
+    a.use_edns(0, a.ednsflags, max(a.payload, 1232),
+               options=[o for o in a.options if o.otype != KEEPALIVE_OPTION] + [keepalive])
+    return a.to_wire()
 
 
 def servfail_for(query):
@@ -168,6 +192,8 @@ class Relay:
             answer = servfail_for(query)
         if answer is None or writer.is_closing():
             return
+        if self.idle_timeout_s is not None:
+            answer = announce_idle_timeout(query, answer, self.idle_timeout_s)
         writer.write(struct.pack("!H", len(answer)) + answer)
 
     # -- towards the plain DNS server -------------------------------------
