@@ -93,7 +93,4 @@ def clean_nat(request):
     network = request.getfixturevalue("net")
     if network.closed:
         return
-    network.invalid_policy(None)
-    network.masquerade_ports(None)
-    network.tcp_loose(False)
-    network.conntrack_flush()
+    network.reset_nat()

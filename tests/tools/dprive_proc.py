@@ -28,9 +28,10 @@ class DpriveError(common.StopWaiting):
     pass
 
 
-def upstream(name, port, address="127.0.0.1", auth_name="dns.test", spki=(), enabled=True):
+def upstream(name, port, address="127.0.0.1", auth_name="dns.test", spki=(), enabled=True,
+             **options):
     """One `config upstream` section as a dict (the option names of the schema)."""
-    up = {"name": name, "address": address, "port": port, "enabled": enabled}
+    up = dict(options, name=name, address=address, port=port, enabled=enabled)
     if auth_name is not None:
         up["auth_name"] = auth_name
     if spki:

@@ -16,6 +16,7 @@ have iptables  || need="$need iptables"
 have conntrack || need="$need conntrack"
 have ping      || need="$need iputils-ping"
 have ss        || need="$need iproute2"
+have tshark    || need="$need tshark"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "missing Debian packages:$need" >&2

@@ -186,7 +186,7 @@ def check_available():
 
 # ---------------------------------------------------------------- processes in a namespace
 
-def _listening_in(pid, port, proto):
+def listening_in(pid, port, proto):
     """Like common.listening, but in the namespace of process pid."""
     for fname in ("/proc/%d/net/%s" % (pid, proto), "/proc/%d/net/%s6" % (pid, proto)):
         try:
@@ -216,7 +216,7 @@ class NetnsUnbound(UnboundServer):
             if self.proc.poll() is not None:
                 raise UnboundError("unbound exited with status %s; its log:\n%s" % (
                     self.proc.returncode, common.tail(self.log_path)))
-            if not _listening_in(self.proc.pid, self.tls_port, "tcp"):
+            if not listening_in(self.proc.pid, self.tls_port, "tcp"):
                 return False
             res = self.net.kdig("upstream", UPSTREAM_IP, self.tls_port, "a.test", timeout_s=1)
             return res.rcode == "NOERROR"
@@ -237,7 +237,7 @@ class NetnsDprive(DpriveProcess):
                 raise DpriveError("dprive exited with status %s before it was ready; log:\n%s" % (
                     self.proc.returncode, common.tail(self.log_path)))
             pid = self.proc.pid
-            if not (_listening_in(pid, self.port, "udp") and _listening_in(pid, self.port, "tcp")):
+            if not (listening_in(pid, self.port, "udp") and listening_in(pid, self.port, "tcp")):
                 return False
             return self.control_socket.exists() and self.status(timeout_s=1.0) is not None
 
@@ -500,6 +500,11 @@ class TestNetwork:
             self.relay = relay
         return relay
 
+    def track(self, server):
+        """Stop `server` (a ServerProcess) when the network is closed."""
+        self._servers.append(server)
+        return server
+
     def start_dprive(self, upstreams, options=None, name="dprive", port=DPRIVE_PORT):
         """dprive in the router namespace, answering on 127.0.0.1:port there."""
         dp = NetnsDprive(self.workdir / name, self.pki.ca_cert, upstreams, options=options,
@@ -572,6 +577,13 @@ class TestNetwork:
                 self.iptables("-t", "nat", "-A", "POSTROUTING", "-o", "out0", "-p", proto,
                               "-j", "MASQUERADE", "--to-ports", ports)
         self.iptables("-t", "nat", "-A", "POSTROUTING", "-o", "out0", "-j", "MASQUERADE")
+
+    def reset_nat(self):
+        """The NAT as built: no INVALID rule, plain MASQUERADE, tcp_loose 0, no flows."""
+        self.invalid_policy(None)
+        self.masquerade_ports(None)
+        self.tcp_loose(False)
+        self.conntrack_flush()
 
     def tcp_loose(self, enabled):
         """nf_conntrack_tcp_loose: with 1 the NAT picks a forgotten flow up

@@ -86,6 +86,7 @@ class Recovery:
             rec["handshake_rtts"] = None if not srtt else round(handshake_ms / srtt, 1)
             if not rec["affected"]:
                 # Found while quiet: no query paid for it.
+                del rec["first_sent_at"]
                 rec["query_rtts"] = 0
                 up.record_recovery(rec)
                 up.pending_recovery = None

@@ -1,0 +1,261 @@
+"""The draft's DNS-over-TLS flows as scenarios on the netns test network.
+
+Each scenario starts a fresh forwarder (dprive or stubby) in the router
+namespace, brings its session to the state the figure starts from, injects
+the fault, sends ONE query and measures it: latency, round trips (latency /
+100 ms, rounded half up), the answer, and what a capture on the router's WAN
+link saw during the fault and the query: SYNs carrying data (TCP Fast Open),
+ClientHellos offering a PSK, ServerHellos accepting one.
+
+Used by tests/netns/test_flows.py (which asserts dprive's counts) and by
+bench/flows.py (`make flows`, dprive and stubby side by side).
+"""
+
+import shutil
+import signal
+import subprocess
+import time
+
+from tests.tools import common, netlab
+from tests.tools.dprive_proc import upstream
+from tests.tools.netlab import RELAY_PORT, UPSTREAM_IP
+from tests.tools.stubby import StubbyProcess
+
+RTT_MS = 100.0
+IDLE_RELAY_PORT = 8854          # a relay that closes sessions idle for IDLE_TIMEOUT_MS
+IDLE_TIMEOUT_MS = 2000
+PROBE = {"keepalive_idle_s": 1, "keepalive_interval_s": 1, "keepalive_count": 2}
+DPRIVE_OPTIONS = {"query_timeout_ms": 5000, "attempt_min_ms": 300, "log_level": "debug"}
+ANSWER = ("a.test", ["192.0.2.1"])
+
+
+def round_trips(latency_ms):
+    return int(latency_ms / RTT_MS + 0.5)
+
+
+class Scenario:
+    """One row: `fault(env)` runs after the warm-up; `wait_s` after the fault."""
+
+    def __init__(self, key, title, figure, target, expect, fault=None, wait_s=0.0,
+                 warm=True, probe=False, deadline=False):
+        self.key = key
+        self.title = title
+        self.figure = figure        # the draft's figure this row stands for
+        self.target = target        # "relay" (answers at once) or "unbound" (Nagle stall)
+        self.expect = expect        # dprive's round trips (after the deadline, if `deadline`)
+        self.fault = fault
+        self.wait_s = wait_s
+        self.warm = warm
+        self.probe = probe          # dprive probes every second for this row
+        self.deadline = deadline    # the count starts after dprive's RTT-derived deadline
+
+
+def _restart(graceful):
+    return lambda env: env.net.restart_unbound(graceful=graceful)
+
+
+def _nat_lost(policy):
+    def fault(env):
+        env.net.conntrack_flush()
+        env.net.invalid_policy(policy)
+    return fault
+
+
+def _rebind(env):
+    env.net.masquerade_ports(20000, 20999)
+    env.net.tcp_loose(True)
+    env.net.conntrack_flush()
+
+
+def _idle(env):
+    pass   # the wait does it: longer than the server's idle timeout
+
+
+SCENARIOS = [
+    Scenario("cold", "cold start", "-", "relay", 3, warm=False),
+    Scenario("warm", "warm connection", "-", "relay", 1),
+    Scenario("idle", "idle past the server's idle timeout", "TLS 1.3 resumption + TFO",
+             "idle-relay", 2, fault=_idle, wait_s=IDLE_TIMEOUT_MS / 1000.0 + 1.0),
+    Scenario("restart", "upstream restarted (SIGTERM)", "Server State Loss, TLS",
+             "unbound", 1, fault=_restart(True), wait_s=2.5),
+    Scenario("crash", "upstream lost state, undetected", "Server State Loss, TLS with TFO",
+             "unbound", 3 + 1, fault=_restart(False)),   # + unbound's ticket stall
+    Scenario("crash-probed", "upstream lost state, found by a probe", "Probing for Server State Loss",
+             "unbound", 1, fault=_restart(False), wait_s=4.0, probe=True),
+    Scenario("nat-rst", "NAT lost the flow, firewall answers RST", "NAT/Firewall State Loss, TLS with TFO",
+             "relay", 3, fault=_nat_lost("reject")),
+    Scenario("nat-rst-probed", "NAT lost the flow (RST), found by a probe", "Probing for Server State Loss",
+             "relay", 1, fault=_nat_lost("reject"), wait_s=4.0, probe=True),
+    Scenario("nat-drop", "NAT lost the flow, firewall drops silently", "NAT/Firewall State Loss, TLS",
+             "relay", 2, fault=_nat_lost("drop"), deadline=True),
+    Scenario("nat-rebind", "NAT rebinds to a new port, server answers RST",
+             "NAT/Firewall State Loss, TLS with TFO", "relay", 3, fault=_rebind),
+]
+BY_KEY = dict((s.key, s) for s in SCENARIOS)
+
+
+class FlowResult:
+    def __init__(self, scenario, forwarder, latency_ms, rcode, answers, wire, deadline_ms=None,
+                 status=None):
+        self.scenario = scenario
+        self.forwarder = forwarder
+        self.latency_ms = latency_ms
+        self.rcode = rcode
+        self.answers = answers
+        self.wire = wire                  # Capture.counts()
+        self.deadline_ms = deadline_ms    # dprive's attempt deadline, for the silent-drop row
+        self.status = status              # dprive's status of the upstream, after the query
+
+    @property
+    def correct(self):
+        return self.rcode == "NOERROR" and self.answers == ANSWER[1]
+
+    @property
+    def rtts(self):
+        if self.latency_ms is None:
+            return None
+        return round_trips(self.latency_ms - (self.deadline_ms or 0))
+
+    def __repr__(self):
+        return "FlowResult(%s, %s, %s ms, %s RTT%s, %s %s, wire %s)" % (
+            self.scenario.key, self.forwarder, self.latency_ms, self.rtts,
+            " after a %s ms deadline" % self.deadline_ms if self.deadline_ms else "",
+            self.rcode, self.answers, self.wire)
+
+
+class Capture:
+    """tshark on the router's WAN link, decoding the DoT ports as TLS."""
+
+    FILTERS = {
+        "syn_data": "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.len > 0",
+        "psk_offered": "tls.handshake.type == 1 && tls.handshake.extension.type == 41",
+        "psk_accepted": "tls.handshake.type == 2 && tls.handshake.extension.type == 41",
+    }
+
+    def __init__(self, net, path):
+        self.net = net
+        self.path = path
+        self.proc = None
+
+    @staticmethod
+    def available():
+        return shutil.which("tshark") is not None
+
+    def start(self):
+        if not self.available():
+            return self
+        self.proc = self.net.popen("router", ["tshark", "-q", "-i", "wan0", "-w", str(self.path),
+                                              "-f", "tcp port 853 or tcp portrange 8853-8854"],
+                                   self.path.with_suffix(".log"))
+        common.wait_until(lambda: "Capturing on" in self.path.with_suffix(".log").read_text(),
+                          10, what="tshark to capture")
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            time.sleep(0.3)   # the last segments reach the capture
+            common.stop_process(self.proc, term_timeout_s=5, sig=signal.SIGINT)
+
+    def counts(self):
+        if self.proc is None:
+            return None
+        out = {}
+        for name, expr in self.FILTERS.items():
+            res = subprocess.run(["tshark", "-r", str(self.path), "-d", "tcp.port==853,tls",
+                                  "-d", "tcp.port==8853,tls", "-d", "tcp.port==8854,tls",
+                                  "-Y", expr, "-T", "fields", "-e", "frame.number"],
+                                 capture_output=True, text=True, timeout=60)
+            out[name] = len([line for line in res.stdout.splitlines() if line.strip()])
+        return out
+
+
+class Environment:
+    """What a scenario's steps need: the network and the forwarder under test."""
+
+    def __init__(self, net, forwarder):
+        self.net = net
+        self.forwarder = forwarder
+
+
+def upstream_port(target):
+    return {"relay": RELAY_PORT, "idle-relay": IDLE_RELAY_PORT, "unbound": netlab.DOT_PORT}[target]
+
+
+def ensure_servers(net):
+    """unbound, the relay and the relay that closes idle sessions."""
+    net.start_unbound()
+    if net.relay is None:
+        net.start_relay()
+    if not getattr(net, "idle_relay", None):
+        net.idle_relay = net.start_relay(port=IDLE_RELAY_PORT, idle_timeout_ms=IDLE_TIMEOUT_MS)
+
+
+def start_forwarder(net, kind, scenario, name):
+    port = upstream_port(scenario.target)
+    if kind == "dprive":
+        extra = PROBE if scenario.probe else {}
+        up = upstream(scenario.target, port, address=UPSTREAM_IP, spki=[net.pki.server_pin], **extra)
+        return net.start_dprive([up], options=dict(DPRIVE_OPTIONS), name=name)
+    stubby = NetnsStubby(net, net.workdir / name, net.pki, port)
+    net.track(stubby)
+    return stubby.start()
+
+
+class NetnsStubby(StubbyProcess):
+    """stubby in the router namespace, ready when it answers there."""
+
+    def __init__(self, net, workdir, pki, tls_port):
+        self.net = net
+        super().__init__(workdir, pki, tls_port, port=netlab.DPRIVE_PORT + 1,
+                         upstream_address=UPSTREAM_IP, argv_prefix=net.exec_prefix("router"))
+
+    def wait_ready(self, timeout_s):
+        """Listening in the router namespace. No query: it would open the session."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise common.StopWaiting("stubby exited with status %s; log:\n%s" % (
+                    self.proc.returncode, common.tail(self.log_path)))
+            return netlab.listening_in(self.proc.pid, self.port, "udp")
+
+        common.wait_until(ready, timeout_s, interval_s=0.05, what="stubby to listen")
+
+
+def run(net, scenario, kind, name=None):
+    """Run `scenario` against a new forwarder of `kind` ("dprive" or "stubby")."""
+    ensure_servers(net)
+    net.reset_nat()
+    name = name or "%s-%s" % (kind, scenario.key)
+    capture = Capture(net, net.workdir / ("%s.pcap" % name))
+    forwarder = None
+    try:
+        if not scenario.warm:
+            # Cold: no TFO cookie either; the forwarder's own start is the event.
+            net.run("router", ["ip", "tcp_metrics", "flush", "all"], check=False)
+            capture.start()
+        forwarder = start_forwarder(net, kind, scenario, name)
+        if scenario.warm:
+            for qname in ("b.test", "c.test", "b.test"):
+                net.query(qname, port=forwarder.port, timeout_s=6.0)
+            time.sleep(0.5)   # TLS 1.3 tickets arrive after the first answer
+        deadline_ms = None
+        if scenario.deadline and kind == "dprive":
+            up = forwarder.status()["upstreams"][0]
+            deadline_ms = max(DPRIVE_OPTIONS["attempt_min_ms"], up["rto_ms"])
+        if scenario.warm:
+            capture.start()
+        try:
+            if scenario.fault is not None:
+                scenario.fault(Environment(net, forwarder))
+            if scenario.wait_s:
+                time.sleep(scenario.wait_s)
+            res = net.query(ANSWER[0], port=forwarder.port, timeout_s=20.0)
+        finally:
+            capture.stop()
+        status = forwarder.status()["upstreams"][0] if kind == "dprive" else None
+        return FlowResult(scenario, kind, res.latency_ms, res.rcode, res.answers, capture.counts(),
+                          deadline_ms, status)
+    finally:
+        capture.stop()
+        if forwarder is not None:
+            forwarder.stop()
+        net.reset_nat()
