@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all deps venv test test-unit test-integration test-netns test-micropython demo bench clean
+.PHONY: all deps venv test test-unit test-integration test-netns test-micropython demo bench flows clean
 
 all: test
 
@@ -44,6 +44,10 @@ demo: deps venv
 
 bench: deps venv
 	$(PY) bench/bench.py
+
+# The draft's recovery flows on the netns network, dprive and stubby side by side (root).
+flows: deps venv
+	$(PY) bench/flows.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
