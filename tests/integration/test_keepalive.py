@@ -35,3 +35,16 @@ def test_server_idle_timeout_learned_and_honoured(make_unbound, make_dprive):
     up = _session(dp)
     assert up["state"] == "open" and up["reconnects"] == 1, up
     assert up["failures"] == 0, up
+
+
+def test_keep_warm_holds_the_session_past_the_server_idle_timeout(make_unbound, make_dprive):
+    server = make_unbound(keepalive_timeout_ms=1500)
+    dp = make_dprive([upstream("short-idle", server.tls_port)], keep_warm="1")
+    _q, resp = clients.udp_query("a.test", port=dp.port, timeout_s=3)
+    assert clients.a_records(resp) == ["192.0.2.1"]
+    time.sleep(4.0)                            # more than two idle timeouts
+    up = _session(dp)
+    assert up["state"] == "open" and up["reconnects"] == 0, up
+    assert up["keepwarm_queries"] >= 2, up
+    assert up["graceful_closes"] == 0 and up["failures"] == 0, up
+    assert dp.counters()["answers"] == 1, "keep-warm answers are not client answers"

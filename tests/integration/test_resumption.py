@@ -39,3 +39,21 @@ def test_resumption_can_be_turned_off(make_dprive, unbound):
     _reconnect_and_query(dp, 1)
     up = dp.upstream_status("u")
     assert up["resumptions_offered"] == 0 and up["resumed"] is False, up
+
+
+def test_refused_resumption_falls_back_to_a_full_handshake_without_a_failed_query(
+        make_unbound, make_dprive):
+    server = make_unbound()                    # no ticket keys: a restart forgets every ticket
+    dp = make_dprive([upstream("u", server.tls_port)])
+    assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]
+    time.sleep(0.3)
+    server.stop()
+    server.start()
+    time.sleep(1.5)                            # dprive reconnects on its own after the close
+    res = clients.kdig("b.test", "A", port=dp.port, timeout_s=3)
+    assert res.rcode == "NOERROR" and res.addresses() == ["192.0.2.2"], res
+    up = dp.upstream_status("u")
+    assert up["resumptions_offered"] >= 1, up
+    assert up["resumptions_accepted"] == 0, "the new unbound cannot know the old ticket: %r" % up
+    assert up["resumed"] is False and up["state"] == "open", up
+    assert dp.counters()["servfail"] == 0
