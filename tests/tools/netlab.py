@@ -37,29 +37,32 @@ API (roles are "router", "nat", "upstream"):
   dot_query(name, port, session=, tfo=)   one DoT query on a new connection (DotResult)
 Everything is removed by close() (and by __exit__), also after a failure;
 a new TestNetwork first removes what dead runs left behind.
+The clients behind query/dot_query live in tests/tools/netclients.py, the
+namespace-aware servers in tests/tools/netservers.py; both are re-exported here.
 """
 
 import atexit
-import collections
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import dns.message
-import dns.rcode
-
-from tests.tools import common
+from tests.tools import common, netclients
 from tests.tools.clients import KdigResult
 from tests.tools.dot_relay import DotRelay
-from tests.tools.dprive_proc import DpriveError, DpriveProcess, upstream
-from tests.tools.unbound import UnboundError, UnboundServer
+from tests.tools.dprive_proc import upstream
+# re-exported (listed in __all__): tests and bench use them as netlab.<name>
+from tests.tools.netclients import (DotResult, QueryResult, TCP_FASTOPEN_CONNECT,
+                                    round_trips, tcp_ext_counter)
+from tests.tools.netservers import NetnsDprive, NetnsUnbound, listening_in
 
 PREFIX = "dpt"
 ROUTER_IP = "198.18.0.2"
@@ -78,18 +81,19 @@ CLONE_NEWNET = 0x40000000
 _NS_RE = re.compile(r"^%s-(\d+)-[\w-]+$" % PREFIX)
 _instances = 0
 
+__all__ = [
+    "PREFIX", "ROUTER_IP", "NAT_INSIDE_IP", "NAT_OUTSIDE_IP", "UPSTREAM_IP", "DOT_PORT",
+    "PLAIN_PORT", "RELAY_PORT", "DPRIVE_PORT", "ROLES", "TOOLS", "CLONE_NEWNET",
+    "NetlabUnavailable", "in_netns", "list_netns", "delete_netns", "cleanup_stale",
+    "check_available", "TestNetwork",
+    # from netclients and netservers
+    "DotResult", "QueryResult", "TCP_FASTOPEN_CONNECT", "round_trips", "tcp_ext_counter",
+    "NetnsDprive", "NetnsUnbound", "listening_in"]
+
 
 class NetlabUnavailable(common.StopWaiting):
     """This machine cannot build the network (not root, no namespaces or TAP,
     tools missing): the tier is skipped with this message."""
-
-
-QueryResult = collections.namedtuple("QueryResult", "latency_ms rcode answers")
-
-
-def round_trips(latency_ms, rtt_ms=100.0):
-    """A latency counted in round trips of the test network."""
-    return int(round(latency_ms / rtt_ms))
 
 
 # ---------------------------------------------------------------- namespaces
@@ -182,69 +186,6 @@ def check_available():
     if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
         return "the netns tier needs /dev/net/tun (TAP devices)"
     return None
-
-
-# ---------------------------------------------------------------- processes in a namespace
-
-def listening_in(pid, port, proto):
-    """Like common.listening, but in the namespace of process pid."""
-    for fname in ("/proc/%d/net/%s" % (pid, proto), "/proc/%d/net/%s6" % (pid, proto)):
-        try:
-            with open(fname) as fh:
-                next(fh)
-                for line in fh:
-                    fields = line.split()
-                    if fields[1].endswith(":%04X" % port) and (proto != "tcp" or fields[3] == "0A"):
-                        return True
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return False
-
-
-class NetnsUnbound(UnboundServer):
-    """UnboundServer on 198.19.0.2 inside the upstream namespace; ready when
-    kdig there gets an answer over DoT."""
-
-    def __init__(self, net, workdir, pki, **kw):
-        self.net = net
-        super().__init__(workdir, pki, listen_address=UPSTREAM_IP,
-                         access_control=("127.0.0.0/8", "198.18.0.0/15"),
-                         argv_prefix=net.exec_prefix("upstream"), **kw)
-
-    def wait_ready(self, timeout_s):
-        def ready():
-            if self.proc.poll() is not None:
-                raise UnboundError("unbound exited with status %s; its log:\n%s" % (
-                    self.proc.returncode, common.tail(self.log_path)))
-            if not listening_in(self.proc.pid, self.tls_port, "tcp"):
-                return False
-            res = self.net.kdig("upstream", UPSTREAM_IP, self.tls_port, "a.test", timeout_s=1)
-            return res.rcode == "NOERROR"
-
-        try:
-            common.wait_until(ready, timeout_s, interval_s=0.1, what="unbound to answer over DoT")
-        except TimeoutError as exc:
-            raise UnboundError("%s; unbound's log:\n%s" % (exc, common.tail(self.log_path))) from None
-
-
-class NetnsDprive(DpriveProcess):
-    """DpriveProcess under `ip netns exec ROUTER`; readiness read from the
-    daemon's own namespace (/proc/PID/net)."""
-
-    def wait_ready(self, timeout_s):
-        def ready():
-            if self.proc.poll() is not None:
-                raise DpriveError("dprive exited with status %s before it was ready; log:\n%s" % (
-                    self.proc.returncode, common.tail(self.log_path)))
-            pid = self.proc.pid
-            if not (listening_in(pid, self.port, "udp") and listening_in(pid, self.port, "tcp")):
-                return False
-            return self.control_socket.exists() and self.status(timeout_s=1.0) is not None
-
-        try:
-            common.wait_until(ready, timeout_s, interval_s=0.05, what="dprive to be ready")
-        except TimeoutError as exc:
-            raise DpriveError("%s; dprive's log:\n%s" % (exc, common.tail(self.log_path))) from None
 
 
 # ---------------------------------------------------------------- the network
@@ -451,7 +392,7 @@ class TestNetwork:
         on :53, test data of tests.tools.unbound, ticket keys from a file kept
         for the network's life (so restart_unbound keeps old tickets valid)."""
         if self.unbound is None:
-            self.unbound = NetnsUnbound(self, self.workdir / "unbound", self.pki,
+            self.unbound = NetnsUnbound(self, self.workdir / "unbound", self.pki, UPSTREAM_IP,
                                         tls_port=DOT_PORT, plain_port=PLAIN_PORT,
                                         ticket_key_files=self._ticket_keys(), **kw)
             self._servers.append(self.unbound)
@@ -464,26 +405,12 @@ class TestNetwork:
         ticket keys (old tickets stay valid).
 
         graceful=True: SIGTERM; unbound closes its connections (FIN).
-        graceful=False: a crash that loses the server's state without a word.
-        A SIGKILL alone is not that on Linux: the kernel closes the dead
-        process's sockets and sends FIN. So while unbound is killed, TCP
-        from its ports is dropped in the upstream's OUTPUT chain and its
-        orphaned connections are destroyed (`ss -K`); then the rule goes.
-        The next segment a client sends on an old connection meets a RST."""
+        graceful=False: a crash that loses the server's state without a word
+        (NetnsUnbound.crash: no FIN; the next segment on an old connection meets a RST)."""
         if graceful:
             self.unbound.stop()
         else:
-            ports = "%d,%d" % (self.unbound.tls_port, self.unbound.plain_port)
-            rule = ["OUTPUT", "-p", "tcp", "-m", "multiport", "--sports", ports, "-j", "DROP"]
-            self.run("upstream", ["iptables", "-w", "-I", *rule])
-            try:
-                self.unbound.kill()
-                self.run("upstream", ["ss", "-K", "-t", "-n", "state", "all",
-                                      "( sport = :%d or sport = :%d )" % (
-                                          self.unbound.tls_port, self.unbound.plain_port)],
-                         check=False)
-            finally:
-                self.run("upstream", ["iptables", "-w", "-D", *rule])
+            self.unbound.crash()
         self.unbound.start()
         return self.unbound
 
@@ -608,32 +535,8 @@ class TestNetwork:
         used from this process, so the latency holds no process start-up).
         rcode is a name, or None if nothing came back within timeout_s;
         answers are the answer section's rdata as text, sorted."""
-        q = dns.message.make_query(name, rdtype)
-        wire = q.to_wire()
-        sock = self.socket_in(role, socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
-        try:
-            sock.settimeout(timeout_s)
-            start = time.perf_counter()
-            try:
-                if tcp:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    sock.connect((server, port))
-                    sock.sendall(len(wire).to_bytes(2, "big") + wire)
-                    reply = _recv_framed(sock)
-                else:
-                    sock.sendto(wire, (server, port))
-                    while True:
-                        reply = sock.recv(65535)
-                        if reply[:2] == wire[:2]:
-                            break
-            except (socket.timeout, ConnectionError):
-                return QueryResult((time.perf_counter() - start) * 1000.0, None, [])
-            latency_ms = (time.perf_counter() - start) * 1000.0
-        finally:
-            sock.close()
-        msg = dns.message.from_wire(reply)
-        answers = sorted(rd.to_text() for rrset in msg.answer for rd in rrset)
-        return QueryResult(latency_ms, dns.rcode.to_text(msg.rcode()), answers)
+        return netclients.query(functools.partial(self.socket_in, role), name, port, rdtype=rdtype,
+                                tcp=tcp, timeout_s=timeout_s, server=server)
 
     def dot_query(self, name, port=RELAY_PORT, rdtype="A", session=None, tfo=False,
                   server=UPSTREAM_IP, timeout_s=5.0, role="router"):
@@ -643,54 +546,11 @@ class TestNetwork:
         tfo=True uses TCP_FASTOPEN_CONNECT (the ClientHello rides in the SYN
         once the router holds a cookie). Returns a DotResult; its session
         (taken after the answer, so the tickets are in) resumes the next one."""
-        import ssl
         if self._client_ctx is None:      # a session resumes only with its own context
             self._client_ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        ctx = self._client_ctx
-        wire = dns.message.make_query(name, rdtype).to_wire()
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=self.pki.auth_name,
-                           session=session)
-        sock = self.socket_in(role)
-        try:
-            sock.settimeout(timeout_s)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if tfo:
-                sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
-            start = time.perf_counter()
-            sock.connect((server, port))      # with TFO: returns at once, SYN waits for data
-
-            def pump():
-                # ACK at once (re-armed before every read): a server that
-                # holds data behind Nagle waits for no delayed ACK of ours
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                data = sock.recv(65536)
-                if not data:
-                    raise ConnectionError("server closed during the exchange")
-                incoming.write(data)
-
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    pending = outgoing.read()
-                    if pending:
-                        sock.sendall(pending)
-                    pump()
-            tls.write(len(wire).to_bytes(2, "big") + wire)
-            sock.sendall(outgoing.read())     # the Finished and the query together
-            buf = b""
-            while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
-                try:
-                    buf += tls.read(65536)
-                except ssl.SSLWantReadError:
-                    pump()
-            latency_ms = (time.perf_counter() - start) * 1000.0
-            reply = buf[2:2 + int.from_bytes(buf[:2], "big")]
-            return DotResult(latency_ms, reply, tls.session, tls.session_reused, tls.version())
-        finally:
-            sock.close()
+        return netclients.dot_query(functools.partial(self.socket_in, role), self._client_ctx,
+                                    self.pki.auth_name, name, port, server, rdtype=rdtype,
+                                    session=session, tfo=tfo, timeout_s=timeout_s)
 
 
 def _conntrack_entry(line):
@@ -717,43 +577,3 @@ def _conntrack_entry(line):
         entry[key] = int(value) if key.endswith("port") else value
     return entry
 
-
-TCP_FASTOPEN_CONNECT = 30      # Linux; the socket module has no name for it
-
-
-class DotResult:
-    """What dot_query saw: latency_ms, rcode (name), answers (sorted rdata
-    text), session, reused (the server accepted the offered session), version."""
-
-    def __init__(self, latency_ms, reply, session, reused, version):
-        msg = dns.message.from_wire(reply)
-        self.latency_ms = latency_ms
-        self.rcode = dns.rcode.to_text(msg.rcode())
-        self.answers = sorted(rd.to_text() for rrset in msg.answer for rd in rrset)
-        self.session = session
-        self.reused = reused
-        self.version = version
-
-    def __repr__(self):
-        return "DotResult(%.1f ms, %s, %s, reused=%s, %s)" % (
-            self.latency_ms, self.rcode, self.answers, self.reused, self.version)
-
-
-def tcp_ext_counter(pid, name):
-    """A TcpExt counter (e.g. TCPFastOpenPassive) of the namespace process pid is in."""
-    with open("/proc/%d/net/netstat" % pid) as fh:
-        lines = fh.read().splitlines()
-    for head, values in zip(lines[::2], lines[1::2]):
-        if head.startswith("TcpExt:"):
-            return dict(zip(head.split()[1:], map(int, values.split()[1:]))).get(name)
-    return None
-
-
-def _recv_framed(sock):
-    buf = b""
-    while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
-        chunk = sock.recv(65535)
-        if not chunk:
-            raise ConnectionError("closed before a whole answer")
-        buf += chunk
-    return buf[2:2 + int.from_bytes(buf[:2], "big")]
