@@ -9,12 +9,19 @@ DEFAULT_CONFIG = "/etc/config/dprive"
 EXIT_CONFIG_ERROR = 2
 
 
-def _cmd_check(args):
+def _load(args):
+    """The settings, or None after printing every problem (`check` and `run` say the same)."""
     from dprive.config import ConfigError, load_config
     try:
-        settings = load_config(args.config)
+        return load_config(args.config)
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
+        return None
+
+
+def _cmd_check(args):
+    settings = _load(args)
+    if settings is None:
         return EXIT_CONFIG_ERROR
     enabled = [u for u in settings.upstreams if u.enabled]
     print("%s: OK (%d upstreams, %d enabled)" % (args.config, len(settings.upstreams), len(enabled)))
@@ -22,11 +29,8 @@ def _cmd_check(args):
 
 
 def _cmd_run(args):
-    from dprive.config import ConfigError, load_config
-    try:
-        settings = load_config(args.config)
-    except ConfigError as err:
-        print(err.report(), file=sys.stderr)
+    settings = _load(args)
+    if settings is None:
         return EXIT_CONFIG_ERROR
     from dprive.io.daemon import run_daemon
     return run_daemon(settings)
