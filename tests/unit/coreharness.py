@@ -9,7 +9,6 @@ import struct
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
-from dprive.core.framing import FrameDecoder, frame
 
 
 def encode_name(text):
@@ -75,8 +74,7 @@ class Harness:
         self.connects = []       # (index, gen)
         self.closes = []         # (index, gen, reason)
         self.logs = []
-        self.sent = {}           # (index, gen) -> [upstream query messages, unframed]
-        self._decoders = {}
+        self.sent = {}           # (index, gen) -> [upstream query messages]
 
     def run(self, actions):
         for action in actions:
@@ -84,9 +82,7 @@ class Harness:
             if kind == fw.CONNECT:
                 self.connects.append((action[1], action[2]))
             elif kind == fw.SEND:
-                key = (action[1], action[2])
-                decoder = self._decoders.setdefault(key, FrameDecoder())
-                self.sent.setdefault(key, []).extend(decoder.feed(action[3]))
+                self.sent.setdefault((action[1], action[2]), []).append(action[3])
             elif kind == fw.CLOSE:
                 self.closes.append((action[1], action[2], action[3]))
             elif kind == fw.REPLY:
@@ -113,7 +109,7 @@ class Harness:
 
     def deliver(self, index, msg, gen=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.data(index, gen, frame(msg), self.clock.now))
+        return self.run(self.fwd.received(index, gen, msg, self.clock.now))
 
     def answer_all(self, index=0, **kw):
         """The upstream answers everything it received on its current session, in order."""

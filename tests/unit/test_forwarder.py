@@ -92,7 +92,7 @@ def test_garbage_from_upstream_resets_session():
     h = Harness()
     h.query("c1", make_query())
     h.connected()
-    h.run(h.fwd.data(0, h.gen(), b"\x00\x05abcde", h.clock.now))
+    h.deliver(0, b"abcde")                     # shorter than a DNS header
     eq(h.counter("bad_answers", 0), 1)
     eq(len(h.closes), 1)
     h.connected()
@@ -381,7 +381,7 @@ def test_garbage_from_one_upstream_is_retried_on_the_other():
     h.answer_all(1)                            # "bad" is faster: it gets the next query
     h.query("c1", make_query("x.test"))
     eq(len(h.outstanding(0)), 1)
-    h.run(h.fwd.data(0, h.gen(0), b"\x00\x03abc", h.clock.now))
+    h.deliver(0, b"abc")
     eq(len(h.closes), 1)
     eq(len(h.outstanding(1)), 1, "the query in flight went to the other upstream")
     h.answer_all(1)
@@ -549,3 +549,15 @@ def test_probes_are_counted_from_quiet_time():
     h.tick(5500)
     h.query("c2", make_query())
     eq(h.counter("probes_sent", 0), 5)
+
+
+def test_garbled_stream_resets_the_session_and_replays():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    h.run(h.fwd.garbled(0, h.gen(), "broken stream: length prefix of 0", h.clock.now))
+    eq(len(h.closes), 1)
+    ok("broken stream" in h.closes[0][2], h.closes[0][2])
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)

@@ -5,7 +5,9 @@ milliseconds, and carries out the actions returned, in order:
 
     (CONNECT, upstream_index, gen, tfo)     open session `gen` (TCP, then TLS), with
                                             TCP Fast Open if `tfo`
-    (SEND, upstream_index, gen, data)       write plaintext on session `gen`
+    (SEND, upstream_index, gen, msg)        send one DNS message on session `gen` (the
+                                            transport frames it: TCP length prefix for
+                                            TLS, one record per message for DTLS)
     (CLOSE, upstream_index, gen, reason)    close session `gen` (close_notify); no
                                             `closed` event is expected back for it
     (REPLY, client_key, msg)                answer the client

@@ -21,7 +21,6 @@ from dprive.core import message, wire
 from dprive.core.actions import (
     CLOSE, CONNECT, DEBUG, FOREVER, INFO, LOG, MAX_ATTEMPTS, REPLY, SEND, WARNING, ForwarderConfig,
 )
-from dprive.core.framing import FramingError, frame
 from dprive.core.query import PendingQuery
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
@@ -130,24 +129,26 @@ class Forwarder(Recovery):
             self._end_session(up, reason, graceful, now, out, kind)
         return out
 
-    def data(self, index, gen, data, now):
+    def received(self, index, gen, msg, now):
+        """One DNS message arrived on session `gen` (the transport did the framing)."""
         out = []
         up = self._current(index, gen)
         if up is None or up.state != OPEN:
             return out
         session = up.session
         up.note_activity(session, now)
-        try:
-            messages = session.decoder.feed(data)
-        except FramingError as err:
-            self._protocol_violation(up, "broken stream: %s" % err, now, out)
-            return out
-        for msg in messages:
-            if not self._answer(up, session, msg, now, out):
-                return out
-        expiry = session.idle_expiry(up.learned_idle_ms)
-        if expiry is not None:
-            self._arm(expiry)
+        if self._answer(up, session, msg, now, out):
+            expiry = session.idle_expiry(up.learned_idle_ms)
+            if expiry is not None:
+                self._arm(expiry)
+        return out
+
+    def garbled(self, index, gen, reason, now):
+        """The transport could not make DNS messages of what the server sent."""
+        out = []
+        up = self._current(index, gen)
+        if up is not None and up.state == OPEN:
+            self._protocol_violation(up, reason, now, out)
         return out
 
     def timer(self, now):
@@ -286,7 +287,7 @@ class Forwarder(Recovery):
         pq = attempt.pending
         up = attempt.upstream
         payload = message.upstream_query(pq.query, attempt.id, self.config.padding_block)
-        out.append((SEND, up.index, attempt.session.gen, frame(payload)))
+        out.append((SEND, up.index, attempt.session.gen, payload))
         attempt.sent_at = now
         wait = max(self.config.attempt_min_ms, up.rtt.rto_ms())
         attempt.deadline = min(now + wait, pq.deadline)

@@ -13,7 +13,6 @@ I/O shell reports, so a late event from a connection already given up is
 recognised and ignored.
 """
 
-from dprive.core.framing import FrameDecoder
 from dprive.core.rtt import RttEstimator
 
 IDLE = "idle"
@@ -62,7 +61,6 @@ class Session:
         self.queued = []         # Attempts waiting for the handshake
         self.retired = {}        # IDs whose query was answered elsewhere: a late answer is no error
         self._retired_order = []
-        self.decoder = FrameDecoder()
         self.last_activity = now
         self.last_answer_at = None
         self.established_at = None

@@ -121,8 +121,11 @@ class Daemon:
             self.sessions.forget(self.upstreams[index].identity())
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
-    def on_data(self, index, gen, data):
-        self.apply(self.forwarder.data(index, gen, data, self.now()))
+    def on_message(self, index, gen, msg):
+        self.apply(self.forwarder.received(index, gen, msg, self.now()))
+
+    def on_garbled(self, index, gen, reason):
+        self.apply(self.forwarder.garbled(index, gen, reason, self.now()))
 
     def on_closed(self, index, gen, reason, graceful, kind):
         self.conns.pop((index, gen), None)

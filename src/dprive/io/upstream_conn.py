@@ -12,6 +12,7 @@ import errno
 import socket
 
 from dprive.core.forwarder import CLOSE_NOTIFY, FIN, RST, TIMEOUT
+from dprive.core.framing import FrameDecoder, FramingError, frame
 from dprive.io import tcp
 from dprive.tls.dot import AuthError, TlsError
 
@@ -34,13 +35,14 @@ def _ending(exc):
 
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, events, index, gen, tls, on_session=None):
-        self.events = events      # the daemon: on_connected/on_connect_failed/on_data/on_closed
+        self.events = events      # the daemon: on_connected/on_connect_failed/on_message/on_garbled/on_closed
         self.index = index
         self.gen = gen
         self.tls = tls
         self.on_session = on_session   # called with each new TLS session, for resumption
         self.transport = None
         self.outbox = []
+        self.decoder = FrameDecoder()   # DNS over TCP: two-byte length prefixes (RFC 7766)
         self.answered = False     # until the first answer, every segment is ACKed at once
         self.ticket_reads = 0
         self.heard = False        # any byte from the server: a failure now is TLS's, not TCP's
@@ -85,7 +87,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.on_session(self.tls.session())
         if plaintext and not self.finished:
             self.answered = True
-            self.events.on_data(self.index, self.gen, plaintext)
+            self._deliver(plaintext)
         if peer_closed and not self.finished:
             self._end("server sent close_notify", True, CLOSE_NOTIFY)
 
@@ -101,9 +103,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     # called by the daemon
 
-    def send(self, plaintext):
-        """Queue `plaintext`; `flush` encrypts everything queued as few TLS records."""
-        self.outbox.append(plaintext)
+    def send(self, msg):
+        """Queue one DNS message; `flush` encrypts everything queued as few TLS records."""
+        self.outbox.append(frame(msg))
 
     def flush(self):
         if self.transport is not None and not self.transport.is_closing():
@@ -127,6 +129,17 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.close()
 
     # internals
+
+    def _deliver(self, plaintext):
+        try:
+            messages = self.decoder.feed(plaintext)
+        except FramingError as err:
+            self.events.on_garbled(self.index, self.gen, "broken stream: %s" % err)
+            return
+        for msg in messages:
+            if self.finished:
+                return   # an answer before this one made the core give the session up
+            self.events.on_message(self.index, self.gen, msg)
 
     def _encrypt_outbox(self):
         if not self.outbox:
