@@ -60,7 +60,7 @@ class Clock:
 class Harness:
     """Runs a Forwarder; records what it asks of the shell."""
 
-    def __init__(self, names=("one",), config=None, enabled=None):
+    def __init__(self, names=("one",), config=None, enabled=None, transports=None):
         self.clock = Clock()
         self._ids = [0]
 
@@ -69,9 +69,11 @@ class Harness:
             self._ids[0] = (self._ids[0] * 25173 + 13849) & 0xFFFF
             return self._ids[0]
 
-        self.fwd = fw.Forwarder(config or fw.ForwarderConfig(), list(names), rand16, enabled)
+        self.fwd = fw.Forwarder(config or fw.ForwarderConfig(), list(names), rand16, enabled,
+                                transports=transports)
         self.replies = {}        # client key -> [messages]
         self.connects = []       # (index, gen)
+        self.transports_used = []   # the transport of each CONNECT
         self.closes = []         # (index, gen, reason)
         self.logs = []
         self.sent = {}           # (index, gen) -> [upstream query messages]
@@ -81,6 +83,7 @@ class Harness:
             kind = action[0]
             if kind == fw.CONNECT:
                 self.connects.append((action[1], action[2]))
+                self.transports_used.append(action[4])
             elif kind == fw.SEND:
                 self.sent.setdefault((action[1], action[2]), []).append(action[3])
             elif kind == fw.CLOSE:
@@ -110,6 +113,10 @@ class Harness:
     def deliver(self, index, msg, gen=None):
         gen = self.gen(index) if gen is None else gen
         return self.run(self.fwd.received(index, gen, msg, self.clock.now))
+
+    def alert(self, index=0, gen=None):
+        gen = self.gen(index) if gen is None else gen
+        return self.run(self.fwd.alert(index, gen, self.clock.now))
 
     def answer_all(self, index=0, **kw):
         """The upstream answers everything it received on its current session, in order."""

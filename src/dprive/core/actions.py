@@ -3,8 +3,9 @@
 The shell reports events to the Forwarder with the current time in
 milliseconds, and carries out the actions returned, in order:
 
-    (CONNECT, upstream_index, gen, tfo)     open session `gen` (TCP, then TLS), with
-                                            TCP Fast Open if `tfo`
+    (CONNECT, upstream_index, gen, tfo, transport)
+                                            open session `gen`: "tls" (TCP, with Fast
+                                            Open if `tfo`, then TLS) or "dtls"
     (SEND, upstream_index, gen, msg)        send one DNS message on session `gen` (the
                                             transport frames it: TCP length prefix for
                                             TLS, one record per message for DTLS)
@@ -32,7 +33,8 @@ class ForwarderConfig:
     """The knobs the core needs, in milliseconds."""
 
     def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
-                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096, keep_warm=False):
+                 attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096, keep_warm=False,
+                 dtls_resume_after_ms=60000, dtls_probe_interval_ms=25000):
         self.padding_block = padding_block
         self.query_timeout_ms = query_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
@@ -42,3 +44,6 @@ class ForwarderConfig:
         # Keep sessions past the server's idle timeout with a tiny query instead
         # of letting them close (a few bytes a minute against a round trip).
         self.keep_warm = keep_warm
+        # DTLS: resume at once after this much quiet (0: never); probe this often (0: never).
+        self.dtls_resume_after_ms = dtls_resume_after_ms
+        self.dtls_probe_interval_ms = dtls_probe_interval_ms

@@ -22,26 +22,30 @@ from dprive.core.actions import (
     CLOSE, CONNECT, DEBUG, FOREVER, INFO, LOG, MAX_ATTEMPTS, REPLY, SEND, WARNING, ForwarderConfig,
 )
 from dprive.core.query import PendingQuery
+from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
 
 # The shell and the tests take the actions and the config from here too.
 __all__ = ["Forwarder", "ForwarderConfig", "CLOSE", "CONNECT", "SEND", "REPLY", "LOG",
-           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS", "RST", "TIMEOUT", "FIN", "CLOSE_NOTIFY"]
+           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS", "RST", "TIMEOUT", "FIN", "CLOSE_NOTIFY",
+           "TLS", "DTLS"]
 
 GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropped",
                    "truncated", "overload", "retries")
 
 
-class Forwarder(Recovery):
-    def __init__(self, config, upstream_names, rand16, enabled=None, probe_idle_ms=None):
+class Forwarder(Recovery, DtlsFlows):
+    def __init__(self, config, upstream_names, rand16, enabled=None, probe_idle_ms=None,
+                 transports=None):
         self.config = config
         self.rand16 = rand16
         self.upstreams = []
         for index, name in enumerate(upstream_names):
             on = True if enabled is None else enabled[index]
             probe = None if probe_idle_ms is None else probe_idle_ms[index]
-            self.upstreams.append(Upstream(index, name, on, probe))
+            kinds = (TLS,) if transports is None else transports[index]
+            self.upstreams.append(Upstream(index, name, on, probe, kinds))
         self.pending = {}
         self.waiting = []        # PendingQueries with no usable upstream, waiting for a retry
         self._next_key = 0
@@ -92,8 +96,11 @@ class Forwarder(Recovery):
         session.established_at = now
         session.last_activity = now
         self._handshake_facts(up, session, now, out)
-        out.append((LOG, INFO, "%s: session up in %d ms%s"
-                    % (up.name, now - session.started_at, _describe(session.info))))
+        out.append((LOG, INFO, "%s: %s session up in %d ms%s"
+                    % (up.name, session.transport.upper(), now - session.started_at,
+                       _describe(session.info))))
+        if up.previous is not None:
+            self._successor_up(up, now, out)
         queued, session.queued = session.queued, []
         for attempt in queued:
             if not attempt.pending.done:
@@ -120,10 +127,12 @@ class Forwarder(Recovery):
     def closed(self, index, gen, reason, graceful, now, kind=None):
         """Session `gen` ended: `kind` is RST, TIMEOUT, FIN, CLOSE_NOTIFY or None (other)."""
         out = []
-        up = self._current(index, gen)
-        if up is None:
+        up, session = self._session_of(index, gen)
+        if session is None:
             return out
-        if up.state == CONNECTING:
+        if session is up.previous:
+            self._previous_closed(up)
+        elif up.state == CONNECTING:
             self._connect_failed(up, reason, now, out)
         else:
             self._end_session(up, reason, graceful, now, out, kind)
@@ -132,12 +141,11 @@ class Forwarder(Recovery):
     def received(self, index, gen, msg, now):
         """One DNS message arrived on session `gen` (the transport did the framing)."""
         out = []
-        up = self._current(index, gen)
-        if up is None or up.state != OPEN:
+        up, session = self._session_of(index, gen)
+        if session is None or session is up.session and up.state != OPEN:
             return out
-        session = up.session
         up.note_activity(session, now)
-        if self._answer(up, session, msg, now, out):
+        if self._answer(up, session, msg, now, out) and session is up.session:
             expiry = session.idle_expiry(up.learned_idle_ms)
             if expiry is not None:
                 self._arm(expiry)
@@ -248,6 +256,7 @@ class Forwarder(Recovery):
         if pq.sent > 1:
             self.counters["retries"] += 1
         up.count("queries")
+        self._resume_if_quiet(up, now, out)
         if up.state == OPEN:
             expiry = up.session.idle_expiry(up.learned_idle_ms)
             if expiry is not None and now >= expiry:
@@ -286,7 +295,8 @@ class Forwarder(Recovery):
     def _transmit(self, attempt, now, out):
         pq = attempt.pending
         up = attempt.upstream
-        payload = message.upstream_query(pq.query, attempt.id, self.config.padding_block)
+        payload = message.upstream_query(pq.query, attempt.id, self.config.padding_block,
+                                         attempt.session.transport == TLS)
         out.append((SEND, up.index, attempt.session.gen, payload))
         attempt.sent_at = now
         wait = max(self.config.attempt_min_ms, up.rtt.rto_ms())
@@ -299,13 +309,14 @@ class Forwarder(Recovery):
         if up.counters["connects"]:
             up.count("reconnects")
         up.count("connects")
-        up.session = Session(self._gen, now)
-        up.session.tfo_attempted = up.use_tfo(now)
+        session = up.session = Session(self._gen, now)
+        session.transport = self._transport_for(up, now)
+        session.tfo_attempted = session.transport == TLS and up.use_tfo(now)
         up.state = CONNECTING
         up.last_connect_at = now
         up.connect_deadline = now + self.config.connect_timeout_ms
         self._arm(up.connect_deadline)
-        out.append((CONNECT, up.index, self._gen, up.session.tfo_attempted))
+        out.append((CONNECT, up.index, self._gen, session.tfo_attempted, session.transport))
 
     # ---- answers ---------------------------------------------------------------
 

@@ -51,14 +51,25 @@ def inspect_query(msg):
     return ACCEPT, ClientQuery(msg, header.id, question, opt), ""
 
 
-def upstream_query(query, upstream_id, padding_block):
-    """The bytes to send upstream for a ClientQuery (without the TCP length prefix)."""
+# Over DTLS an answer must fit one datagram on any path: 1280 (the IPv6 minimum
+# MTU) less IP, UDP and DTLS record overhead leaves about 1200 bytes.
+DTLS_MAX_PAYLOAD = 1200
+
+
+def upstream_query(query, upstream_id, padding_block, stream=True):
+    """The bytes to send upstream for a ClientQuery (without the TCP length prefix).
+
+    `stream`: over TCP (TLS) rather than datagrams (DTLS).
+    """
     if query.opt is not None:
         opt = query.opt.without(HOP_BY_HOP)
     else:
         opt = wire.Opt(wire.DEFAULT_EDNS_PAYLOAD)
-    # An empty edns-tcp-keepalive asks the server for its idle timeout.
-    opt.options.append((wire.OPT_TCP_KEEPALIVE, b""))
+    if stream:
+        # An empty edns-tcp-keepalive asks the server for its idle timeout (TCP only, RFC 7828).
+        opt.options.append((wire.OPT_TCP_KEEPALIVE, b""))
+    else:
+        opt.udp_size = min(max(opt.udp_size, wire.MIN_UDP_PAYLOAD), DTLS_MAX_PAYLOAD)
     body = wire.replace_opt(wire.set_id(query.msg, upstream_id), None, query.opt)
     opt = wire.padded_opt(len(body), opt, padding_block)
     return wire.replace_opt(body, opt, None)

@@ -112,11 +112,19 @@ class Recovery:
                     % (up.name, why, TFO_OFF_MS // 60000)))
 
     def _connect_failed(self, up, reason, now, out, auth_failure=False):
+        if self._successor_failed(up, reason, now, out):
+            return
         session = up.session
         up.session = None
-        up.auth_failed = auth_failure
         up.count("failures")
         up.last_close_reason = reason
+        if not auth_failure and self._dtls_blocked(up, session, reason, now, out):
+            up.state = IDLE     # and at once over TLS, no backoff: the server is not at fault
+            self._resend(session, up, True, now, out)
+            if up.state == IDLE:
+                self._connect(up, now, out)
+            return
+        up.auth_failed = auth_failure
         up.back_off(now, self.config.backoff_max_ms)
         self._arm(up.retry_at)
         out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
@@ -268,27 +276,30 @@ class Recovery:
                 self._arm(up.retry_at)
         elif up.state == OPEN:
             session = up.session
+            if self._dtls_probe_due(up, now, out):
+                return
             expiry = session.idle_expiry(up.learned_idle_ms)
             if expiry is None:
                 return
             if now < expiry:
                 self._arm(expiry)
             elif self.config.keep_warm:
-                self._send_keepwarm(up, now, out)
+                self._send_tiny_query(up, now, out, "keepwarm_queries")
             else:
                 out.append((CLOSE, up.index, session.gen, "server idle timeout"))
                 self._end_session(up, "idle for %d ms, the server's idle timeout" % (now - session.last_activity),
                                   True, now, out)
 
-    def _send_keepwarm(self, up, now, out):
-        """A tiny query on a quiet session, so the server's idle timer starts over."""
+    def _send_tiny_query(self, up, now, out, counter):
+        """A tiny query on a quiet session: the server's idle timer starts over (keep-warm),
+        or a silent or alerting server shows itself (a DTLS probe)."""
         self._next_key += 1
         query = message.inspect_query(_KEEPWARM_QUERY)[1]
         pq = PendingQuery(None, self._next_key, query, False, now + self.config.query_timeout_ms)
         self.pending[self._next_key] = pq
         pq.tried = dict((u.index, True) for u in self.upstreams if u is not up)
         pq.sent = MAX_ATTEMPTS   # never retried elsewhere: it only matters to this session
-        up.count("keepwarm_queries")
+        up.count(counter)
         session = up.session
         attempt = Attempt(pq, up, session, session.new_id(self.rand16))
         session.inflight[attempt.id] = attempt

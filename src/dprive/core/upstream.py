@@ -64,6 +64,7 @@ class Session:
         self.last_activity = now
         self.last_answer_at = None
         self.established_at = None
+        self.transport = "tls"       # or "dtls"
         self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
         self.info = {}               # TLS facts reported by the shell
@@ -99,14 +100,18 @@ class Session:
 COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnects",
             "graceful_closes", "server_closes", "rsts", "replays", "probes_sent",
             "probe_failures", "tfo_used", "resumptions_offered", "resumptions_accepted",
-            "keepwarm_queries", "unmatched", "late_answers", "bad_answers")
+            "keepwarm_queries", "alerts", "alerts_ignored", "false_starts", "dtls_fallbacks",
+            "unmatched", "late_answers", "bad_answers")
 
 
 class Upstream:
-    def __init__(self, index, name, enabled=True, probe_idle_ms=None):
+    def __init__(self, index, name, enabled=True, probe_idle_ms=None, transports=("tls",)):
         self.index = index
         self.name = name
         self.enabled = enabled
+        self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
+        self.previous = None                 # a session kept while a resumed one replaces it
+        self.dtls_blocked_until = None
         self.probe_idle_ms = probe_idle_ms   # the kernel's keepalive idle time, for the count
         self.learned_idle_ms = None          # how long the server lets an idle session live
         self.young_losses = 0
@@ -191,10 +196,14 @@ class Upstream:
             "learned_idle_timeout_ms": self.learned_idle_ms,
             "session_age_s": None,
             "tfo_enabled": self.use_tfo(now),
+            "transports": list(self.transports),
+            "transport": self.transports[0],
+            "dtls_blocked": self.dtls_blocked_until is not None and now < self.dtls_blocked_until,
             "recoveries": [dict(r) for r in self.recoveries],
         }
         out.update(self.counters)
         if self.session is not None:
+            out["transport"] = self.session.transport
             out["inflight"] = len(self.session.inflight)
             out["server_idle_timeout_ms"] = self.session.server_idle_ms
             out["session_age_s"] = round((now - self.session.started_at) / 1000.0, 1)

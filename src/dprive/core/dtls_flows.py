@@ -1,0 +1,146 @@
+"""The draft's DNS-over-DTLS flows, a mixin of Forwarder like core/recovery.py.
+
+- An alert on a session (the server lost our state, or a new NAT mapping made
+  it reject us) starts a resumption handshake at once; the queries in flight
+  go out again on the new session, with the client's Finished. The alert is
+  not authenticated, so the old session is kept (as `up.previous`) until the
+  new one is up: a forged alert costs one handshake, never a query. Alerts
+  start at most one handshake per upstream per second.
+- "DTLS False Start": a query for a session quiet longer than
+  `dtls_resume_after_ms` does not risk the old session (and its alert); the
+  resumption ClientHello goes out at once, the query with the Finished.
+- Probes while quiet, which also keep the UDP pinhole open: OpenSSL 3 has no
+  RFC 6520 heartbeats, so a minimal DNS query is the probe. Unanswered, it
+  resets the session (and a new one is opened at once); answered by an
+  alert, it starts the resumption.
+- DTLS blocked on the path (the handshake fails): an upstream that allows
+  `tls` too moves to DNS over TLS for DTLS_BLOCKED_MS, and the status says so.
+"""
+
+from dprive.core.actions import CLOSE, INFO, LOG, WARNING
+from dprive.core.upstream import OPEN, Attempt
+
+TLS = "tls"
+DTLS = "dtls"
+DTLS_BLOCKED_MS = 3600 * 1000
+ALERT_HANDSHAKE_EVERY_MS = 1000
+
+
+class DtlsFlows:
+    def alert(self, index, gen, now):
+        """A plaintext DTLS alert arrived for session `gen` (the shell parsed the datagram)."""
+        out = []
+        up = self._current(index, gen)
+        if up is None or up.state != OPEN or up.session.transport != DTLS:
+            return out
+        up.count("alerts")
+        self._replace_session(up, "DTLS alert from the server", now, out)
+        return out
+
+    def _replace_session(self, up, reason, now, out):
+        """Start a new (resumed) session; keep the old one until the new one is up."""
+        if up.last_connect_at is not None and now - up.last_connect_at < ALERT_HANDSHAKE_EVERY_MS:
+            up.count("alerts_ignored")
+            return
+        old = up.session
+        out.append((LOG, INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
+        up.previous = old
+        up.pending_recovery = self._recovery_record(old, reason, "alert", len(old.inflight), now)
+        self._connect(up, now, out)
+        for attempt in list(old.inflight.values()):
+            pq = attempt.pending
+            if pq.done:
+                continue
+            up.count("replays")
+            again = Attempt(pq, up, up.session, up.session.new_id(self.rand16))
+            up.session.inflight[again.id] = again
+            up.session.queued.append(again)
+            pq.attempts.append(again)
+
+    def _resume_if_quiet(self, up, now, out):
+        """DTLS False Start: after a long quiet time, resume first instead of risking the alert."""
+        limit = self.config.dtls_resume_after_ms
+        if (up.state == OPEN and up.session.transport == DTLS and limit
+                and now - up.session.last_activity >= limit):
+            up.count("false_starts")
+            self._replace_session(up, "quiet for %d s" % ((now - up.session.last_activity) // 1000),
+                                  now, out)
+
+    def _successor_up(self, up, now, out):
+        """The new session is up: the old one and its duplicate attempts go."""
+        old = up.previous
+        up.previous = None
+        out.append((CLOSE, up.index, old.gen, "replaced by a resumed session"))
+        for attempt in list(old.inflight.values()):
+            pq = attempt.pending
+            if attempt in pq.attempts:
+                pq.attempts.remove(attempt)
+            old.retire(attempt)
+
+    def _successor_failed(self, up, reason, now, out):
+        """The resumption after an alert failed: the old session may be fine (a forged alert)."""
+        if up.previous is None:
+            return False
+        failed = up.session
+        up.session = up.previous
+        up.previous = None
+        up.state = OPEN
+        up.pending_recovery = None
+        out.append((LOG, WARNING, "%s: new session failed (%s); keeping the old one, "
+                    "the alert was not authenticated" % (up.name, reason)))
+        for attempt in list(failed.inflight.values()):
+            pq = attempt.pending
+            if attempt in pq.attempts:
+                pq.attempts.remove(attempt)
+            if not pq.done and not pq.attempts:
+                self._dispatch(pq, now, out)
+        return True
+
+    def _previous_closed(self, up):
+        """The kept old session died while its successor handshakes: nothing is lost."""
+        old = up.previous
+        up.previous = None
+        for attempt in list(old.inflight.values()):
+            if attempt in attempt.pending.attempts:
+                attempt.pending.attempts.remove(attempt)
+
+    def _dtls_blocked(self, up, session, reason, now, out):
+        """A DTLS handshake failed; move to TLS if the upstream allows it."""
+        if session.transport != DTLS or TLS not in up.transports:
+            return False
+        up.dtls_blocked_until = now + DTLS_BLOCKED_MS
+        up.count("dtls_fallbacks")
+        out.append((LOG, WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d min"
+                    % (up.name, reason, DTLS_BLOCKED_MS // 60000)))
+        return True
+
+    def _dtls_probe_due(self, up, now, out):
+        """Probe a quiet DTLS session with a tiny query; True if one was sent."""
+        interval = self.config.dtls_probe_interval_ms
+        session = up.session
+        if not interval or session.transport != DTLS or session.inflight:
+            return False
+        due = session.last_activity + interval
+        if now < due:
+            self._arm(due)
+            return False
+        self._send_tiny_query(up, now, out, "probes_sent")
+        return True
+
+    def _transport_for(self, up, now):
+        preferred = up.transports[0]
+        if preferred == DTLS and up.dtls_blocked_until is not None and now < up.dtls_blocked_until:
+            return TLS if TLS in up.transports else DTLS
+        return preferred
+
+    def _session_of(self, index, gen):
+        """(upstream, session) for `gen`: the current session, or the one kept after an alert."""
+        if index < 0 or index >= len(self.upstreams):
+            return None, None
+        up = self.upstreams[index]
+        if up.session is not None and up.session.gen == gen:
+            return up, up.session
+        if up.previous is not None and up.previous.gen == gen:
+            return up, up.previous
+        return None, None
+

@@ -1,0 +1,173 @@
+# portable: runs under MicroPython too
+"""The draft's DNS-over-DTLS flows in the core, over scripted upstreams and a
+fake clock, with round trips of 100 ms counted from the query's arrival."""
+
+from coreharness import Harness, make_query
+from testkit import eq, ok
+
+from dprive.core import forwarder as fw
+from dprive.core import message, wire
+from dprive.core.upstream import OPEN
+
+RTT = 100
+
+
+def rcode(msg):
+    return wire.parse_header(msg).rcode()
+
+
+def dtls_harness(config=None, names=("gw",), transports=None):
+    config = config or fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
+    return Harness(names=names, config=config,
+                   transports=transports or [("dtls",)] * len(names))
+
+
+def warm(h):
+    h.query("w", make_query("warm.test"))
+    h.connected()
+    h.tick(RTT)
+    h.answer_all()
+    h.tick(1000)
+
+
+def test_dtls_session_is_asked_for_and_queries_carry_no_tcp_options():
+    h = dtls_harness()
+    h.query("c1", make_query(opt=wire.Opt(4096)))
+    eq(h.transports_used, ["dtls"])
+    h.connected()
+    sent = h.outstanding()[0]
+    opt = wire.find_opt(sent)
+    eq(opt.get(wire.OPT_TCP_KEEPALIVE), None, "edns-tcp-keepalive is for TCP only")
+    ok(opt.udp_size <= message.DTLS_MAX_PAYLOAD, "answers must fit one datagram")
+    eq(len(sent) % 128, 0, "padded like DoT")
+
+
+def test_alert_starts_resumption_and_the_query_goes_with_the_finished_3_rtt():
+    h = dtls_harness()
+    warm(h)
+    start = h.clock.now
+    h.query("c1", make_query("lost.test"))      # the server lost our state
+    h.tick(RTT)
+    h.alert()                                  # 1 RTT: the alert
+    eq(len(h.connects), 2, "a resumption handshake at once")
+    h.tick(RTT)
+    h.connected()                              # 1 RTT: ClientHello / ServerHello..Finished
+    eq(len(h.outstanding()), 1, "replayed with the client's Finished")
+    h.tick(RTT)
+    h.answer_all()                             # 1 RTT: the answer
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    eq(int((h.clock.now - start) / RTT + 0.5), 3)
+    eq(h.counter("alerts", 0), 1)
+    eq(h.closes[-1][2], "replaced by a resumed session")
+
+
+def test_forged_alert_costs_no_query_the_old_session_still_answers():
+    h = dtls_harness()
+    warm(h)
+    h.query("c1", make_query("x.test"))
+    old_gen = h.gen()
+    old_query = h.outstanding()[0]
+    h.alert()                                  # forged: the server is fine
+    new_gen = h.gen()
+    ok(new_gen != old_gen, "a new session is being set up")
+    h.deliver(0, message_answer(old_query), gen=old_gen)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR, "answered on the old session")
+    h.connected()
+    eq(h.outstanding(), [], "nothing replayed: the query was answered")
+    eq(len(h.replies["c1"]), 1)
+
+
+def message_answer(query):
+    from coreharness import make_answer
+    return make_answer(query)
+
+
+def test_resumption_failing_after_an_alert_keeps_the_old_session():
+    h = dtls_harness()
+    warm(h)
+    old_gen = h.gen()
+    h.alert()
+    h.connect_failed(0, "handshake timed out")
+    up = h.fwd.upstreams[0]
+    eq((up.state, h.gen()), (OPEN, old_gen), "the alert was not authenticated")
+    h.query("c1", make_query())
+    eq(len(h.sent[(0, old_gen)]), 1, "the next query goes over the old session")
+
+
+def test_a_burst_of_alerts_starts_one_handshake():
+    h = dtls_harness()
+    warm(h)
+    for _ in range(20):
+        h.run(h.fwd.alert(0, h.fwd.upstreams[0].previous.gen if h.fwd.upstreams[0].previous
+                          else h.gen(), h.clock.now))
+        h.tick(10)
+    eq(len(h.connects), 2, "one resumption, whatever the number of alerts")
+
+
+def test_false_start_after_a_quiet_time_resumes_first_2_rtt():
+    config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=60000)
+    h = dtls_harness(config)
+    warm(h)
+    h.tick(61000)
+    start = h.clock.now
+    h.query("c1", make_query())
+    eq(len(h.connects), 2, "the resumption ClientHello goes out at once")
+    eq(h.sent.get((0, h.gen()), []), [], "no query risked on the quiet session")
+    h.tick(RTT)
+    h.connected()
+    h.tick(RTT)
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    eq(int((h.clock.now - start) / RTT + 0.5), 2)
+    eq(h.counter("false_starts", 0), 1)
+
+
+def test_probe_while_quiet_unanswered_resets_and_reopens_at_once():
+    config = fw.ForwarderConfig(dtls_probe_interval_ms=25000, dtls_resume_after_ms=0,
+                                attempt_min_ms=300)
+    h = dtls_harness(config)
+    warm(h)                                    # quiet since the answer at 100 ms
+    h.tick(24100)                              # 25 s of quiet: a probe is due
+    eq(len(h.outstanding()), 1, "a probe query went out")
+    eq(h.counter("probes_sent", 0), 1)
+    h.tick(1000)                               # nothing comes back
+    eq(len(h.closes), 1)
+    eq(len(h.connects), 2, "a new session before any client query needs it")
+    h.connected()
+    h.query("c1", make_query())
+    eq(len(h.outstanding()), 1, "the next query goes out at once: 1 RTT")
+
+
+def test_probe_answered_by_an_alert_starts_the_resumption():
+    config = fw.ForwarderConfig(dtls_probe_interval_ms=25000, dtls_resume_after_ms=0)
+    h = dtls_harness(config)
+    warm(h)
+    h.tick(24100)
+    eq(len(h.outstanding()), 1, "a probe query went out")
+    h.tick(RTT)
+    h.alert()
+    eq(len(h.connects), 2)
+    h.connected()
+    h.answer_all()                             # the replayed probe
+    eq(h.counter("answers"), 1, "probes are not client answers")
+
+
+def test_dtls_blocked_falls_back_to_tls_at_once():
+    h = dtls_harness(transports=[("dtls", "tls")])
+    h.query("c1", make_query())
+    h.connect_failed(0, "DTLS handshake timed out")
+    eq(h.transports_used, ["dtls", "tls"], "straight to DNS over TLS")
+    up = h.fwd.upstreams[0]
+    ok(up.status(h.clock.now)["dtls_blocked"], "the status says so")
+    eq(up.state != "backoff", True, "the server is not at fault: no backoff")
+    h.connected()
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_dtls_only_upstream_backs_off_when_dtls_fails():
+    h = dtls_harness()
+    h.query("c1", make_query())
+    h.connect_failed(0, "DTLS handshake timed out")
+    eq(h.fwd.upstreams[0].state, "backoff")
+    eq(h.transports_used, ["dtls"])
