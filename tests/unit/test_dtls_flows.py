@@ -2,7 +2,7 @@
 """The draft's DNS-over-DTLS flows in the core, over scripted upstreams and a
 fake clock, with round trips of 100 ms counted from the query's arrival."""
 
-from coreharness import Harness, make_query
+from coreharness import Harness, make_answer, make_query
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -70,16 +70,11 @@ def test_forged_alert_costs_no_query_the_old_session_still_answers():
     h.alert()                                  # forged: the server is fine
     new_gen = h.gen()
     ok(new_gen != old_gen, "a new session is being set up")
-    h.deliver(0, message_answer(old_query), gen=old_gen)
+    h.deliver(0, make_answer(old_query), gen=old_gen)
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR, "answered on the old session")
     h.connected()
     eq(h.outstanding(), [], "nothing replayed: the query was answered")
     eq(len(h.replies["c1"]), 1)
-
-
-def message_answer(query):
-    from coreharness import make_answer
-    return make_answer(query)
 
 
 def test_resumption_failing_after_an_alert_keeps_the_old_session():
