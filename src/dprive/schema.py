@@ -91,6 +91,16 @@ MAIN_OPTIONS = {
         "type": "int", "min": 1000, "max": 600000, "default": 10000,
         "help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).",
     },
+    "dtls_resume_after_s": {
+        "type": "int", "min": 0, "max": 86400, "default": 60,
+        "help": "DTLS: after this long without traffic, resume the session before the next "
+                "query instead of risking an alert (0: never).",
+    },
+    "dtls_probe_interval_s": {
+        "type": "int", "min": 0, "max": 3600, "default": 25,
+        "help": "DTLS: probe a quiet session this often with a tiny query, which also keeps "
+                "the UDP pinhole open (below 30 s for carrier NATs; 0: never).",
+    },
     "control_socket": {
         "type": "path", "default": "/var/run/dprive/control.sock",
         "help": "Unix socket for `dprive status` and the ubus object.",
@@ -125,6 +135,11 @@ UPSTREAM_OPTIONS = {
     "enabled": {
         "type": "bool", "default": True,
         "help": "Send queries to this upstream.",
+    },
+    "transport": {
+        "type": "enum", "choices": ["tls", "dtls", "dtls tls"], "default": "tls",
+        "help": "tls: DNS over TLS (RFC 7858); dtls: DNS over DTLS (RFC 8094, needs "
+                "dprive-dtls); 'dtls tls': DTLS, falling back to TLS where DTLS is blocked.",
     },
     "keepalive_idle_s": {
         "type": "int", "min": 1, "max": 7200, "default": 60,

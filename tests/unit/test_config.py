@@ -251,7 +251,7 @@ ERROR_CASES = [
      "expected only 'list listen_address' lines for this list option"),
     ("unknown option", MAIN + GOOD_UPSTREAM + "\toption adress '192.0.2.1'\n",
      ":7: upstream 'good' option 'adress': unknown option (did you mean 'address'?), "
-     "expected one of address, auth_name, enabled, keepalive_count, keepalive_idle_s, keepalive_interval_s, name, port, spki"),
+     "expected one of address, auth_name, enabled, keepalive_count, keepalive_idle_s, keepalive_interval_s, name, port, spki, transport"),
     ("unknown section", MAIN + "config forwarder 'fw'\n\toption anything 'x'\n" + GOOD_UPSTREAM,
      ":2: forwarder 'fw': unknown section type 'forwarder', expected 'dprive' or 'upstream'"),
     ("missing required", MAIN + "config upstream\n\toption name 'q'\n\toption auth_name q.example\n"

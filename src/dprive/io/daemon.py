@@ -38,6 +38,8 @@ def forwarder_config(settings):
         backoff_max_ms=settings.backoff_max_s * 1000,
         max_pending=settings.max_pending_queries,
         keep_warm=settings.keep_warm,
+        dtls_resume_after_ms=settings.dtls_resume_after_s * 1000,
+        dtls_probe_interval_ms=settings.dtls_probe_interval_s * 1000,
     )
 
 
@@ -77,12 +79,17 @@ class Daemon:
     def __init__(self, settings):
         self.settings = settings
         self.upstreams = list(settings.upstreams)
+        dtls = [u.name for u in self.upstreams if u.enabled and "dtls" in u.transport.split()]
+        if dtls:
+            raise StartupError("upstream %s: transport 'dtls' is not carried by this daemon yet; "
+                               "use 'tls'" % ", ".join(dtls))
         self.tls_policy = TlsPolicy(settings)
         seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
             forwarder_config(settings), [u.name for u in self.upstreams],
             lambda: seed.getrandbits(16), [u.enabled for u in self.upstreams],
-            [u.keepalive_idle_s * 1000 for u in self.upstreams])
+            [u.keepalive_idle_s * 1000 for u in self.upstreams],
+            [tuple(u.transport.split()) for u in self.upstreams])
         self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
         self.conns = {}          # (index, gen) -> UpstreamConnection or connect Task
