@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import socket
-import ssl
 import time
 
 from dprive import __version__
@@ -18,15 +17,13 @@ from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io import tcp
+from dprive.io.dtls_conn import DtlsConnection
+from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import TlsClient, make_context
+from dprive.tls.dot import TlsError
 from dprive.tls.sessions import SessionStore
 
 log = logging.getLogger("dprive")
-
-
-class StartupError(Exception):
-    """A problem that keeps the daemon from starting, said in one line."""
 
 
 def forwarder_config(settings):
@@ -48,42 +45,11 @@ def keepalive_of(settings, upstream):
                                  upstream.keepalive_count, settings.user_timeout_ms)
 
 
-class TlsPolicy:
-    """Which context and pins each upstream gets, by privacy profile (RFC 8310)."""
-
-    def __init__(self, settings):
-        self.strict = settings.profile == "strict"
-        self._verifying = None
-        self._plain = make_context(settings.ca_bundle, settings.tls_min_version, False)
-        if any(u.auth_name for u in settings.upstreams if u.enabled):
-            try:
-                self._verifying = make_context(settings.ca_bundle, settings.tls_min_version, True)
-            except (OSError, ssl.SSLError) as err:
-                if self.strict:
-                    raise StartupError("cannot load CA bundle %s: %s" % (settings.ca_bundle, err))
-                log.warning("cannot load CA bundle %s (%s): upstreams stay unauthenticated",
-                            settings.ca_bundle, err)
-
-    def client_for(self, upstream, session=None):
-        if self.strict:
-            if upstream.auth_name:
-                return TlsClient(self._verifying, upstream.auth_name, upstream.spki, session)
-            return TlsClient(self._plain, None, upstream.spki, session)
-        # Opportunistic: encrypted always, authenticated when it works, never cleartext.
-        if upstream.auth_name and self._verifying is not None:
-            return TlsClient(self._verifying, upstream.auth_name, upstream.spki, session)
-        return TlsClient(self._plain, upstream.auth_name or None, (), session)
-
-
 class Daemon:
     def __init__(self, settings):
         self.settings = settings
         self.upstreams = list(settings.upstreams)
-        dtls = [u.name for u in self.upstreams if u.enabled and "dtls" in u.transport.split()]
-        if dtls:
-            raise StartupError("upstream %s: transport 'dtls' is not carried by this daemon yet; "
-                               "use 'tls'" % ", ".join(dtls))
-        self.tls_policy = TlsPolicy(settings)
+        self.auth = AuthPolicy(settings)
         seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
             forwarder_config(settings), [u.name for u in self.upstreams],
@@ -118,7 +84,7 @@ class Daemon:
     def on_connected(self, index, gen, info):
         info = dict(info)
         upstream = self.upstreams[index]
-        info["auth"] = self._auth_label(upstream)
+        info["auth"] = self.auth.auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
     def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True):
@@ -127,6 +93,9 @@ class Daemon:
             # Should the stored session be what the server choked on, the next try is a full handshake.
             self.sessions.forget(self.upstreams[index].identity())
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
+
+    def on_alert(self, index, gen):
+        self.apply(self.forwarder.alert(index, gen, self.now()))
 
     def on_message(self, index, gen, msg):
         self.apply(self.forwarder.received(index, gen, msg, self.now()))
@@ -160,7 +129,7 @@ class Daemon:
             kind = action[0]
             if kind == core.SEND:
                 conn = self.conns.get((action[1], action[2]))
-                if isinstance(conn, UpstreamConnection):
+                if conn is not None and not isinstance(conn, asyncio.Task):
                     conn.send(action[3])
                     if not self.dirty:
                         # Flush once the current batch of events is done: queries that
@@ -172,14 +141,10 @@ class Daemon:
                 if reply is not None:
                     reply(action[2])
             elif kind == core.CONNECT:
-                task = self.loop.create_task(self._connect(action[1], action[2], action[3]))
+                task = self.loop.create_task(self._connect(*action[1:]))
                 self.conns[(action[1], action[2])] = task
             elif kind == core.CLOSE:
-                conn = self.conns.pop((action[1], action[2]), None)
-                if isinstance(conn, UpstreamConnection):
-                    conn.close()
-                elif conn is not None:
-                    conn.cancel()
+                self._drop_conn(self.conns.pop((action[1], action[2]), None))
                 log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
             elif kind == core.LOG:
                 log.log(action[1], action[2])
@@ -190,6 +155,13 @@ class Daemon:
         dirty, self.dirty = self.dirty, set()
         for conn in dirty:
             conn.flush()
+
+    @staticmethod
+    def _drop_conn(conn):
+        if isinstance(conn, asyncio.Task):
+            conn.cancel()      # still connecting
+        elif conn is not None:
+            conn.close()
 
     def _schedule(self):
         when = self.forwarder.next_timer()
@@ -202,7 +174,10 @@ class Daemon:
         if when is not None:
             self._timer = self.loop.call_at(when / 1000.0, self._on_timer)
 
-    async def _connect(self, index, gen, fast_open):
+    async def _connect(self, index, gen, fast_open, transport):
+        if transport == "dtls":
+            await self._connect_dtls(index, gen)
+            return
         upstream = self.upstreams[index]
         identity = upstream.identity()
         fast_open = fast_open and self.settings.tcp_fastopen
@@ -214,7 +189,7 @@ class Daemon:
             sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), fast_open)
             # With Fast Open this returns at once; the ClientHello written next makes the SYN.
             await self.loop.sock_connect(sock, (upstream.address, upstream.port))
-            tls = self.tls_policy.client_for(upstream, session)
+            tls = self.auth.client_for(upstream, "tls", session)
             keep = self._session_keeper(identity) if self.settings.tls_resumption else None
             conn = UpstreamConnection(self, index, gen, tls, keep)
             await self.loop.create_connection(lambda: conn, sock=sock)
@@ -235,20 +210,34 @@ class Daemon:
         else:
             conn.close()   # given up while connecting
 
+    async def _connect_dtls(self, index, gen):
+        upstream = self.upstreams[index]
+        identity = upstream.identity() + ("dtls",)
+        session = self.sessions.get(identity) if self.settings.tls_resumption else None
+        log.info("%s: DTLS to %s port %d%s", upstream.name, upstream.address, upstream.port,
+                 ", offering resumption" if session else "")
+        try:
+            client = self.auth.client_for(upstream, "dtls", session)
+            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
+            conn = DtlsConnection(self, index, gen, client, keep)
+            await self.loop.create_datagram_endpoint(
+                lambda: conn, remote_addr=(upstream.address, upstream.port))
+        except asyncio.CancelledError:
+            return
+        except (OSError, TlsError) as err:
+            if self.conns.pop((index, gen), None) is not None:
+                self.on_connect_failed(index, gen, "DTLS to %s port %d: %s"
+                                       % (upstream.address, upstream.port, err), in_tls=False)
+            return
+        if (index, gen) in self.conns:
+            self.conns[(index, gen)] = conn
+        else:
+            conn.close()
+
     def _session_keeper(self, identity):
         def keep(session):
             self.sessions.offer(identity, session)
         return keep
-
-    def _auth_label(self, upstream):
-        if self.tls_policy.strict or upstream.auth_name:
-            parts = []
-            if upstream.auth_name:
-                parts.append("name " + upstream.auth_name)
-            if upstream.spki:
-                parts.append("SPKI pin")
-            return " + ".join(parts) if parts else "none"
-        return "none (opportunistic)"
 
     # ---- status ---------------------------------------------------------------
 
@@ -317,11 +306,8 @@ class Daemon:
     async def stop(self):
         for server in self.servers:
             server.close()
-        for key, conn in list(self.conns.items()):
-            if isinstance(conn, UpstreamConnection):
-                conn.close()
-            else:
-                conn.cancel()
+        for conn in list(self.conns.values()):
+            self._drop_conn(conn)
         self.conns.clear()
         if self._timer is not None:
             self._timer.cancel()

@@ -1,0 +1,81 @@
+"""Which engine, context and pins each upstream session gets, by privacy profile (RFC 8310).
+
+strict: a server is authenticated by its auth name against the CA bundle,
+and by its SPKI pins when given (or by pins alone); one that fails gets no
+query. opportunistic: encrypted always, authenticated when it works; never
+cleartext in either profile. The same rules hold for DNS over TLS (the
+standard library's ssl) and DNS over DTLS (pyOpenSSL, loaded only when an
+upstream uses it, since it is the optional dprive-dtls package on a router).
+"""
+
+import logging
+import ssl
+
+from dprive.tls.dot import TlsClient, TlsError, make_context
+
+log = logging.getLogger("dprive")
+
+# DTLS 1.3 is not in the OpenSSL that pyOpenSSL brings; 1.2 is the floor and the ceiling.
+DTLS_MIN_VERSION = "1.2"
+
+
+class StartupError(Exception):
+    """A problem that keeps the daemon from starting, said in one line."""
+
+
+class _Engine:
+    """Contexts of one engine: one that checks the name against the CA, one that does not."""
+
+    def __init__(self, settings, make, client_class, min_version, load_errors):
+        self.client_class = client_class
+        self.strict = settings.profile == "strict"
+        self.plain = make(settings.ca_bundle, min_version, False)
+        self.verifying = None
+        if any(u.auth_name for u in settings.upstreams if u.enabled):
+            try:
+                self.verifying = make(settings.ca_bundle, min_version, True)
+            except load_errors as err:
+                if self.strict:
+                    raise StartupError("cannot load CA bundle %s: %s" % (settings.ca_bundle, err))
+                log.warning("cannot load CA bundle %s (%s): upstreams stay unauthenticated",
+                            settings.ca_bundle, err)
+
+    def client_for(self, upstream, session):
+        make = self.client_class
+        if self.strict:
+            if upstream.auth_name:
+                return make(self.verifying, upstream.auth_name, upstream.spki, session)
+            return make(self.plain, None, upstream.spki, session)
+        if upstream.auth_name and self.verifying is not None:
+            return make(self.verifying, upstream.auth_name, upstream.spki, session)
+        return make(self.plain, upstream.auth_name or None, (), session)
+
+
+class AuthPolicy:
+    def __init__(self, settings):
+        self.strict = settings.profile == "strict"
+        self.tls = _Engine(settings, make_context, TlsClient, settings.tls_min_version,
+                           (OSError, ssl.SSLError))
+        self.dtls = None
+        if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):
+            try:
+                from dprive.tls import dtls
+            except ImportError as err:
+                raise StartupError("transport 'dtls' needs pyOpenSSL (the dprive-dtls package): %s"
+                                   % err)
+            self.dtls = _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
+                                DTLS_MIN_VERSION, (OSError, TlsError))
+
+    def client_for(self, upstream, transport, session=None):
+        engine = self.dtls if transport == "dtls" else self.tls
+        return engine.client_for(upstream, session)
+
+    def auth_label(self, upstream):
+        if self.strict or upstream.auth_name:
+            parts = []
+            if upstream.auth_name:
+                parts.append("name " + upstream.auth_name)
+            if upstream.spki:
+                parts.append("SPKI pin")
+            return " + ".join(parts) if parts else "none"
+        return "none (opportunistic)"

@@ -1,0 +1,406 @@
+"""DNS-over-DTLS client engine (RFC 8094): datagrams in, datagrams out, on pyOpenSSL.
+
+`DtlsClient` runs an OpenSSL DTLS connection on memory BIOs, so the asyncio
+shell owns the UDP socket and the timer. One DNS message is one record, with
+no length prefix; `receive()` hands back one message per record.
+
+What OpenSSL and pyOpenSSL do that shapes this module (pyOpenSSL 26.4,
+OpenSSL 4.0.3 bundled by cryptography 50):
+
+- DTLS 1.2 only: DTLS_METHOD never offers 1.3, and the version setters
+  refuse 0xfefc, so `min_version "1.3"` raises TlsError.
+- A memory BIO is a byte stream: the datagrams of one flight come out of
+  `bio_read` run together. `pending_output()` packs the records again into
+  datagrams of at most `mtu` bytes, the cut OpenSSL itself makes at that MTU.
+  `set_ciphertext_mtu` (SSL_set_mtu) needs OP_NO_QUERY_MTU, or OpenSSL asks
+  the memory BIO for the path MTU and falls back to 256-byte records.
+- OpenSSL marks an SSL_SESSION not resumable for good when an SSL that used
+  it is freed without sending close_notify, as happens to a session whose
+  server lost state. A DtlsSession therefore keeps the session as DER, and
+  each client decodes a fresh SSL_SESSION from it.
+- pyOpenSSL has no host name check and no `session_reused`: we call them
+  through cryptography's bindings on the Connection's SSL pointer (the
+  private `_ssl` attribute, read in `_ssl_of` only).
+- The retransmission timer runs on OpenSSL's own clock: `handle_timeout()`
+  retransmits only once `timeout_s()` has really gone by.
+
+Authentication follows dot.make_context: the chain is checked against a CA
+bundle together with the name, or nothing is checked and the SPKI pins alone
+decide. Failures are AuthError, everything else TlsError, both from dot.py.
+"""
+
+import ipaddress
+
+from cryptography.hazmat.bindings.openssl.binding import Binding
+from OpenSSL import SSL, crypto
+
+from dprive.core import dtls_record
+from dprive.core.dtls_record import DtlsRecordError
+from dprive.tls.dot import AuthError, TlsError
+from dprive.tls.spki import DerError, spki_pin
+
+_binding = Binding()
+_lib = _binding.lib
+_ffi = _binding.ffi
+
+DTLS_VERSIONS = {"1.2": 0xFEFD, "1.3": 0xFEFC}
+# UDP payload per datagram: under 1500-byte Ethernet with IPv6 and PPPoE headers.
+DEFAULT_MTU = 1400
+READ_CHUNK = 65536           # more than any record holds
+MAX_TIMEOUT_S = 60.0         # OpenSSL's own backoff limit; see timeout_s()
+X509_V_OK = 0
+NO_PARTIAL_WILDCARDS = 0x4   # X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, as Python's ssl
+
+
+class MessageTooLarge(ValueError):
+    """A DNS message that does not fit in one record under the MTU (RFC 8094 section 5)."""
+
+
+def make_dtls_context(ca_bundle, min_version, verify_name):
+    """A client Context; `verify_name` checks the chain against `ca_bundle` and the name.
+
+    Without it, nothing is checked (pins only, or the opportunistic profile).
+    Keep one Context per upstream: a session only resumes with the Context it
+    came from. Raises TlsError if the CA bundle cannot be loaded or the
+    version is not available.
+    """
+    if min_version not in DTLS_VERSIONS:
+        raise ValueError("unknown DTLS version %r (one of %s)"
+                         % (min_version, ", ".join(sorted(DTLS_VERSIONS))))
+    ctx = SSL.Context(SSL.DTLS_METHOD)
+    try:
+        ctx.set_min_proto_version(DTLS_VERSIONS[min_version])
+    except SSL.Error:
+        raise TlsError("DTLS %s is not available in %s"
+                       % (min_version, SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()))
+    ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION | SSL.OP_NO_QUERY_MTU)
+    if verify_name:
+        try:
+            ctx.load_verify_locations(ca_bundle)
+        except SSL.Error as err:
+            raise TlsError("cannot load the CA bundle %s: %s" % (ca_bundle, _reason(err)))
+        ctx.set_verify(SSL.VERIFY_PEER, None)
+    else:
+        ctx.set_verify(SSL.VERIFY_NONE, None)
+    return ctx
+
+
+class DtlsSession:
+    """A session to resume, kept as DER (i2d_SSL_SESSION); see the module notes.
+
+    `id` and `has_ticket` are what tls.sessions.SessionStore reads; `context`
+    is the Context it may be resumed with.
+    """
+
+    def __init__(self, der, context):
+        self.der = der
+        self.context = context
+        self.id, ticket = _session_fields(der)
+        self.has_ticket = bool(ticket)
+
+    def __repr__(self):
+        return "DtlsSession(id=%s, ticket=%s)" % (self.id.hex()[:16], self.has_ticket)
+
+
+class DtlsClient:
+    def __init__(self, context, server_hostname, pins=(), session=None, mtu=DEFAULT_MTU):
+        """`session`: a DtlsSession from an earlier client on the same `context`."""
+        self._context = context
+        self._conn = SSL.Connection(context, None)
+        self._conn.set_connect_state()
+        self._conn.set_options(SSL.OP_NO_QUERY_MTU)
+        self._conn.set_ciphertext_mtu(mtu)
+        self._mtu = mtu
+        self._verify_name = bool(context.get_verify_mode() & SSL.VERIFY_PEER)
+        address = _ip_literal(server_hostname)
+        if server_hostname and address is None:
+            self._conn.set_tlsext_host_name(server_hostname.encode("idna"))
+        if self._verify_name:
+            if not server_hostname:
+                raise ValueError("checking the name needs a server_hostname")
+            _expect_name(self._conn, server_hostname, address)
+        if session is not None:
+            if session.context is not context:
+                raise ValueError("the session was made with another Context")
+            _use_session(self._conn, session.der)
+        self._pins = tuple(pins)
+        self._failed = False
+        self.established = False
+        self.peer_pin = None
+        self.resumption_offered = session is not None
+        self.dropped = 0              # datagrams that were not DTLS records
+        self.plaintext_alerts = 0     # epoch-0 alerts after the handshake (OpenSSL drops them)
+        self.last_plaintext_alert = None   # (level, description)
+
+    def start(self):
+        """The ClientHello, as a list of datagrams."""
+        self._handshake()
+        return self.pending_output()
+
+    def receive(self, datagram):
+        """Feed one datagram: (DNS messages, handshake just completed, peer sent close_notify).
+
+        Datagrams to send in return (handshake flights, retransmissions) wait
+        in pending_output(); after `just_established`, `send()` packs the
+        client's Finished and the first query into one datagram when they fit.
+        """
+        try:
+            dtls_record.records(datagram)
+        except DtlsRecordError:
+            self.dropped += 1
+            return [], False, False
+        if self.established:
+            alert = dtls_record.plaintext_alert(datagram)
+            if alert is not None:
+                self.plaintext_alerts += 1
+                self.last_plaintext_alert = alert
+        self._conn.bio_write(datagram)
+        just_up = False
+        if not self.established:
+            if not self._handshake():
+                return [], False, False
+            self._check_pins()
+            self.established = True
+            just_up = True
+        messages = []
+        closed = False
+        while True:
+            try:
+                message = self._conn.recv(READ_CHUNK)
+            except SSL.WantReadError:
+                break
+            except SSL.ZeroReturnError:
+                closed = True
+                break
+            except SSL.Error as err:
+                self._failed = True
+                raise TlsError("DTLS record error: %s" % _reason(err))
+            if message:
+                messages.append(message)
+        return messages, just_up, closed
+
+    def send(self, message):
+        """One DNS message as one record: the datagrams to send (with anything pending)."""
+        if not self.established:
+            raise TlsError("the DTLS session is not established")
+        if not message:
+            raise ValueError("empty DNS message")
+        limit = self.max_message_len()
+        if len(message) > limit:
+            raise MessageTooLarge("a DNS message of %d bytes does not fit in one record"
+                                  " (at most %d at MTU %d)" % (len(message), limit, self._mtu))
+        try:
+            written = self._conn.send(message)
+        except SSL.Error as err:
+            self._failed = True
+            raise TlsError("DTLS write failed: %s" % _reason(err))
+        if written != len(message):
+            raise TlsError("OpenSSL wrote %d of %d bytes" % (written, len(message)))
+        return self.pending_output()
+
+    def max_message_len(self):
+        """The largest DNS message one record carries under the MTU (0 before the handshake)."""
+        if not self.established:
+            return 0
+        return self._conn.get_cleartext_mtu()
+
+    def pending_output(self):
+        """Datagrams OpenSSL has written, each at most `mtu` bytes unless one record is longer."""
+        chunks = []
+        while True:
+            try:
+                chunks.append(self._conn.bio_read(READ_CHUNK))
+            except SSL.WantReadError:
+                break
+        try:
+            return dtls_record.pack_datagrams(b"".join(chunks), self._mtu)
+        except DtlsRecordError as err:
+            raise TlsError("OpenSSL wrote something that is not DTLS records: %s" % err)
+
+    def timeout_s(self):
+        """Seconds until handle_timeout() is due, or None when no timer runs.
+
+        Capped at OpenSSL's longest backoff: its timer follows the wall clock,
+        which jumps on a router that sets it by NTP after boot.
+        """
+        remaining = self._conn.DTLSv1_get_timeout()
+        if remaining is None:
+            return None
+        return min(max(remaining, 0.0), MAX_TIMEOUT_S)
+
+    def handle_timeout(self):
+        """Retransmit the last flight if its timer has run out: datagrams to send."""
+        try:
+            self._conn.DTLSv1_handle_timeout()
+        except SSL.Error as err:
+            self._failed = True
+            raise TlsError("DTLS handshake gave up: %s" % _reason(err))
+        return self.pending_output()
+
+    def close(self):
+        """close_notify, as datagrams to send (none if it cannot be sent now)."""
+        try:
+            self._conn.shutdown()
+        except SSL.Error:
+            pass
+        return self.pending_output()
+
+    def info(self):
+        up = self.established
+        return {
+            "tls_version": self._conn.get_protocol_version_name() if up else None,
+            "cipher": self._conn.get_cipher_name() if up else None,
+            "resumption_offered": self.resumption_offered,
+            "resumed": bool(up and _lib.SSL_session_reused(_ssl_of(self._conn))),
+        }
+
+    def session(self):
+        """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then)."""
+        if not self.established or self._failed:
+            return None
+        pointer = _lib.SSL_get_session(_ssl_of(self._conn))
+        if pointer == _ffi.NULL:
+            return None
+        return DtlsSession(_session_der(pointer), self._context)
+
+    def _handshake(self):
+        try:
+            self._conn.do_handshake()
+            return True
+        except SSL.WantReadError:
+            return False
+        except SSL.Error as err:
+            self._failed = True
+            code = _lib.SSL_get_verify_result(_ssl_of(self._conn))
+            if self._verify_name and code != X509_V_OK:
+                message = _ffi.string(_lib.X509_verify_cert_error_string(code)).decode()
+                raise AuthError("certificate rejected: %s" % message)
+            raise TlsError("DTLS handshake failed: %s" % _reason(err))
+
+    def _check_pins(self):
+        if not self._pins:
+            return
+        cert = self._conn.get_peer_certificate()
+        if cert is None:
+            self._failed = True
+            raise AuthError("the server sent no certificate to check the pins against")
+        try:
+            self.peer_pin = spki_pin(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
+        except DerError as err:
+            self._failed = True
+            raise AuthError("cannot read the server's key for pinning: %s" % err)
+        if self.peer_pin not in self._pins:
+            self._failed = True
+            raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
+                            % (self.peer_pin, len(self._pins)))
+
+
+# --- OpenSSL through cryptography's bindings ----------------------------------
+
+def _ssl_of(conn):
+    """The SSL* of a pyOpenSSL Connection (a private attribute, stable since 0.x)."""
+    return conn._ssl
+
+
+def _reason(err):
+    """The reasons in a pyOpenSSL error: its args[0] is a list of (lib, func, reason)."""
+    details = err.args[0] if err.args else None
+    if isinstance(details, list) and details:
+        return "; ".join(str(entry[-1]) for entry in details)
+    return str(err) or err.__class__.__name__
+
+
+def _ip_literal(name):
+    if not name:
+        return None
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def _expect_name(conn, name, address):
+    """Make OpenSSL check the certificate for `name` (a DNS name or an IP literal)."""
+    param = _lib.SSL_get0_param(_ssl_of(conn))
+    if address is not None:
+        packed = address.packed
+        done = _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
+    else:
+        _lib.X509_VERIFY_PARAM_set_hostflags(param, NO_PARTIAL_WILDCARDS)
+        encoded = name.encode("idna")
+        done = _lib.X509_VERIFY_PARAM_set1_host(param, encoded, len(encoded))
+    if done != 1:
+        _lib.ERR_clear_error()
+        raise TlsError("OpenSSL would not take %r as the name to check" % (name,))
+
+
+def _session_der(pointer):
+    size = _lib.i2d_SSL_SESSION(pointer, _ffi.NULL)
+    if size <= 0:
+        raise TlsError("cannot encode the DTLS session")
+    buf = _ffi.new("unsigned char[]", size)
+    _lib.i2d_SSL_SESSION(pointer, _ffi.new("unsigned char **", buf))
+    return bytes(_ffi.buffer(buf, size))
+
+
+def _use_session(conn, der):
+    buf = _ffi.new("unsigned char[]", der)
+    pointer = _lib.d2i_SSL_SESSION(_ffi.NULL, _ffi.new("unsigned char **", buf), len(der))
+    if pointer == _ffi.NULL:
+        _lib.ERR_clear_error()
+        raise ValueError("not an encoded TLS session")
+    try:
+        if _lib.SSL_set_session(_ssl_of(conn), pointer) != 1:
+            _lib.ERR_clear_error()
+            raise TlsError("OpenSSL refused the session")
+    finally:
+        _lib.SSL_SESSION_free(pointer)     # SSL_set_session took its own reference
+
+
+# --- the SSL_SESSION ASN.1 (OpenSSL ssl/ssl_asn1.c), just for its ID and ticket --
+
+DER_SEQUENCE = 0x30
+DER_OCTET_STRING = 0x04
+SESSION_ID_INDEX = 3          # version, ssl_version, cipher, session_id, ...
+SESSION_TICKET_TAG = 0xAA     # [10] EXPLICIT OCTET STRING
+
+
+def _der_items(data, pos, end):
+    """(tag, content start, content end) of each DER element in data[pos:end]."""
+    items = []
+    while pos < end:
+        if pos + 2 > end:
+            raise TlsError("truncated DER in the encoded session")
+        tag = data[pos]
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            count = length & 0x7F
+            if not 0 < count <= 4 or pos + count > end:
+                raise TlsError("bad DER length in the encoded session")
+            length = int.from_bytes(data[pos:pos + count], "big")
+            pos += count
+        if pos + length > end:
+            raise TlsError("DER element runs past the end of the encoded session")
+        items.append((tag, pos, pos + length))
+        pos += length
+    return items
+
+
+def _session_fields(der):
+    """(session ID, ticket) from an encoded SSL_SESSION; either may be empty."""
+    top = _der_items(der, 0, len(der))
+    if len(top) != 1 or top[0][0] != DER_SEQUENCE:
+        raise TlsError("the encoded session is not one SEQUENCE")
+    items = _der_items(der, top[0][1], top[0][2])
+    if len(items) <= SESSION_ID_INDEX or items[SESSION_ID_INDEX][0] != DER_OCTET_STRING:
+        raise TlsError("no session ID where expected in the encoded session")
+    _, start, end = items[SESSION_ID_INDEX]
+    session_id = der[start:end]
+    ticket = b""
+    for tag, start, end in items[SESSION_ID_INDEX + 1:]:
+        if tag == SESSION_TICKET_TAG:
+            for inner, s, e in _der_items(der, start, end):
+                if inner == DER_OCTET_STRING:
+                    ticket = der[s:e]
+    return session_id, ticket
