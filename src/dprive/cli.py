@@ -1,4 +1,4 @@
-"""Command line: `dprive run|check|status|--version`."""
+"""Command line: `dprive run|check|status|gateway|--version`."""
 
 import argparse
 import sys
@@ -6,6 +6,7 @@ import sys
 from dprive import __version__
 
 DEFAULT_CONFIG = "/etc/config/dprive"
+DEFAULT_GATEWAY_CONFIG = "/etc/config/dprive-gateway"
 EXIT_CONFIG_ERROR = 2
 
 
@@ -36,6 +37,17 @@ def _cmd_run(args):
     return run_daemon(settings)
 
 
+def _cmd_gateway(args):
+    from dprive.gateway.config import ConfigError, load_gateway_config
+    try:
+        settings = load_gateway_config(args.config)
+    except ConfigError as err:
+        print(err.report(), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    from dprive.gateway.server import run_gateway
+    return run_gateway(settings)
+
+
 def _cmd_status(args):
     from dprive.status_client import print_status
     return print_status(args)
@@ -49,9 +61,11 @@ def build_parser():
         ("run", _cmd_run, "run the forwarder"),
         ("check", _cmd_check, "validate the config file and exit (status 2 on errors)"),
         ("status", _cmd_status, "show the running daemon's sessions"),
+        ("gateway", _cmd_gateway, "serve DNS over DTLS in front of a resolver"),
     ):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", default=DEFAULT_CONFIG, help="UCI config file (default %(default)s)")
+        cmd.add_argument("--config", default=DEFAULT_GATEWAY_CONFIG if name == "gateway"
+                         else DEFAULT_CONFIG, help="UCI config file (default %(default)s)")
         cmd.set_defaults(func=func)
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the raw JSON for programs")

@@ -18,6 +18,9 @@ Units are in the option names (_ms, _s), as hypercorn does.
 
 SECTION_MAIN = "dprive"
 SECTION_UPSTREAM = "upstream"
+# `dprive gateway` reads its own file (/etc/config/dprive-gateway) with one
+# `config gateway 'main'` section.
+SECTION_GATEWAY = "gateway"
 
 MAIN_OPTIONS = {
     "listen_address": {
@@ -156,10 +159,98 @@ UPSTREAM_OPTIONS = {
     },
 }
 
+GATEWAY_OPTIONS = {
+    "listen_address": {
+        "type": "ip", "list": True, "default": ["0.0.0.0"],
+        "help": "Addresses to serve DNS over DTLS on (UDP).",
+    },
+    "listen_port": {
+        "type": "port", "default": 853,
+        "help": "UDP port to serve DNS over DTLS on (853, RFC 8094).",
+    },
+    "cert_file": {
+        "type": "path", "required": True,
+        "help": "PEM file: the server certificate followed by its intermediates.",
+    },
+    "key_file": {
+        "type": "path", "required": True,
+        "help": "PEM file: the private key of the server certificate.",
+    },
+    "resolver_address": {
+        "type": "ip", "default": "127.0.0.1",
+        "help": "The DNS resolver that answers the queries (plain DNS, UDP then TCP).",
+    },
+    "resolver_port": {
+        "type": "port", "default": 53,
+        "help": "Port of that resolver.",
+    },
+    "resolver_timeout_ms": {
+        "type": "int", "min": 100, "max": 30000, "default": 3000,
+        "help": "Longest wait for the resolver (UDP and the TCP retry together); then SERVFAIL.",
+    },
+    "require_cookie": {
+        "type": "bool", "default": True,
+        "help": "Demand the RFC 6347 cookie exchange from every new client: a spoofed "
+                "ClientHello then costs no state, and a handshake one round trip more.",
+    },
+    "ticket_key_file": {
+        "type": "path", "default": "/etc/dprive/gateway-ticket.key",
+        "help": "80 random bytes that encrypt session tickets, made if missing, so that "
+                "tickets survive a restart (needs pyOpenSSL on a shared libssl).",
+    },
+    "session_lifetime_s": {
+        "type": "int", "min": 60, "max": 604800, "default": 7200,
+        "help": "How long a session ticket (or cached session) may be resumed.",
+    },
+    "max_sessions": {
+        "type": "int", "min": 1, "max": 100000, "default": 1000,
+        "help": "Clients with DTLS state at once (handshakes included); more are refused.",
+    },
+    "session_idle_s": {
+        "type": "int", "min": 1, "max": 86400, "default": 120,
+        "help": "A client silent this long loses its session (it resumes on its next query).",
+    },
+    "handshake_timeout_ms": {
+        "type": "int", "min": 200, "max": 60000, "default": 5000,
+        "help": "A handshake not finished this long after its ClientHello is dropped.",
+    },
+    "max_queries_per_client": {
+        "type": "int", "min": 1, "max": 1024, "default": 32,
+        "help": "Queries of one client waiting for the resolver at once; more get REFUSED.",
+    },
+    "max_datagram_bytes": {
+        "type": "int", "min": 512, "max": 9000, "default": 1232,
+        "help": "Largest UDP payload sent (path MTU budget); DTLS records and answers are "
+                "cut to fit, larger answers are truncated (TC) so the client uses TCP.",
+    },
+    "alert_interval_ms": {
+        "type": "int", "min": 0, "max": 60000, "default": 1000,
+        "help": "Shortest time between two alerts to the same unknown peer (address and port).",
+    },
+    "max_alerts_per_s": {
+        "type": "int", "min": 1, "max": 10000, "default": 100,
+        "help": "Alerts to unknown peers per second, all peers together.",
+    },
+    "status_file": {
+        "type": "path", "default": "/var/run/dprive/gateway.json",
+        "help": "JSON file with the counters, rewritten while they change and at exit.",
+    },
+    "status_interval_ms": {
+        "type": "int", "min": 100, "max": 60000, "default": 1000,
+        "help": "Shortest time between two rewrites of the status file.",
+    },
+    "log_level": {
+        "type": "enum", "choices": ["debug", "info", "warning", "error"], "default": "info",
+        "help": "debug logs every session and every datagram dropped; info logs start, "
+                "stop and the counters.",
+    },
+}
+
 
 def schema_as_json():
     """The schema in a form other tools (LuCI, docs) can load."""
     return {
         "main": {"section": SECTION_MAIN, "options": MAIN_OPTIONS},
         "upstream": {"section": SECTION_UPSTREAM, "options": UPSTREAM_OPTIONS},
+        "gateway": {"section": SECTION_GATEWAY, "options": GATEWAY_OPTIONS},
     }

@@ -1,0 +1,77 @@
+"""The gateway's counters, and the JSON status file that shows them.
+
+The file is rewritten (write to a temporary name, then rename, so a reader
+never sees half of it) when something changed, at most once per interval,
+and a last time at exit with "running": false. Tests and monitoring read it;
+the counters are also logged at exit.
+"""
+
+import json
+import os
+
+COUNTERS = (
+    "datagrams",            # every datagram received
+    "oversize_datagrams",   # larger than MAX_DATAGRAM_IN: dropped
+    "bad_datagrams",        # not DTLS records, wrong lengths, unreadable ClientHello: dropped
+    "cookies_sent",         # HelloVerifyRequests (no state kept)
+    "cookies_bad",          # ClientHellos with a cookie that did not verify
+    "handshakes_started",   # sessions created (a ClientHello that passed the cookie check)
+    "handshakes",           # handshakes finished
+    "handshakes_resumed",   # ... of which resumed a session (ticket or cache)
+    "handshake_failures",   # OpenSSL gave up on a handshake
+    "handshake_timeouts",   # not finished within handshake_timeout_ms
+    "sessions_full",        # ClientHellos refused because max_sessions were in use
+    "sessions_replaced",    # a new handshake (with a valid cookie) replaced a live session
+    "sessions_expired",     # idle longer than session_idle_s
+    "sessions_closed",      # closed by the client (close_notify or a fatal alert)
+    "stray_records",        # records from peers without state that are not a ClientHello
+    "alerts_sent",          # plaintext alerts answering those
+    "alerts_limited",       # ... not sent because of the rate limit
+    "queries",              # DNS queries received
+    "bad_queries",          # DNS messages that are not a well-formed query: dropped
+    "queries_refused",      # over max_queries_per_client: answered REFUSED
+    "answers",              # answers sent
+    "truncated",            # ... of which cut to fit the client (TC set)
+    "answers_dropped",      # the session ended before the resolver answered
+    "resolver_tcp",         # truncated UDP answers asked again over TCP
+    "resolver_errors",      # no usable answer from the resolver: SERVFAIL sent
+    "resolver_stray",       # datagrams from the resolver that matched no query
+    "send_errors",          # sendto failed
+)
+
+
+def new_counters():
+    return dict.fromkeys(COUNTERS, 0)
+
+
+class StatusFile:
+    def __init__(self, path, interval_s):
+        self.path = path
+        self.interval_s = interval_s
+        self.last_written = None
+        self.last_snapshot = None
+        self.error_logged = False
+
+    def maybe_write(self, status, now, force=False):
+        """Write `status` if it changed and the interval has passed (or if forced).
+        Returns an OSError text the first time writing fails, else None."""
+        snapshot = json.dumps(status, sort_keys=True)
+        if not force:
+            if snapshot == self.last_snapshot:
+                return None
+            if self.last_written is not None and now - self.last_written < self.interval_s:
+                return None
+        self.last_written, self.last_snapshot = now, snapshot
+        tmp = "%s.%d.tmp" % (self.path, os.getpid())
+        try:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            with open(tmp, "w") as handle:
+                handle.write(snapshot + "\n")
+            os.replace(tmp, self.path)
+        except OSError as err:
+            if not self.error_logged:
+                self.error_logged = True
+                return "cannot write status file %s: %s" % (self.path, err.strerror or err)
+        return None
