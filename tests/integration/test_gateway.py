@@ -8,7 +8,6 @@ had to wait for the gateway's answer). Counters come from the gateway's JSON
 status file. Every test bounds its own time.
 """
 
-import json
 import os
 import select
 import signal
@@ -27,101 +26,14 @@ from OpenSSL import SSL
 from dprive import schema
 from dprive.core import dtls_record as dr
 from tests.tools import common
-from tests.tools.dprive_proc import _section
+from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import BIG_NAME, STATIC_A, STATIC_AAAA
 
 pytestmark = pytest.mark.timeout(60)
 
-GATEWAY_TEST_OPTIONS = {
-    "status_interval_ms": 100,
-    "resolver_timeout_ms": 1500,
-    "log_level": "debug",
-}
 # What a plaintext fatal unexpected_message alert looks like (epoch 0, sequence 0).
 STRAY_ALERT = bytes.fromhex("15 fefd 0000 000000000000 0002 02 0a".replace(" ", ""))
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-# ---- the gateway process ------------------------------------------------------------
-
-class GatewayProcess(common.ServerProcess):
-    def __init__(self, workdir, pki, resolver_port, options=None, python=None, port=None,
-                 name="gateway"):
-        self.workdir = workdir
-        self.name = name
-        self.port = port or common.free_port()
-        self.python = python or sys.executable
-        self.conf_path = workdir / ("%s.conf" % name)
-        self.log_path = workdir / ("%s.log" % name)
-        self.status_path = workdir / ("%s.json" % name)
-        self.options = {
-            "listen_address": ["127.0.0.1"],
-            "listen_port": self.port,
-            "cert_file": str(pki.server_chain),
-            "key_file": str(pki.server_key),
-            "resolver_address": "127.0.0.1",
-            "resolver_port": resolver_port,
-            "ticket_key_file": str(workdir / "ticket.key"),
-            "status_file": str(self.status_path),
-        }
-        self.options.update(GATEWAY_TEST_OPTIONS)
-        self.options.update(options or {})
-
-    def env(self):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(common.REPO_ROOT / "src")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-
-    def write_config(self):
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(_section(schema.SECTION_GATEWAY, "main", self.options,
-                                           schema.GATEWAY_OPTIONS))
-
-    def start(self, timeout_s=15.0):
-        self.write_config()
-        try:
-            self.status_path.unlink()
-        except FileNotFoundError:
-            pass
-        self.proc = common.spawn([self.python, "-m", "dprive", "gateway", "--config",
-                                  str(self.conf_path)], self.log_path, env=self.env(),
-                                 cwd=str(self.workdir))
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise common.StopWaiting("gateway exited with %s:\n%s" % (
-                    self.proc.returncode, common.tail(self.log_path)))
-            status = self.status()
-            return (status and status["pid"] == self.proc.pid and status["running"]
-                    and common.listening(self.port, "udp"))
-
-        try:
-            common.wait_until(ready, timeout_s, what="the gateway to start")
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def status(self):
-        try:
-            return json.loads(self.status_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def counters(self):
-        return self.status()["counters"]
-
-    def wait_status(self, predicate, timeout_s=5.0, what="gateway status"):
-        """Wait until predicate(status) holds; returns that status."""
-        def check():
-            status = self.status()
-            return status if status and predicate(status) else None
-        return common.wait_until(check, timeout_s, what=what)
-
-    def log_tail(self, lines=60):
-        return common.tail(self.log_path, lines)
 
 
 @pytest.fixture

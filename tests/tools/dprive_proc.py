@@ -48,7 +48,7 @@ def _uci_value(value):
     return "'%s'" % text
 
 
-def _section(kind, name, options, known):
+def uci_section(kind, name, options, known):
     if known is not None:
         unknown = sorted(set(options) - set(known))
         if unknown:
@@ -69,9 +69,9 @@ def _section(kind, name, options, known):
 def config_text(main_options, upstreams):
     known_main = _schema.MAIN_OPTIONS if _schema else None
     known_up = _schema.UPSTREAM_OPTIONS if _schema else None
-    parts = [_section("dprive", "main", main_options, known_main)]
+    parts = [uci_section("dprive", "main", main_options, known_main)]
     for up in upstreams:
-        parts.append(_section("upstream", None, up, known_up))
+        parts.append(uci_section("upstream", None, up, known_up))
     return "\n".join(parts)
 
 
