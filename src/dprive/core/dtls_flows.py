@@ -39,9 +39,11 @@ class DtlsFlows:
 
     def _replace_session(self, up, reason, now, out):
         """Start a new (resumed) session; keep the old one until the new one is up."""
-        if up.last_connect_at is not None and now - up.last_connect_at < ALERT_HANDSHAKE_EVERY_MS:
+        last = up.last_replaced_at
+        if last is not None and now - last < ALERT_HANDSHAKE_EVERY_MS:
             up.count("alerts_ignored")
             return
+        up.last_replaced_at = now
         old = up.session
         out.append((LOG, INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
         up.previous = old

@@ -111,6 +111,7 @@ class Upstream:
         self.enabled = enabled
         self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
         self.previous = None                 # a session kept while a resumed one replaces it
+        self.last_replaced_at = None         # when an alert (or quiet) last started a new session
         self.dtls_blocked_until = None
         self.probe_idle_ms = probe_idle_ms   # the kernel's keepalive idle time, for the count
         self.learned_idle_ms = None          # how long the server lets an idle session live

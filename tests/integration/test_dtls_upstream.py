@@ -1,0 +1,82 @@
+"""dprive carrying queries over DNS over DTLS (RFC 8094) to `dprive gateway`
+in front of the session's unbound, on loopback: answers, resumption, a
+gateway that lost our state (it answers with an alert), and the fall back to
+DNS over TLS when DTLS is blocked."""
+
+import time
+
+import pytest
+
+from tests.tools import clients, common
+from tests.tools.dprive_proc import upstream
+from tests.tools.gateway_proc import GatewayProcess
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def gateway(tmp_path, pki, unbound):
+    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, {"require_cookie": "1"})
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def _ask(dp, name="a.test", address="192.0.2.1", tcp=False):
+    res = clients.kdig(name, "A", port=dp.port, tcp=tcp, timeout_s=4)
+    assert res.rcode == "NOERROR" and res.addresses() == [address], res
+
+
+def test_queries_go_over_dtls_and_reconnects_resume(make_dprive, gateway, pki):
+    dp = make_dprive([upstream("gw", gateway.port, transport="dtls", spki=[pki.server_pin])])
+    _ask(dp)
+    _ask(dp, "b.test", "192.0.2.2", tcp=True)
+    up = dp.upstream_status("gw")
+    assert up["transport"] == "dtls" and up["tls_version"] == "DTLSv1.2", up
+    dp.control("reconnect")
+    time.sleep(0.5)
+    _ask(dp, "c.test", "192.0.2.3")
+    up = dp.upstream_status("gw")
+    assert up["resumptions_offered"] >= 1 and up["resumptions_accepted"] >= 1, up
+    gateway.wait_status(lambda s: s["counters"]["queries"] >= 3, what="the gateway to count 3 queries")
+
+
+def test_gateway_that_lost_our_state_alerts_and_we_resume_without_a_failed_query(
+        make_dprive, gateway, pki):
+    dp = make_dprive([upstream("gw", gateway.port, transport="dtls", spki=[pki.server_pin])],
+                     dtls_probe_interval_s="0", dtls_resume_after_s="0")
+    _ask(dp)
+    gateway.proc.kill()                        # no close_notify: the state is simply gone
+    gateway.proc.wait(5)
+    gateway.start()
+    _ask(dp, "b.test", "192.0.2.2")            # alert -> new session -> answer
+    up = dp.upstream_status("gw")
+    assert up["alerts"] >= 1, up
+    assert dp.counters()["servfail"] == 0
+    assert "DTLS alert" in dp.log_text()
+
+
+def test_dtls_blocked_falls_back_to_tls_on_the_same_server(make_dprive, make_unbound, pki):
+    # unbound serves DoT on TCP port P; nothing answers DTLS on UDP port P.
+    server = make_unbound()
+    dp = make_dprive([upstream("both", server.tls_port, transport="dtls tls")],
+                     connect_timeout_ms="1500")
+    res = clients.kdig("a.test", "A", port=dp.port, timeout_s=6)
+    assert res.rcode == "NOERROR" and res.addresses() == ["192.0.2.1"], res
+    up = dp.upstream_status("both")
+    assert up["dtls_blocked"] is True and up["transport"] == "tls", up
+    assert up["dtls_fallbacks"] == 1, up
+    assert "using DNS over TLS" in dp.log_text()
+
+
+def test_dtls_needs_nothing_in_clear_and_a_wrong_pin_gets_no_query(make_dprive, gateway, pki,
+                                                                  unique_name):
+    dp = make_dprive([upstream("gw", gateway.port, transport="dtls", spki=[pki.wrong_pin])])
+    name = unique_name("dtlspin")
+    res = clients.kdig(name, "A", port=dp.port, timeout_s=6)
+    assert res.rcode == "SERVFAIL", res
+    assert "pin" in dp.log_text().lower()
+    assert gateway.counters()["queries"] == 0
+    common.wait_until(lambda: True, 0.1)
