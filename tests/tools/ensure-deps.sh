@@ -17,6 +17,9 @@ have conntrack || need="$need conntrack"
 have ping      || need="$need iputils-ping"
 have ss        || need="$need iproute2"
 have tshark    || need="$need tshark"
+# The gateway keeps its DTLS ticket keys in a file only on a shared libssl:
+# Debian's pyOpenSSL (the venv's wheel links OpenSSL statically).
+/usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "missing Debian packages:$need" >&2

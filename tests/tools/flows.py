@@ -24,6 +24,8 @@ from tests.tools.stubby import StubbyProcess
 RTT_MS = 100.0
 IDLE_RELAY_PORT = 8854          # a relay that closes sessions idle for IDLE_TIMEOUT_MS
 IDLE_TIMEOUT_MS = 2000
+OPEN_GATEWAY_PORT = 8856        # a gateway that does not demand the cookie exchange
+DTLS_TARGETS = ("gateway", "gateway-open")
 PROBE = {"keepalive_idle_s": 1, "keepalive_interval_s": 1, "keepalive_count": 2}
 DPRIVE_OPTIONS = {"query_timeout_ms": 5000, "attempt_min_ms": 300, "log_level": "debug"}
 ANSWER = ("a.test", ["192.0.2.1"])
@@ -37,7 +39,7 @@ class Scenario:
     """One row: `fault(env)` runs after the warm-up; `wait_s` after the fault."""
 
     def __init__(self, key, title, figure, target, expect, fault=None, wait_s=0.0,
-                 warm=True, probe=False, deadline=False):
+                 warm=True, probe=False, deadline=False, options=None):
         self.key = key
         self.title = title
         self.figure = figure        # the draft's figure this row stands for
@@ -48,6 +50,11 @@ class Scenario:
         self.warm = warm
         self.probe = probe          # dprive probes every second for this row
         self.deadline = deadline    # the count starts after dprive's RTT-derived deadline
+        self.options = options or {}   # dprive main options for this row
+
+    @property
+    def dtls(self):
+        return self.target in DTLS_TARGETS
 
 
 def _restart(graceful):
@@ -71,6 +78,29 @@ def _idle(env):
     pass   # the wait does it: longer than the server's idle timeout
 
 
+def _gateway_lost_state(env):
+    """The gateway dies without a word (SIGKILL: UDP sends nothing) and comes back
+    with the same ticket keys."""
+    gateway = env.net.gateways[env.scenario.target]
+    gateway.proc.kill()
+    gateway.proc.wait(5)
+    gateway.start()
+
+
+def _udp_binding_lost(env):
+    env.net.conntrack_flush()   # MASQUERADE keeps the source port: the same mapping
+
+
+def _udp_new_mapping(env):
+    env.net.masquerade_ports(20000, 20999)
+    env.net.conntrack_flush()
+
+
+DTLS_QUIET = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 0}
+DTLS_PROBED = {"dtls_probe_interval_s": 1, "dtls_resume_after_s": 0}
+DTLS_FALSE_START = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 2}
+
+
 SCENARIOS = [
     Scenario("cold", "cold start", "-", "relay", 3, warm=False),
     Scenario("warm", "warm connection", "-", "relay", 1),
@@ -90,6 +120,29 @@ SCENARIOS = [
              "relay", 2, fault=_nat_lost("drop"), deadline=True),
     Scenario("nat-rebind", "NAT rebinds to a new port, server answers RST",
              "NAT/Firewall State Loss, TLS with TFO", "relay", 3, fault=_rebind),
+    # DNS over DTLS, to `dprive gateway`. "gateway" demands the cookie exchange
+    # of every new client (the default: spoofed ClientHellos cost it nothing),
+    # "gateway-open" does not; each costs one round trip more with the cookie.
+    Scenario("dtls-warm", "DTLS: warm session", "-", "gateway", 1, options=DTLS_QUIET),
+    Scenario("dtls-restart", "DTLS: gateway lost state, undetected", "Server State Loss, DTLS",
+             "gateway", 4, fault=_gateway_lost_state, options=DTLS_QUIET),
+    Scenario("dtls-restart-open", "DTLS: gateway lost state, undetected, no cookie",
+             "Server State Loss, DTLS", "gateway-open", 3, fault=_gateway_lost_state,
+             options=DTLS_QUIET),
+    Scenario("dtls-restart-probed", "DTLS: gateway lost state, found by a probe",
+             "Probing for Server State Loss", "gateway", 1, fault=_gateway_lost_state,
+             wait_s=4.0, options=DTLS_PROBED),
+    Scenario("dtls-false-start", "DTLS: quiet past dtls_resume_after", "Server State Loss, DTLS False Start",
+             "gateway-open", 2, wait_s=3.0, options=DTLS_FALSE_START),
+    Scenario("dtls-nat-same", "DTLS: NAT lost the binding, made the same one",
+             "NAT/Firewall State Loss, DTLS", "gateway", 1, fault=_udp_binding_lost,
+             options=DTLS_QUIET),
+    Scenario("dtls-nat-new", "DTLS: NAT made a new mapping, gateway alerts",
+             "NAT/Firewall State Loss, DTLS, changed mapping", "gateway-open", 3,
+             fault=_udp_new_mapping, options=DTLS_QUIET),
+    Scenario("dtls-nat-new-probed", "DTLS: new NAT mapping, found by a probe",
+             "Probing for Server State Loss", "gateway-open", 1, fault=_udp_new_mapping,
+             wait_s=4.0, options=DTLS_PROBED),
 ]
 BY_KEY = dict((s.key, s) for s in SCENARIOS)
 
@@ -145,7 +198,7 @@ class Capture:
         if not self.available():
             return self
         self.proc = self.net.popen("router", ["tshark", "-q", "-i", "wan0", "-w", str(self.path),
-                                              "-f", "tcp port 853 or tcp portrange 8853-8854"],
+                                              "-f", "tcp port 853 or portrange 8853-8856"],
                                    self.path.with_suffix(".log"))
         common.wait_until(lambda: "Capturing on" in self.path.with_suffix(".log").read_text(),
                           10, what="tshark to capture")
@@ -163,6 +216,7 @@ class Capture:
         for name, expr in self.FILTERS.items():
             res = subprocess.run(["tshark", "-r", str(self.path), "-d", "tcp.port==853,tls",
                                   "-d", "tcp.port==8853,tls", "-d", "tcp.port==8854,tls",
+                                  "-d", "udp.port==8855,dtls", "-d", "udp.port==8856,dtls",
                                   "-Y", expr, "-T", "fields", "-e", "frame.number"],
                                  capture_output=True, text=True, timeout=60)
             out[name] = len([line for line in res.stdout.splitlines() if line.strip()])
@@ -170,32 +224,54 @@ class Capture:
 
 
 class Environment:
-    """What a scenario's steps need: the network and the forwarder under test."""
+    """What a scenario's steps need: the network, the scenario, the forwarder under test."""
 
-    def __init__(self, net, forwarder):
+    def __init__(self, net, scenario, forwarder):
         self.net = net
+        self.scenario = scenario
         self.forwarder = forwarder
 
 
 def upstream_port(target):
-    return {"relay": RELAY_PORT, "idle-relay": IDLE_RELAY_PORT, "unbound": netlab.DOT_PORT}[target]
+    return {"relay": RELAY_PORT, "idle-relay": IDLE_RELAY_PORT, "unbound": netlab.DOT_PORT,
+            "gateway": netlab.GATEWAY_PORT, "gateway-open": OPEN_GATEWAY_PORT}[target]
 
 
 def ensure_servers(net):
-    """unbound, the relay and the relay that closes idle sessions."""
+    """unbound, the relays, and the two gateways (with and without the cookie exchange)."""
     net.start_unbound()
     if net.relay is None:
         net.start_relay()
     if not getattr(net, "idle_relay", None):
         net.idle_relay = net.start_relay(port=IDLE_RELAY_PORT, idle_timeout_ms=IDLE_TIMEOUT_MS)
+    if not getattr(net, "gateways", None) and gateway_python():
+        net.gateways = {
+            "gateway": net.start_gateway(netlab.GATEWAY_PORT, python=gateway_python(),
+                                         require_cookie="1"),
+            "gateway-open": net.start_gateway(OPEN_GATEWAY_PORT, python=gateway_python(),
+                                              require_cookie="0"),
+        }
+
+
+def gateway_python():
+    """Debian's python3 with its python3-openssl: a shared libssl, so the gateway can
+    keep its ticket keys in a file across a restart (the venv's wheel cannot)."""
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        return None
+    ok = subprocess.run([python, "-c", "import OpenSSL"], capture_output=True).returncode == 0
+    return python if ok else None
 
 
 def start_forwarder(net, kind, scenario, name):
     port = upstream_port(scenario.target)
     if kind == "dprive":
-        extra = PROBE if scenario.probe else {}
+        extra = dict(PROBE if scenario.probe else {})
+        if scenario.dtls:
+            extra["transport"] = "dtls"
         up = upstream(scenario.target, port, address=UPSTREAM_IP, spki=[net.pki.server_pin], **extra)
-        return net.start_dprive([up], options=dict(DPRIVE_OPTIONS), name=name)
+        options = dict(DPRIVE_OPTIONS, **scenario.options)
+        return net.start_dprive([up], options=options, name=name)
     stubby = NetnsStubby(net, net.workdir / name, net.pki, port)
     net.track(stubby)
     return stubby.start()
@@ -245,7 +321,7 @@ def run(net, scenario, kind, name=None):
             capture.start()
         try:
             if scenario.fault is not None:
-                scenario.fault(Environment(net, forwarder))
+                scenario.fault(Environment(net, scenario, forwarder))
             if scenario.wait_s:
                 time.sleep(scenario.wait_s)
             res = net.query(ANSWER[0], port=forwarder.port, timeout_s=20.0)

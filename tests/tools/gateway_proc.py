@@ -19,8 +19,9 @@ GATEWAY_TEST_OPTIONS = {
 
 class GatewayProcess(common.ServerProcess):
     def __init__(self, workdir, pki, resolver_port, options=None, python=None, port=None,
-                 name="gateway"):
+                 name="gateway", argv_prefix=(), address="127.0.0.1"):
         self.workdir = workdir
+        self.argv_prefix = list(argv_prefix)
         self.name = name
         self.port = port or common.free_port()
         self.python = python or sys.executable
@@ -28,11 +29,11 @@ class GatewayProcess(common.ServerProcess):
         self.log_path = workdir / ("%s.log" % name)
         self.status_path = workdir / ("%s.json" % name)
         self.options = {
-            "listen_address": ["127.0.0.1"],
+            "listen_address": [address],
             "listen_port": self.port,
             "cert_file": str(pki.server_chain),
             "key_file": str(pki.server_key),
-            "resolver_address": "127.0.0.1",
+            "resolver_address": address,
             "resolver_port": resolver_port,
             "ticket_key_file": str(workdir / "ticket.key"),
             "status_file": str(self.status_path),
@@ -58,17 +59,16 @@ class GatewayProcess(common.ServerProcess):
             self.status_path.unlink()
         except FileNotFoundError:
             pass
-        self.proc = common.spawn([self.python, "-m", "dprive", "gateway", "--config",
-                                  str(self.conf_path)], self.log_path, env=self.env(),
-                                 cwd=str(self.workdir))
+        self.proc = common.spawn(self.argv_prefix + [self.python, "-m", "dprive", "gateway",
+                                                     "--config", str(self.conf_path)],
+                                 self.log_path, env=self.env(), cwd=str(self.workdir))
 
         def ready():
             if self.proc.poll() is not None:
                 raise common.StopWaiting("gateway exited with %s:\n%s" % (
                     self.proc.returncode, common.tail(self.log_path)))
             status = self.status()
-            return (status and status["pid"] == self.proc.pid and status["running"]
-                    and common.listening(self.port, "udp"))
+            return status and status["running"] and self.listening()
 
         try:
             common.wait_until(ready, timeout_s, what="the gateway to start")
@@ -76,6 +76,9 @@ class GatewayProcess(common.ServerProcess):
             self.stop()
             raise
         return self
+
+    def listening(self):
+        return common.listening(self.port, "udp")
 
     def status(self):
         try:

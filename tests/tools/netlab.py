@@ -62,7 +62,7 @@ from tests.tools.dprive_proc import upstream
 # re-exported (listed in __all__): tests and bench use them as netlab.<name>
 from tests.tools.netclients import (DotResult, QueryResult, TCP_FASTOPEN_CONNECT,
                                     round_trips, tcp_ext_counter)
-from tests.tools.netservers import NetnsDprive, NetnsUnbound, listening_in
+from tests.tools.netservers import NetnsDprive, NetnsGateway, NetnsUnbound, listening_in
 
 PREFIX = "dpt"
 ROUTER_IP = "198.18.0.2"
@@ -72,6 +72,7 @@ UPSTREAM_IP = "198.19.0.2"
 DOT_PORT = 853
 PLAIN_PORT = 53
 RELAY_PORT = 8853
+GATEWAY_PORT = 8855     # UDP: DNS over DTLS (unbound holds 853, UDP and TCP)
 DPRIVE_PORT = 5453
 ROLES = ("router", "nat", "upstream")
 TOOLS = {"ip": "iproute2", "ss": "iproute2", "iptables": "iptables",
@@ -83,7 +84,7 @@ _instances = 0
 
 __all__ = [
     "PREFIX", "ROUTER_IP", "NAT_INSIDE_IP", "NAT_OUTSIDE_IP", "UPSTREAM_IP", "DOT_PORT",
-    "PLAIN_PORT", "RELAY_PORT", "DPRIVE_PORT", "ROLES", "TOOLS", "CLONE_NEWNET",
+    "PLAIN_PORT", "RELAY_PORT", "GATEWAY_PORT", "DPRIVE_PORT", "ROLES", "TOOLS", "CLONE_NEWNET",
     "NetlabUnavailable", "in_netns", "list_netns", "delete_netns", "cleanup_stale",
     "check_available", "TestNetwork",
     # from netclients and netservers
@@ -426,6 +427,16 @@ class TestNetwork:
         if port == RELAY_PORT:
             self.relay = relay
         return relay
+
+    def start_gateway(self, port=GATEWAY_PORT, python=None, **options):
+        """`dprive gateway` on UDP 198.19.0.2:port in front of unbound's plain port
+        (unbound is started first if needed); ticket keys in a file of the network's."""
+        self.start_unbound()
+        options.setdefault("ticket_key_file", str(self.workdir / "gateway-ticket.key"))
+        gateway = NetnsGateway(self, self.workdir / ("gateway-%d" % port), self.pki, UPSTREAM_IP,
+                               PLAIN_PORT, port, options, python=python)
+        self._servers.append(gateway)
+        return gateway.start()
 
     def track(self, server):
         """Stop `server` (a ServerProcess) when the network is closed."""

@@ -5,6 +5,7 @@ the namespace the process is in (/proc/PID/net), not from this process's.
 
 from tests.tools import common
 from tests.tools.dprive_proc import DpriveError, DpriveProcess
+from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import UnboundError, UnboundServer
 
 
@@ -87,3 +88,14 @@ class NetnsDprive(DpriveProcess):
             common.wait_until(ready, timeout_s, interval_s=0.05, what="dprive to be ready")
         except TimeoutError as exc:
             raise DpriveError("%s; dprive's log:\n%s" % (exc, common.tail(self.log_path))) from None
+
+
+class NetnsGateway(GatewayProcess):
+    """`dprive gateway` inside the upstream namespace of TestNetwork `net`."""
+
+    def __init__(self, net, workdir, pki, address, resolver_port, port, options=None, python=None):
+        super().__init__(workdir, pki, resolver_port, options, python=python, port=port,
+                         argv_prefix=net.exec_prefix("upstream"), address=address)
+
+    def listening(self):
+        return listening_in(self.proc.pid, self.port, "udp")
