@@ -40,8 +40,10 @@ def format_status(status):
         lines.append("")
         lines.append("upstream %s  %s port %s  auth %s" % (
             up["name"], up["address"], up["port"], up.get("auth") or up["auth_name"] or "-"))
-        lines.append("  state %s%s  srtt %s  in flight %d" % (
-            up["state"], "" if up["enabled"] else " (disabled)", _ms(up["srtt_ms"]), up["inflight"]))
+        lines.append("  state %s%s  transport %s%s  srtt %s  in flight %d" % (
+            up["state"], "" if up["enabled"] else " (disabled)", up["transport"],
+            " (DTLS blocked, using TLS)" if up.get("dtls_blocked") else "",
+            _ms(up["srtt_ms"]), up["inflight"]))
         if "tls_version" in up:
             lines.append("  %s %s%s" % (up["tls_version"], up["cipher"], ", resumed" if up["resumed"] else ""))
         lines.append("  queries %d  answers %d  failures %d  timeouts %d  reconnects %d  replays %d"
@@ -52,6 +54,9 @@ def format_status(status):
         lines.append("  Fast Open used %d%s  resumptions %d of %d offered  keep-warm queries %d"
                      % (up["tfo_used"], "" if up["tfo_enabled"] else " (off for now)",
                         up["resumptions_accepted"], up["resumptions_offered"], up["keepwarm_queries"]))
+        if "dtls" in up.get("transports", ()):
+            lines.append("  DTLS: alerts %d (ignored %d)  false starts %d  fallbacks to TLS %d"
+                         % (up["alerts"], up["alerts_ignored"], up["false_starts"], up["dtls_fallbacks"]))
         keepalive = up.get("keepalive")
         if keepalive:
             lines.append("  probes: after %ds quiet, every %ds, %d tries; ~%d sent, ~%d bytes/hour while quiet"
