@@ -1,4 +1,4 @@
-"""`make bench`: dprive against stubby, side by side, on loopback.
+"""`make bench`: dprive against stubby, side by side, on loopback (and dprive over DTLS).
 
 One local unbound serves q0.test..q{N-1}.test over DNS-over-TLS. dnsperf
 sends the same fixed number of queries three ways:
@@ -6,6 +6,8 @@ sends the same fixed number of queries three ways:
   unbound direct   dnsperf -m dot straight to unbound (the ceiling)
   dprive           dnsperf UDP -> dprive -> DoT -> unbound
   stubby           dnsperf UDP -> stubby -> DoT -> unbound
+  dprive DTLS      dnsperf UDP -> dprive -> DTLS -> `dprive gateway` -> unbound
+                   (the gateway's load test; stubby has no DTLS to compare)
 
 and the table shows queries per second, p50 and p99 latency, queries lost,
 peak RSS (VmHWM from /proc/PID/status) and CPU time of each forwarder, then
@@ -35,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from tests.tools import certs, clients, common  # noqa: E402
 from tests.tools.dprive_proc import DpriveProcess, upstream  # noqa: E402
+from tests.tools.gateway_proc import GatewayProcess  # noqa: E402
 from tests.tools.stubby import IDLE_TIMEOUT_MS, StubbyProcess  # noqa: E402
 from tests.tools.unbound import UnboundServer, q_name  # noqa: E402
 
@@ -178,6 +181,9 @@ def print_table(rows, args):
                 r.label, r.lost, other or "none"))
 
 
+TARGETS = ("direct", "dprive", "stubby", "dtls")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="dprive vs stubby vs direct DoT, on loopback")
     parser.add_argument("--queries", type=int, default=20000, help="queries per target (default %(default)s)")
@@ -191,11 +197,11 @@ def main(argv=None):
     parser.add_argument("--unbound-threads", type=int, default=1)
     parser.add_argument("--time-limit", type=int, default=20,
                         help="seconds each dnsperf run may take at most (default %(default)s)")
-    parser.add_argument("--only", choices=["direct", "dprive", "stubby"], action="append",
+    parser.add_argument("--only", choices=TARGETS, action="append",
                         help="run only these targets (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with logs")
     args = parser.parse_args(argv)
-    targets = args.only or ["direct", "dprive", "stubby"]
+    targets = args.only or list(TARGETS)
 
     need = ["unbound", "dnsperf", "kdig", "openssl"] + (["stubby"] if "stubby" in targets else [])
     missing = common.missing_tools(need)
@@ -205,7 +211,7 @@ def main(argv=None):
 
     common.exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="dprive-bench-"))
-    ub = dp = st = None
+    ub = dp = st = gw = dpd = None
     rows = []
     status = 1
     started = time.monotonic()
@@ -222,6 +228,19 @@ def main(argv=None):
         direct = Row("unbound direct", "dnsperf DoT")
         dprive_row = Row("dprive", "UDP -> dprive -> DoT")
         stubby_row = Row("stubby", "UDP -> stubby -> DoT")
+        dtls_row = Row("dprive DTLS", "UDP -> dprive -> DTLS gateway")
+        if "dtls" in targets:
+            print("== dprive over DTLS to `dprive gateway` in front of unbound", flush=True)
+            gw = GatewayProcess(workdir / "gateway", pki, ub.plain_port, {"log_level": "warning"})
+            gw.start()
+            dpd = DpriveProcess(workdir / "dprive-dtls", pki.ca_cert,
+                                [upstream("gateway", gw.port, transport="dtls")],
+                                options={"log_level": "warning"}, name="dprive-dtls")
+            dpd.start()
+            for _ in range(3):
+                clients.kdig("a.test", port=dpd.port, timeout_s=3)
+            print("   gateway pid %d on UDP 127.0.0.1:%d, dprive pid %d on 127.0.0.1:%d"
+                  % (gw.pid, gw.port, dpd.pid, dpd.port), flush=True)
         if "dprive" in targets:
             print("== dprive in front of unbound", flush=True)
             dp = DpriveProcess(workdir / "dprive", pki.ca_cert,
@@ -247,8 +266,10 @@ def main(argv=None):
                 run_dnsperf(dprive_row, dp.port, "udp", datafile, args, pid=dp.pid)
             if "stubby" in targets:
                 run_dnsperf(stubby_row, st.port, "udp", datafile, args, pid=st.pid)
-        rows = [r for r, t in ((direct, "direct"), (dprive_row, "dprive"), (stubby_row, "stubby"))
-                if t in targets]
+            if "dtls" in targets:
+                run_dnsperf(dtls_row, dpd.port, "udp", datafile, args, pid=dpd.pid)
+        rows = [r for r, t in ((direct, "direct"), (dprive_row, "dprive"), (stubby_row, "stubby"),
+                               (dtls_row, "dtls")) if t in targets]
         print_table(rows, args)
         status = 0
     except KeyboardInterrupt:
@@ -259,7 +280,7 @@ def main(argv=None):
             print("dprive log tail:\n" + dp.log_tail(), file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for proc in (dp, st, ub):
+        for proc in (dp, st, dpd, gw, ub):
             if proc is not None:
                 proc.stop()
         if args.keep:

@@ -215,8 +215,9 @@ GATEWAY_OPTIONS = {
         "help": "A handshake not finished this long after its ClientHello is dropped.",
     },
     "max_queries_per_client": {
-        "type": "int", "min": 1, "max": 1024, "default": 32,
-        "help": "Queries of one client waiting for the resolver at once; more get REFUSED.",
+        "type": "int", "min": 1, "max": 4096, "default": 512,
+        "help": "Queries of one client waiting for the resolver at once; more get REFUSED. "
+                "A client is usually a router carrying a whole household's queries.",
     },
     "max_datagram_bytes": {
         "type": "int", "min": 512, "max": 9000, "default": 1232,
