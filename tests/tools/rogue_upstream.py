@@ -81,6 +81,12 @@ class RogueUpstream:
     def stop(self):
         async def _stop():
             self._server.close()
+            # Connections still being served (a silent rogue never ends them) end here,
+            # so the loop stops with no task left pending.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
             await self._server.wait_closed()
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
