@@ -9,7 +9,9 @@ import pytest
 
 from tests.tools import clients, common
 from tests.tools.dprive_proc import upstream
+from tests.tools.dot_relay import DotRelay
 from tests.tools.gateway_proc import GatewayProcess
+from tests.tools.unbound import BIG_NAME, big_txt_strings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,3 +82,19 @@ def test_dtls_needs_nothing_in_clear_and_a_wrong_pin_gets_no_query(make_dprive, 
     assert "pin" in dp.log_text().lower()
     assert gateway.counters()["queries"] == 0
     common.wait_until(lambda: True, 0.1)
+
+
+def test_answer_truncated_over_dtls_is_asked_again_over_tls(make_dprive, unbound, pki, tmp_path):
+    """One server address, DTLS on UDP and TLS on TCP of the same port: the gateway
+    and the project's DoT relay, both in front of unbound."""
+    port = common.free_port()
+    gateway = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, port=port)
+    relay = DotRelay(tmp_path / "relay", pki, ("127.0.0.1", port), ("127.0.0.1", unbound.plain_port))
+    with gateway, relay:
+        dp = make_dprive([upstream("both", port, transport="dtls tls")])
+        res = clients.kdig(BIG_NAME, "TXT", port=dp.port, tcp=True, timeout_s=6)
+        assert res.rcode == "NOERROR" and not res.tc, res
+        assert len(res.answers) == len(big_txt_strings()), res
+        up = dp.upstream_status("both")
+        assert up["truncated_over_dtls"] == 1 and up["transport"] == "dtls", up
+        assert relay.connections(), "the whole answer came over TLS from the relay"

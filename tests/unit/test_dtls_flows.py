@@ -166,3 +166,48 @@ def test_dtls_only_upstream_backs_off_when_dtls_fails():
     h.connect_failed(0, "DTLS handshake timed out")
     eq(h.fwd.upstreams[0].state, "backoff")
     eq(h.transports_used, ["dtls"])
+
+
+def truncated(query):
+    """What a DTLS server sends when the answer does not fit: header and question, TC."""
+    return wire.truncate(make_answer(query, extra_txt=6), 100)
+
+
+def test_truncated_dtls_answer_is_asked_again_over_tls_to_the_same_server():
+    h = dtls_harness(transports=[("dtls", "tls")])
+    h.query("c1", make_query(), udp=False)     # a TCP client: it can take the whole answer
+    h.connected()
+    dtls_gen = h.gen()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    eq(h.replies.get("c1"), None, "not the truncated answer")
+    eq(h.transports_used, ["dtls", "tls"], "a TLS session beside the DTLS one")
+    stream = h.fwd.upstreams[0].stream
+    h.run(h.fwd.connected(0, stream.gen, h.clock.now, {}))
+    eq(h.gen(), dtls_gen, "the DTLS session stays the upstream's session")
+    again = h.sent[(0, stream.gen)]
+    eq(len(again), 1)
+    ok(wire.find_opt(again[0]).get(wire.OPT_TCP_KEEPALIVE) is not None, "a TCP query this time")
+    h.deliver(0, make_answer(again[0], extra_txt=6), gen=stream.gen)
+    answer = h.reply("c1")
+    eq(wire.parse_header(answer).ancount, 7, "the whole answer")
+    eq(h.counter("truncated_over_dtls", 0), 1)
+
+
+def test_udp_client_with_a_small_buffer_gets_the_truncated_answer_at_once():
+    h = dtls_harness(transports=[("dtls", "tls")])
+    h.query("c1", make_query(), udp=True)      # 512-byte buffer: TLS would not help it
+    h.connected()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "TC: the client retries over TCP")
+    eq(h.transports_used, ["dtls"])
+
+
+def test_tls_beside_dtls_failing_hands_out_the_truncated_answer():
+    h = dtls_harness(transports=[("dtls", "tls")])
+    h.query("c1", make_query(), udp=False)
+    h.connected()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    stream = h.fwd.upstreams[0].stream
+    h.run(h.fwd.connect_failed(0, stream.gen, "refused", h.clock.now))
+    ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "better the truncated answer than none")
+    eq(h.fwd.upstreams[0].state, OPEN, "the DTLS session is unharmed")

@@ -15,10 +15,16 @@
   alert, it starts the resumption.
 - DTLS blocked on the path (the handshake fails): an upstream that allows
   `tls` too moves to DNS over TLS for DTLS_BLOCKED_MS, and the status says so.
+- An answer that comes back truncated over DTLS is asked again over DNS over
+  TLS to the same server when the upstream allows `tls` too, on a TLS session
+  kept beside the DTLS one (`up.stream`); should that fail, the client gets
+  the truncated answer and retries over TCP itself.
 """
 
-from dprive.core.actions import CLOSE, INFO, LOG, WARNING
-from dprive.core.upstream import OPEN, Attempt
+from dprive.core import wire
+from dprive.core.message import DTLS_MAX_PAYLOAD
+from dprive.core.actions import CLOSE, CONNECT, INFO, LOG, WARNING
+from dprive.core.upstream import OPEN, Attempt, Session
 
 TLS = "tls"
 DTLS = "dtls"
@@ -129,6 +135,55 @@ class DtlsFlows:
         self._send_tiny_query(up, now, out, "probes_sent")
         return True
 
+    def _truncated_over_dtls(self, up, pq, answer, now, out):
+        """True if the truncated `answer` was asked again over TLS instead."""
+        if TLS not in up.transports or not wire.parse_header(answer).flags & wire.TC:
+            return False
+        if pq.udp and pq.query.udp_limit <= DTLS_MAX_PAYLOAD:
+            return False   # the client could take no more than DTLS carried: it retries over TCP
+        up.count("truncated_over_dtls")
+        pq.truncated = answer
+        stream = up.stream
+        if stream is None:
+            self._gen += 1
+            stream = up.stream = Session(self._gen, now)
+            stream.transport = TLS
+            stream.tfo_attempted = up.use_tfo(now)
+            out.append((CONNECT, up.index, stream.gen, stream.tfo_attempted, TLS))
+        attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
+        stream.inflight[attempt.id] = attempt
+        pq.attempts.append(attempt)
+        if stream.established_at is not None:
+            self._transmit(attempt, now, out)
+        else:
+            stream.queued.append(attempt)
+        return True
+
+    def _stream_up(self, index, gen, now, out):
+        up, session = self._session_of(index, gen)
+        if session is None or session is not up.stream:
+            return
+        session.established_at = now
+        session.last_activity = now
+        queued, session.queued = session.queued, []
+        for attempt in queued:
+            if not attempt.pending.done:
+                self._transmit(attempt, now, out)
+
+    def _stream_lost(self, index, gen, reason, out):
+        """The TLS session beside DTLS failed: its clients get the truncated answers."""
+        up, session = self._session_of(index, gen)
+        if session is None or session is not up.stream:
+            return
+        up.stream = None
+        out.append((LOG, INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
+        for attempt in list(session.inflight.values()):
+            pq = attempt.pending
+            if attempt in pq.attempts:
+                pq.attempts.remove(attempt)
+            if not pq.done and not pq.attempts and pq.truncated is not None:
+                self._complete(pq, pq.truncated, out)
+
     def _transport_for(self, up, now):
         preferred = up.transports[0]
         if preferred == DTLS and up.dtls_blocked_until is not None and now < up.dtls_blocked_until:
@@ -144,5 +199,7 @@ class DtlsFlows:
             return up, up.session
         if up.previous is not None and up.previous.gen == gen:
             return up, up.previous
+        if up.stream is not None and up.stream.gen == gen:
+            return up, up.stream
         return None, None
 

@@ -87,6 +87,7 @@ class Forwarder(Recovery, DtlsFlows):
         out = []
         up = self._current(index, gen)
         if up is None:
+            self._stream_up(index, gen, now, out)
             return out
         up.state = OPEN
         up.consecutive_failures = 0
@@ -122,6 +123,8 @@ class Forwarder(Recovery, DtlsFlows):
         up = self._current(index, gen)
         if up is not None:
             self._connect_failed(up, reason, now, out, auth_failure)
+        else:
+            self._stream_lost(index, gen, reason, out)
         return out
 
     def closed(self, index, gen, reason, graceful, now, kind=None):
@@ -132,6 +135,8 @@ class Forwarder(Recovery, DtlsFlows):
             return out
         if session is up.previous:
             self._previous_closed(up)
+        elif session is up.stream:
+            self._stream_lost(index, gen, reason, out)
         elif up.state == CONNECTING:
             self._connect_failed(up, reason, now, out)
         else:
@@ -326,7 +331,7 @@ class Forwarder(Recovery, DtlsFlows):
             upstream_id = wire.get_id(msg)
         except wire.WireError:
             up.count("bad_answers")
-            self._protocol_violation(up, "message shorter than a DNS header", now, out)
+            self._protocol_violation(up, "message shorter than a DNS header", now, out, session)
             return False
         attempt = session.inflight.get(upstream_id)
         if attempt is None:
@@ -334,13 +339,13 @@ class Forwarder(Recovery, DtlsFlows):
                 up.count("late_answers")
                 return True
             up.count("unmatched")
-            self._protocol_violation(up, "answer with unknown ID %d" % upstream_id, now, out)
+            self._protocol_violation(up, "answer with unknown ID %d" % upstream_id, now, out, session)
             return False
         try:
             answer = message.client_answer(msg, attempt.pending.query)
         except wire.WireError as err:
             up.count("bad_answers")
-            self._protocol_violation(up, "bad answer: %s" % err, now, out)
+            self._protocol_violation(up, "bad answer: %s" % err, now, out, session)
             return False
         del session.inflight[upstream_id]
         up.count("answers")
@@ -353,8 +358,11 @@ class Forwarder(Recovery, DtlsFlows):
             session.server_idle_ms = answer.keepalive_ms
         pq = attempt.pending
         pq.attempts.remove(attempt)
-        if not pq.done:
-            self._complete(pq, answer.msg, out)
+        if pq.done:
+            return True
+        if session.transport == DTLS and self._truncated_over_dtls(up, pq, answer.msg, now, out):
+            return True
+        self._complete(pq, answer.msg, out)
         return True
 
     def _complete(self, pq, msg, out):

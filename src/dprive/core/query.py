@@ -13,3 +13,4 @@ class PendingQuery:
         self.lost_on = {}      # upstream index -> True once a session died under this query
         self.sent = 0
         self.done = False
+        self.truncated = None  # a truncated DTLS answer, kept while it is asked again over TLS

@@ -149,13 +149,21 @@ class Recovery:
         if self._choose(pq) is not None and pq.sent < MAX_ATTEMPTS:
             self._dispatch(pq, now, out)
 
-    def _protocol_violation(self, up, reason, now, out):
+    def _protocol_violation(self, up, reason, now, out, session=None):
         """The upstream sent something no DNS server should: reset the session.
 
         Like any lost session this stretches its preference, so the queries in
         flight are retried elsewhere when another upstream is usable, and on a
         new session to the same one when it is the only one.
         """
+        if session is not None and session is up.stream:
+            out.append((CLOSE, up.index, session.gen, reason))
+            self._stream_lost(up.index, session.gen, reason, out)
+            return
+        if session is not None and session is up.previous:
+            out.append((CLOSE, up.index, session.gen, reason))
+            self._previous_closed(up)
+            return
         self._reset(up, reason, now, out)
 
     def _reset(self, up, reason, now, out, kind=None):

@@ -101,6 +101,7 @@ COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnect
             "graceful_closes", "server_closes", "rsts", "replays", "probes_sent",
             "probe_failures", "tfo_used", "resumptions_offered", "resumptions_accepted",
             "keepwarm_queries", "alerts", "alerts_ignored", "false_starts", "dtls_fallbacks",
+            "truncated_over_dtls",
             "unmatched", "late_answers", "bad_answers")
 
 
@@ -111,6 +112,7 @@ class Upstream:
         self.enabled = enabled
         self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
         self.previous = None                 # a session kept while a resumed one replaces it
+        self.stream = None                   # a TLS session beside DTLS, for truncated answers
         self.last_replaced_at = None         # when an alert (or quiet) last started a new session
         self.dtls_blocked_until = None
         self.probe_idle_ms = probe_idle_ms   # the kernel's keepalive idle time, for the count
