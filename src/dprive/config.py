@@ -14,11 +14,10 @@ import base64
 import binascii
 import difflib
 import ipaddress
-import os
 import re
 
 from dprive import schema
-from dprive.uci import ConfigError, UciOption, UciSection, parse_uci, show
+from dprive.uci import ConfigError, UciOption, UciSection, parse_uci, read_config_file, show
 
 __all__ = ["ConfigError", "Settings", "UpstreamConfig", "load_config", "parse_settings",
            "parse_uci", "UciOption", "UciSection"]
@@ -321,16 +320,5 @@ def parse_settings(text, filename):
 
 def load_config(path):
     """Settings from the file at `path`, or ConfigError (also when unreadable)."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise ConfigError(["%s: cannot read: %s" % (path, err.strerror or err)], path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ConfigError(["%s:%d: byte 0x%02x is not UTF-8, expected UTF-8 text"
-                           % (path, line, data[err.start])], path)
+    path, text = read_config_file(path)
     return parse_settings(text, path)

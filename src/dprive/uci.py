@@ -21,6 +21,7 @@ checked in config.py against schema.py. Every syntax error in the file is
 reported, each with its line number, in one ConfigError.
 """
 
+import os
 import re
 
 # libuci's rules: types may contain '-', section and option names may not.
@@ -198,3 +199,20 @@ def parse_uci(text, filename):
     if problems:
         raise ConfigError(problems, filename)
     return sections
+
+
+def read_config_file(path):
+    """(path as str, its text), or ConfigError in one line: unreadable, or not UTF-8."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ConfigError(["%s: cannot read: %s" % (path, err.strerror or err)], path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(["%s:%d: byte 0x%02x is not UTF-8, expected UTF-8 text"
+                           % (path, line, data[err.start])], path)
+    return path, text

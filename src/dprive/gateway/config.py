@@ -11,11 +11,10 @@ section is an error, so that a forwarder config given by mistake is refused
 rather than half read.
 """
 
-import os
 
 from dprive import schema
 from dprive.config import MAIN_SECTION_NAME, _check_section, _copy, _Problems
-from dprive.uci import ConfigError, parse_uci, show
+from dprive.uci import ConfigError, parse_uci, read_config_file, show
 
 __all__ = ["ConfigError", "GatewaySettings", "load_gateway_config", "parse_gateway_settings"]
 
@@ -72,16 +71,5 @@ def parse_gateway_settings(text, filename):
 
 def load_gateway_config(path):
     """GatewaySettings from the file at `path`, or ConfigError (also when unreadable)."""
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise ConfigError(["%s: cannot read: %s" % (path, err.strerror or err)], path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ConfigError(["%s:%d: byte 0x%02x is not UTF-8, expected UTF-8 text"
-                           % (path, line, data[err.start])], path)
+    path, text = read_config_file(path)
     return parse_gateway_settings(text, path)
