@@ -148,17 +148,10 @@ class DtlsConnection(asyncio.DatagramProtocol):
         self._arm()
 
     def _fail(self, reason, auth_failure=False):
-        established = self.client.established
-        self.finished = True
-        self._disarm()
-        if self.transport is not None:
-            self.transport.close()
-        if established:
-            self.events.on_closed(self.index, self.gen, reason, False, None)
-        else:
-            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure, self.heard)
+        """Handshake, authentication or record failure."""
+        self._end(reason, False, None, auth_failure)
 
-    def _end(self, reason, graceful, kind):
+    def _end(self, reason, graceful, kind, auth_failure=False):
         established = self.client.established
         self.finished = True
         self._disarm()
@@ -167,5 +160,6 @@ class DtlsConnection(asyncio.DatagramProtocol):
         if established:
             self.events.on_closed(self.index, self.gen, reason, graceful, kind)
         else:
-            self.events.on_connect_failed(self.index, self.gen, "during the DTLS handshake: " + reason,
-                                          False, self.heard)
+            if not auth_failure:
+                reason = "during the DTLS handshake: " + reason
+            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure, self.heard)
