@@ -561,3 +561,26 @@ def test_garbled_stream_resets_the_session_and_replays():
     h.connected()
     h.answer_all()
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_reload_keeps_sessions_of_unchanged_upstreams_and_replays_the_rest():
+    h = Harness(names=("a", "b"))
+    h.run(h.fwd.start(h.clock.now))
+    h.connected(0)
+    h.connected(1)
+    a_gen, b_gen = h.gen(0), h.gen(1)
+    h.query("c1", make_query())                # goes to "a" (index 0)
+    eq(len(h.outstanding(0)), 1)
+    # New config: "b" first and kept, "a" removed, "n" new.
+    actions, moved = h.fwd.reconfigure(fw.ForwarderConfig(), ["b", "n"], [1, None], h.clock.now)
+    h.run(actions)
+    eq(moved, {1: 0})
+    eq(h.fwd.upstreams[0].session.gen, b_gen, "b kept its session")
+    eq(h.fwd.upstreams[0].index, 0)
+    ok((0, a_gen, "removed from the configuration") in h.closes, "a's session closed")
+    eq(h.fwd.upstreams[0].state, OPEN)
+    replayed = h.sent.get((0, b_gen), [])
+    eq(len(replayed), 1, "the query in flight on the removed upstream went to b")
+    h.deliver(0, make_answer(replayed[0]), gen=b_gen)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    eq([i for i, g in h.connects[-1:]], [1], "the new upstream gets a session at once")

@@ -24,6 +24,7 @@ from dprive.core.actions import (
 from dprive.core.query import PendingQuery
 from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
+from dprive.core.reload import Reload
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
 
 # The shell and the tests take the actions and the config from here too.
@@ -35,7 +36,7 @@ GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropp
                    "truncated", "overload", "retries")
 
 
-class Forwarder(Recovery, DtlsFlows):
+class Forwarder(Recovery, DtlsFlows, Reload):
     def __init__(self, config, upstream_names, rand16, enabled=None, probe_idle_ms=None,
                  transports=None):
         self.config = config

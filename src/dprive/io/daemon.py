@@ -19,6 +19,7 @@ from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_soc
 from dprive.io import tcp
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.policy import AuthPolicy, StartupError
+from dprive.io.reload import reload
 from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsError
 from dprive.tls.sessions import SessionStore
@@ -58,7 +59,8 @@ class Daemon:
             [tuple(u.transport.split()) for u in self.upstreams])
         self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
-        self.conns = {}          # (index, gen) -> UpstreamConnection or connect Task
+        self.conns = {}          # gen -> UpstreamConnection, DtlsConnection or connect Task
+        self.gen_index = {}      # gen -> the upstream's index now (a reload may move it)
         self.clients = {}        # key -> reply callable
         self.dirty = set()       # UpstreamConnections with queued plaintext
         self._next_key = 0
@@ -82,29 +84,35 @@ class Daemon:
         self.apply(self.forwarder.client_query(key, msg, self.now(), udp))
 
     def on_connected(self, index, gen, info):
+        index = self.gen_index.get(gen, index)
         info = dict(info)
         upstream = self.upstreams[index]
         info["auth"] = self.auth.auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
     def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True):
-        self.conns.pop((index, gen), None)
+        index = self.gen_index.get(gen, index)
+        self._forget_conn(gen)
         if in_tls:
             # Should the stored session be what the server choked on, the next try is a full handshake.
             self.sessions.forget(self.upstreams[index].identity())
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
     def on_alert(self, index, gen):
+        index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.alert(index, gen, self.now()))
 
     def on_message(self, index, gen, msg):
+        index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.received(index, gen, msg, self.now()))
 
     def on_garbled(self, index, gen, reason):
+        index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.garbled(index, gen, reason, self.now()))
 
     def on_closed(self, index, gen, reason, graceful, kind):
-        self.conns.pop((index, gen), None)
+        index = self.gen_index.get(gen, index)
+        self._forget_conn(gen)
         self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now(), kind))
 
     def reconnect(self, name=None):
@@ -128,7 +136,7 @@ class Daemon:
         for action in actions:
             kind = action[0]
             if kind == core.SEND:
-                conn = self.conns.get((action[1], action[2]))
+                conn = self.conns.get(action[2])
                 if conn is not None and not isinstance(conn, asyncio.Task):
                     conn.send(action[3])
                     if not self.dirty:
@@ -142,9 +150,10 @@ class Daemon:
                     reply(action[2])
             elif kind == core.CONNECT:
                 task = self.loop.create_task(self._connect(*action[1:]))
-                self.conns[(action[1], action[2])] = task
+                self.conns[action[2]] = task
+                self.gen_index[action[2]] = action[1]
             elif kind == core.CLOSE:
-                self._drop_conn(self.conns.pop((action[1], action[2]), None))
+                self._drop_conn(self._forget_conn(action[2]))
                 log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
             elif kind == core.LOG:
                 log.log(action[1], action[2])
@@ -155,6 +164,10 @@ class Daemon:
         dirty, self.dirty = self.dirty, set()
         for conn in dirty:
             conn.flush()
+
+    def _forget_conn(self, gen):
+        self.gen_index.pop(gen, None)
+        return self.conns.pop(gen, None)
 
     @staticmethod
     def _drop_conn(conn):
@@ -200,13 +213,13 @@ class Daemon:
         except OSError as err:
             if sock is not None:
                 sock.close()
-            if self.conns.pop((index, gen), None) is not None:
+            if self._forget_conn(gen) is not None:
                 self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
                                        % (upstream.address, upstream.port, err.strerror or err),
                                        in_tls=False)
             return
-        if (index, gen) in self.conns:
-            self.conns[(index, gen)] = conn
+        if gen in self.conns:
+            self.conns[gen] = conn
         else:
             conn.close()   # given up while connecting
 
@@ -225,12 +238,12 @@ class Daemon:
         except asyncio.CancelledError:
             return
         except (OSError, TlsError) as err:
-            if self.conns.pop((index, gen), None) is not None:
+            if self._forget_conn(gen) is not None:
                 self.on_connect_failed(index, gen, "DTLS to %s port %d: %s"
                                        % (upstream.address, upstream.port, err), in_tls=False)
             return
-        if (index, gen) in self.conns:
-            self.conns[(index, gen)] = conn
+        if gen in self.conns:
+            self.conns[gen] = conn
         else:
             conn.close()
 
@@ -270,9 +283,7 @@ class Daemon:
 
     # ---- life cycle -----------------------------------------------------------
 
-    async def start(self):
-        self.loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
+    async def open_listeners(self):
         port = self.settings.listen_port
         tcp_factory = TcpListenerFactory(self, self.lan_counters, self.settings.tcp_client_idle_ms,
                                          self.settings.max_tcp_clients)
@@ -286,12 +297,27 @@ class Daemon:
             except OSError as err:
                 raise StartupError("cannot listen on %s port %d: %s" % (address, port, err.strerror or err))
             log.info("listening on %s port %d (UDP and TCP)", address, port)
+
+    async def close_listeners(self):
+        servers, self.servers = self.servers, []
+        for server in servers:
+            server.close()
+
+    async def restart_control(self):
+        if self.control is not None:
+            await self.control.stop()
         self.control = ControlServer(self, self.settings.control_socket)
         try:
             await self.control.start()
         except OSError as err:
             raise StartupError("cannot create control socket %s: %s"
                                % (self.settings.control_socket, err.strerror or err))
+
+    async def start(self):
+        self.loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        await self.open_listeners()
+        await self.restart_control()
         enabled = [u.name for u in self.upstreams if u.enabled]
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
@@ -299,13 +325,19 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        self.loop.add_signal_handler(signal.SIGUSR1, self._on_usr1)
 
     def _on_hup(self):
-        log.warning("SIGHUP: reloading the config is not supported yet; restart dprive to apply changes")
+        log.info("SIGHUP: reading %s again", self.settings.source)
+        self.loop.create_task(reload(self))
+
+    def _on_usr1(self):
+        # The init script's WAN hotplug hook: a new WAN address means every NAT mapping is gone.
+        log.info("SIGUSR1: reconnecting every session (the WAN changed)")
+        self.reconnect(None)
 
     async def stop(self):
-        for server in self.servers:
-            server.close()
+        await self.close_listeners()
         for conn in list(self.conns.values()):
             self._drop_conn(conn)
         self.conns.clear()

@@ -1,0 +1,86 @@
+"""SIGHUP: read the config again and apply it without dropping what did not change.
+
+An upstream with the same identity (address, port, auth name, pins) and
+transport keeps its session, its RTT and its counters; the others are closed
+(their queries go out again on the new set) or opened. Listeners and the
+control socket are reopened only if their settings changed. A config with
+errors is refused as a whole: the errors are logged with their lines and the
+daemon runs on with what it had.
+"""
+
+import logging
+
+from dprive.config import ConfigError, load_config
+from dprive.io.policy import AuthPolicy, StartupError
+from dprive.tls.sessions import SessionStore
+
+log = logging.getLogger("dprive")
+
+LISTEN_SETTINGS = ("listen_address", "listen_port", "max_tcp_clients", "tcp_client_idle_ms")
+AUTH_SETTINGS = ("ca_bundle", "tls_min_version", "profile")
+
+
+def _same(old, new, names):
+    return all(getattr(old, name) == getattr(new, name) for name in names)
+
+
+def _key(upstream):
+    return upstream.identity() + (upstream.transport,)
+
+
+def match_upstreams(old, new):
+    """For each new upstream, the index of the old one it continues, or None."""
+    used = set()
+    keep = []
+    for upstream in new:
+        found = None
+        for index, candidate in enumerate(old):
+            if index not in used and _key(candidate) == _key(upstream):
+                found = index
+                used.add(index)
+                break
+        keep.append(found)
+    return keep
+
+
+async def reload(daemon):
+    """Returns True if the new configuration is in force."""
+    from dprive.io.daemon import forwarder_config   # the daemon imports us
+    old = daemon.settings
+    try:
+        new = load_config(old.source)
+    except ConfigError as err:
+        for line in err.problems:
+            log.error("%s", line)
+        log.error("reload refused: the running configuration stays in force")
+        return False
+    needs_dtls = any("dtls" in u.transport.split() for u in new.upstreams if u.enabled)
+    if not _same(old, new, AUTH_SETTINGS) or (needs_dtls and daemon.auth.dtls is None):
+        try:
+            daemon.auth = AuthPolicy(new)
+        except StartupError as err:
+            log.error("reload refused: %s", err)
+            return False
+        # Sessions belong to the contexts they came from: start afresh.
+        daemon.sessions = SessionStore()
+    keep = match_upstreams(daemon.upstreams, new.upstreams)
+    actions, moved = daemon.forwarder.reconfigure(
+        forwarder_config(new), [u.name for u in new.upstreams], keep, daemon.now(),
+        [u.enabled for u in new.upstreams], [u.keepalive_idle_s * 1000 for u in new.upstreams],
+        [tuple(u.transport.split()) for u in new.upstreams])
+    for gen, index in list(daemon.gen_index.items()):
+        if index in moved:
+            daemon.gen_index[gen] = moved[index]
+    daemon.upstreams = list(new.upstreams)
+    daemon.settings = new
+    logging.getLogger().setLevel(getattr(logging, new.log_level.upper()))
+    daemon.apply(actions)
+    if not _same(old, new, LISTEN_SETTINGS):
+        await daemon.close_listeners()
+        try:
+            await daemon.open_listeners()
+        except StartupError as err:
+            log.error("after reload: %s", err)
+    if old.control_socket != new.control_socket:
+        await daemon.restart_control()
+    return True
