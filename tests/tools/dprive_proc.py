@@ -84,6 +84,7 @@ class DpriveProcess(common.ServerProcess):
         runs it under `ip netns exec NS`)."""
         self.workdir = Path(workdir)
         self.argv_prefix = list(argv_prefix)
+        self.extra_env = {}      # e.g. PYTHONPATH with a stand-in module
         self.name = name
         self.port = port or common.free_port()
         self.conf_path = self.workdir / ("%s.conf" % name)
@@ -110,6 +111,7 @@ class DpriveProcess(common.ServerProcess):
 
     def _env(self):
         env = dict(os.environ)
+        env.update(self.extra_env)
         src = str(common.REPO_ROOT / "src")
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"

@@ -23,6 +23,7 @@ from dprive.io.reload import reload
 from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsError
 from dprive.tls.sessions import SessionStore
+from dprive.ubus_object import UbusObject
 
 log = logging.getLogger("dprive")
 
@@ -70,6 +71,7 @@ class Daemon:
         self.started = time.time()
         self.servers = []
         self.control = None
+        self.ubus = None
         self.stopping = None
 
     def now(self):
@@ -322,6 +324,8 @@ class Daemon:
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
         self.apply(self.forwarder.start(self.now()))
+        self.ubus = UbusObject(self, self.loop)
+        self.ubus.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)
@@ -345,6 +349,8 @@ class Daemon:
             self._timer.cancel()
         if self.control is not None:
             await self.control.stop()
+        if self.ubus is not None:
+            self.ubus.stop()
         await asyncio.sleep(0)   # let the close_notify records leave
         log.info("dprive stopped")
 
