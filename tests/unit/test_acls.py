@@ -1,0 +1,53 @@
+"""The ubusd ACL (the non-root daemon may publish `dprive`) and LuCI's rpcd ACL
+(read status and stats, call reconnect, the dprive UCI config; nothing else:
+no file, exec or other objects), checked against the methods the daemon
+registers."""
+
+import json
+import sys
+import types
+
+from dprive import ubus_object
+from tests.tools import common
+
+UBUSD_ACL = common.REPO_ROOT / "files" / "usr" / "share" / "acl.d" / "dprive.json"
+RPCD_ACL = common.REPO_ROOT / "luci-app" / "root" / "usr" / "share" / "rpcd" / "acl.d" / "luci-app-dprive.json"
+
+
+def registered_methods():
+    """What UbusObject.start registers, seen through a recording fake module."""
+    seen = {}
+    fake = types.SimpleNamespace(BLOBMSG_TYPE_STRING=3, connect=lambda *a: None,
+                                 add=lambda name, methods: seen.update({name: methods}))
+    sys.modules["ubus"] = fake
+    try:
+        obj = ubus_object.UbusObject(daemon=None, loop=None)
+        obj._serve = lambda: None            # no loop thread for this look
+        assert obj.start()
+    finally:
+        del sys.modules["ubus"]
+    return seen["dprive"]
+
+
+def test_ubusd_acl_lets_the_dprive_user_publish_only_its_object():
+    acl = json.loads(UBUSD_ACL.read_text())
+    assert acl == {"user": "dprive", "publish": ["dprive"]}
+
+
+def test_rpcd_acl_grants_exactly_what_the_views_need():
+    acl = json.loads(RPCD_ACL.read_text())
+    assert list(acl) == ["luci-app-dprive"]
+    grants = acl["luci-app-dprive"]
+    assert set(grants) == {"description", "read", "write"}
+    assert grants["read"] == {"ubus": {"dprive": ["status", "stats"]}, "uci": ["dprive"]}
+    assert grants["write"] == {"ubus": {"dprive": ["reconnect"]}, "uci": ["dprive"]}
+
+
+def test_every_granted_method_exists_with_the_session_key_luci_adds():
+    methods = registered_methods()
+    grants = json.loads(RPCD_ACL.read_text())["luci-app-dprive"]
+    for mode in ("read", "write"):
+        for name in grants[mode]["ubus"]["dprive"]:
+            assert name in methods, name
+            assert "ubus_rpc_session" in methods[name][1], name
+    assert methods["dump"][1] == {}, "the shell's twin takes no arguments"
