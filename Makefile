@@ -24,7 +24,7 @@ venv: $(VENV)/.stamp
 
 test: deps venv
 	$(PY) -m pyflakes src tests bench
-	$(PY) -m pytest -q tests/unit tests/integration tests/netns
+	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package
 	$(PY) tests/micropython/run.py
 
 test-unit: venv
@@ -48,6 +48,12 @@ bench: deps venv
 # The draft's recovery flows on the netns network, dprive and stubby side by side (root).
 flows: deps venv
 	$(PY) bench/flows.py
+
+# The OpenWrt packages, without the SDK: build/ipk/dprive_<version>_all.ipk
+# and dprive-dtls_<version>_all.ipk (package/build_ipk.py, standard library only).
+.PHONY: ipk
+ipk:
+	$(PYTHON) package/build_ipk.py --out build/ipk
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
