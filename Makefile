@@ -24,7 +24,7 @@ venv: $(VENV)/.stamp
 
 test: deps venv
 	$(PY) -m pyflakes src tests bench
-	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package
+	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt
 	$(PY) tests/micropython/run.py
 
 test-unit: venv

@@ -104,6 +104,16 @@ MAIN_OPTIONS = {
         "help": "DTLS: probe a quiet session this often with a tiny query, which also keeps "
                 "the UDP pinhole open (below 30 s for carrier NATs; 0: never).",
     },
+    "dnsmasq": {
+        "type": "bool", "default": True,
+        "help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while "
+                "dprive runs; stopping dprive restores dnsmasq's own settings.",
+    },
+    "force_dns": {
+        "type": "bool", "default": False,
+        "help": "Redirect LAN clients' DNS (port 53) to the router and answer NXDOMAIN for "
+                "use-application-dns.net, so browsers keep using the router's DNS.",
+    },
     "control_socket": {
         "type": "path", "default": "/var/run/dprive/control.sock",
         "help": "Unix socket for `dprive status` and the ubus object.",

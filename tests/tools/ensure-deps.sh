@@ -17,6 +17,8 @@ have conntrack || need="$need conntrack"
 have ping      || need="$need iputils-ping"
 have ss        || need="$need iproute2"
 have tshark    || need="$need tshark"
+# The OpenWrt tier runs the init script and hotplug hooks under busybox ash.
+have busybox   || need="$need busybox"
 # The gateway keeps its DTLS ticket keys in a file only on a shared libssl:
 # Debian's pyOpenSSL (the venv's wheel links OpenSSL statically).
 /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
