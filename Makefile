@@ -23,7 +23,7 @@ $(VENV)/.stamp: requirements-dev.txt pyproject.toml
 venv: $(VENV)/.stamp
 
 test: deps venv
-	$(PY) -m pyflakes src tests bench
+	$(PY) -m pyflakes src tests bench package
 	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt
 	$(PY) tests/micropython/run.py
 
@@ -44,6 +44,7 @@ demo: deps venv
 
 bench: deps venv
 	$(PY) bench/bench.py
+	$(PY) bench/footprint.py
 
 # The draft's recovery flows on the netns network, dprive and stubby side by side (root).
 flows: deps venv
