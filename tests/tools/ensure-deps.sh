@@ -19,6 +19,14 @@ have ss        || need="$need iproute2"
 have tshark    || need="$need tshark"
 # The OpenWrt tier runs the init script and hotplug hooks under busybox ash.
 have busybox   || need="$need busybox"
+# The netns tier puts a real dnsmasq in front of dprive, as on the router.
+have dnsmasq   || need="$need dnsmasq-base"
+# The static checks of luci-app-dprive (tests/luci_static) run acorn and
+# ESLint, installed by `npm ci`.
+have node      || need="$need nodejs"
+have npm       || need="$need npm"
+# The LuCI tier drives the real views in headless Chromium (Debian's package).
+have chromium  || need="$need chromium"
 # The gateway keeps its DTLS ticket keys in a file only on a shared libssl:
 # Debian's pyOpenSSL (the venv's wheel links OpenSSL statically).
 /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
