@@ -17,10 +17,7 @@ unbound's port 853 present. The first test shows that the same capture does
 see port 53 when the router sends some, so an empty count means something.
 """
 
-import signal
 import socket
-import subprocess
-import time
 
 import dns.message
 import dns.rcode
@@ -28,9 +25,9 @@ import pytest
 
 from tests.openwrt.harness import Router
 from tests.tools import common
+from tests.tools.capture import WanCapture
 from tests.tools.lan import LanSide, NetnsDnsmasq, openwrt_dnsmasq_lines
-from tests.tools.netlab import (DOT_PORT, DPRIVE_PORT, NAT_INSIDE_IP, PLAIN_PORT, ROUTER_IP,
-                                UPSTREAM_IP)
+from tests.tools.netlab import DOT_PORT, DPRIVE_PORT, PLAIN_PORT, ROUTER_IP, UPSTREAM_IP
 
 CANARY = "use-application-dns.net"
 CLEAR_DNS = "udp.port == 53 || tcp.port == 53"
@@ -44,81 +41,6 @@ def _need(tool, package):
     if common.find_tool(tool) is None:
         pytest.skip("%s is not installed (apt-get install %s, or tests/tools/ensure-deps.sh)"
                     % (tool, package))
-
-
-def _tshark(*args):
-    return subprocess.run(["tshark", "-n", *args], capture_output=True, text=True, timeout=60)
-
-
-class WanCapture:
-    """tshark on the router's wan0 during a with-block, every frame; counted
-    afterwards by display filter.
-
-    tshark says "Capturing on" before its capture is live, and shows frames
-    only when dumpcap next updates its file. So the block starts once a marker
-    (a UDP datagram from the router to the NAT's discard port, from a port of
-    its own) has shown up in tshark's live output, and the capture stops once
-    an end marker has: every frame between the two is in the file."""
-
-    MARK_TO = (NAT_INSIDE_IP, 9)
-
-    def __init__(self, net, path):
-        self.net = net
-        self.path = path
-        self.log_path = path.with_suffix(".log")
-        self.proc = None
-
-    def __enter__(self):
-        self.proc = self.net.popen("router", [
-            "tshark", "-l", "-n", "-i", "wan0", "-w", str(self.path), "-P",
-            "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport"], self.log_path)
-        try:
-            self._mark("tshark to capture on wan0")
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if exc[0] is None:
-                self._mark("tshark to show the end marker")
-        finally:
-            self.stop()
-        return False
-
-    def _mark(self, what, timeout_s=10.0):
-        """Send markers until tshark shows one (a new one every 0.3 s)."""
-        sock = self.net.socket_in("router", socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind(("0.0.0.0", 0))
-            line = "%d\t%d" % (sock.getsockname()[1], self.MARK_TO[1])
-            deadline = time.monotonic() + timeout_s
-            while True:
-                sock.sendto(b"dprive-test-mark", self.MARK_TO)
-                shown_by = time.monotonic() + 0.3
-                while time.monotonic() < shown_by:
-                    if self.proc.poll() is not None:
-                        raise RuntimeError("tshark exited: %s" % common.tail(self.log_path))
-                    if line in self.log_path.read_text(errors="replace"):
-                        return
-                    time.sleep(0.02)
-                if time.monotonic() > deadline:
-                    raise TimeoutError("timed out after %.0f s waiting for %s:\n%s" % (
-                        timeout_s, what, common.tail(self.log_path)))
-        finally:
-            sock.close()
-
-    def stop(self):
-        common.stop_process(self.proc, term_timeout_s=5, sig=signal.SIGINT)
-
-    def frames(self, display_filter):
-        """One summary line per frame that matches."""
-        res = _tshark("-r", str(self.path), "-d", "tcp.port==%d,tls" % DOT_PORT,
-                      "-Y", display_filter)
-        if res.returncode != 0:
-            raise RuntimeError("tshark -r %s -Y %r: %s" % (self.path, display_filter, res.stderr))
-        return [line for line in res.stdout.splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------- fixtures

@@ -12,11 +12,11 @@ bench/flows.py (`make flows`, dprive and stubby side by side).
 """
 
 import shutil
-import signal
 import subprocess
 import time
 
 from tests.tools import common, netlab
+from tests.tools.capture import WanCapture
 from tests.tools.dprive_proc import upstream
 from tests.tools.netlab import RELAY_PORT, UPSTREAM_IP
 from tests.tools.stubby import StubbyProcess
@@ -177,7 +177,7 @@ class FlowResult:
 
 
 class Capture:
-    """tshark on the router's WAN link, decoding the DoT ports as TLS."""
+    """The WAN capture of a scenario: what went over the wire between start and stop."""
 
     FILTERS = {
         "syn_data": "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.len > 0",
@@ -186,41 +186,28 @@ class Capture:
     }
 
     def __init__(self, net, path):
-        self.net = net
-        self.path = path
-        self.proc = None
+        self.capture = WanCapture(net, path) if self.available() else None
+        self.running = False
 
     @staticmethod
     def available():
         return shutil.which("tshark") is not None
 
     def start(self):
-        if not self.available():
-            return self
-        self.proc = self.net.popen("router", ["tshark", "-q", "-i", "wan0", "-w", str(self.path),
-                                              "-f", "tcp port 853 or portrange 8853-8856"],
-                                   self.path.with_suffix(".log"))
-        common.wait_until(lambda: "Capturing on" in self.path.with_suffix(".log").read_text(),
-                          10, what="tshark to capture")
+        if self.capture is not None:
+            self.capture.__enter__()
+            self.running = True
         return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            time.sleep(0.3)   # the last segments reach the capture
-            common.stop_process(self.proc, term_timeout_s=5, sig=signal.SIGINT)
+        if self.running:
+            self.running = False
+            self.capture.__exit__(None, None, None)
 
     def counts(self):
-        if self.proc is None:
+        if self.capture is None:
             return None
-        out = {}
-        for name, expr in self.FILTERS.items():
-            res = subprocess.run(["tshark", "-r", str(self.path), "-d", "tcp.port==853,tls",
-                                  "-d", "tcp.port==8853,tls", "-d", "tcp.port==8854,tls",
-                                  "-d", "udp.port==8855,dtls", "-d", "udp.port==8856,dtls",
-                                  "-Y", expr, "-T", "fields", "-e", "frame.number"],
-                                 capture_output=True, text=True, timeout=60)
-            out[name] = len([line for line in res.stdout.splitlines() if line.strip()])
-        return out
+        return dict((name, len(self.capture.frames(expr))) for name, expr in self.FILTERS.items())
 
 
 class Environment:
