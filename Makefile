@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all deps venv test test-unit test-integration test-netns test-micropython demo bench flows clean
+.PHONY: all deps venv luci-node test test-unit test-integration test-netns test-micropython demo bench flows clean
 
 all: test
 
@@ -22,9 +22,19 @@ $(VENV)/.stamp: requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.stamp
 
-test: deps venv
+# The static checks of luci-app-dprive parse and lint the views with Node
+# (acorn, ESLint), pinned in tests/luci_static/package-lock.json.
+LUCI_NODE := tests/luci_static/node_modules/.package-lock.json
+
+$(LUCI_NODE): tests/luci_static/package.json tests/luci_static/package-lock.json
+	npm ci --prefix tests/luci_static --no-audit --no-fund --loglevel=error
+	touch $@
+
+luci-node: $(LUCI_NODE)
+
+test: deps venv luci-node
 	$(PY) -m pyflakes src tests bench package
-	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt
+	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci
 	$(PY) tests/micropython/run.py
 
 test-unit: venv
@@ -50,12 +60,20 @@ bench: deps venv
 flows: deps venv
 	$(PY) bench/flows.py
 
-# The OpenWrt packages, without the SDK: build/ipk/dprive_<version>_all.ipk
-# and dprive-dtls_<version>_all.ipk (package/build_ipk.py, standard library only).
+# The OpenWrt packages, without the SDK: build/ipk/dprive_<version>_all.ipk,
+# dprive-dtls_<version>_all.ipk and luci-app-dprive_<version>_all.ipk
+# (package/build_ipk.py, standard library only).
 .PHONY: ipk
 ipk:
 	$(PYTHON) package/build_ipk.py --out build/ipk
 
+# luci-app-dprive's generated files: the schema module the views validate
+# with (from src/dprive/schema.py) and the translation template.
+.PHONY: luci-gen
+luci-gen:
+	$(PYTHON) package/gen_luci_schema.py
+	$(PYTHON) package/gen_luci_pot.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis tests/luci_static/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

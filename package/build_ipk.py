@@ -3,7 +3,8 @@
 
     python3 package/build_ipk.py [--out build/ipk]
 
-writes dprive_<version>_all.ipk and dprive-dtls_<version>_all.ipk, laid out
+writes dprive_<version>_all.ipk, dprive-dtls_<version>_all.ipk and
+luci-app-dprive_<version>_all.ipk, laid out
 as OpenWrt's ipkg-build lays a package: a gzip'd tar holding ./debian-binary
 ("2.0"), ./control.tar.gz (control, conffiles, postinst, prerm) and
 ./data.tar.gz (the files, at their installed paths), in that order.
@@ -44,6 +45,13 @@ WRAPPER = (
     "export PYTHONPATH=/usr/lib/dprive\n"
     'exec python3 -m dprive "$@"\n'
 )
+
+LUCI_NAME = "luci-app-dprive"
+LUCI_SOURCE = "luci-app"
+LUCI_SECTION = "luci"
+LUCI_DEPENDS = ["luci-base", "dprive"]
+# luci.mk serves htdocs/ from uhttpd's document root.
+LUCI_HTDOCS = "www/"
 
 # Directories (of the installed tree) whose files are programs.
 EXEC_DIRS = ("etc/init.d/", "usr/bin/", "usr/sbin/", "usr/libexec/")
@@ -125,6 +133,24 @@ DNS over DTLS for dprive (and the dprive gateway)
 Pulls in pyOpenSSL so dprive can carry queries over DNS over DTLS
 (RFC 8094, option transport 'dtls') and 'dprive gateway' can serve it."""
 
+DESCRIPTION_LUCI = """\
+LuCI support for dprive
+Settings (/etc/config/dprive, validated with the rules of 'dprive check')
+and live status of dprive, under Services, dprive. Status and reconnect go
+through dprive's ubus object; rpcd grants them to the luci-app-dprive ACL."""
+
+# LuCI caches its menu tree and rpcd its ACLs: a new menu.d or acl.d file is
+# seen once both are dropped (as luci.mk's default postinst does).
+POSTINST_LUCI = """#!/bin/sh
+# luci-app-dprive postinst: forget LuCI's menu cache and reload rpcd's ACLs
+# (nothing in an image build).
+[ -n "${IPKG_INSTROOT}" ] && exit 0
+rm -f /tmp/luci-indexcache /tmp/luci-indexcache.*
+rm -rf /tmp/luci-modulecache/
+[ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
+exit 0
+"""
+
 DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
                 "python3-logging", "python3-ubus"]
 # The gateway's session tickets use ctypes (src/dprive/gateway/tickets.py).
@@ -200,11 +226,24 @@ def dtls_payload():
     return {DTLS_MARKER: (0o644, DTLS_MARKER_TEXT.encode())}
 
 
+def luci_payload(root=ROOT):
+    """{installed path: (mode, bytes)} of luci-app-dprive: htdocs/ under
+    /www, root/ under /."""
+    payload = {}
+    app = root / "luci-app"
+    for top, prefix in ((app / "htdocs", LUCI_HTDOCS), (app / "root", "")):
+        if top.is_dir():
+            for rel, path in _walk(top):
+                dest = prefix + rel
+                payload[dest] = (file_mode(dest, path.stat().st_mode), path.read_bytes())
+    return payload
+
+
 def packages(root=ROOT):
-    """The two packages: name -> dict(control fields, scripts, payload)."""
+    """The packages: name -> dict(control fields, scripts, payload)."""
     main = main_payload(root)
     conffiles = sorted("/" + p for p in main if p.startswith("etc/config/"))
-    return {
+    out = {
         "dprive": {
             "depends": DEPENDS_MAIN, "description": DESCRIPTION_MAIN,
             "conffiles": conffiles,
@@ -218,6 +257,15 @@ def packages(root=ROOT):
             "payload": dtls_payload(),
         },
     }
+    if (root / "luci-app").is_dir():
+        out[LUCI_NAME] = {
+            "depends": LUCI_DEPENDS, "description": DESCRIPTION_LUCI,
+            "conffiles": [],
+            "scripts": {"postinst": POSTINST_LUCI},
+            "payload": luci_payload(root),
+            "source": LUCI_SOURCE, "section": LUCI_SECTION,
+        }
+    return out
 
 
 def _info(name, mode, mtime, size=0, kind=tarfile.REGTYPE):
@@ -268,8 +316,8 @@ def control_text(name, pkg, ver):
     desc = "Description: " + title + "".join("\n " + (line or ".") for line in rest)
     fields = [
         ("Package", name), ("Version", ver), ("Depends", ", ".join(pkg["depends"])),
-        ("Source", SOURCE), ("SourceName", name), ("License", LICENSE),
-        ("Section", SECTION), ("Maintainer", MAINTAINER),
+        ("Source", pkg.get("source", SOURCE)), ("SourceName", name), ("License", LICENSE),
+        ("Section", pkg.get("section", SECTION)), ("Maintainer", MAINTAINER),
         ("Architecture", "all"), ("Installed-Size", str(installed)),
     ]
     return "".join(f"{k}: {v}\n" for k, v in fields) + desc + "\n"
@@ -294,7 +342,7 @@ def build_one(name, pkg, ver, mtime):
 
 
 def build(out_dir, root=ROOT, mtime=None):
-    """Write both .ipk files into out_dir; return their paths."""
+    """Write the .ipk files into out_dir; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ver = version(root)

@@ -13,7 +13,10 @@ BUILDER = ROOT / "package" / "build_ipk.py"
 FEED_MAKEFILE = ROOT / "package" / "dprive" / "Makefile"
 STUBS = Path(__file__).resolve().parent / "openwrt-stubs"
 EPOCH = 1700000000          # SOURCE_DATE_EPOCH of the test builds
-PACKAGES = ("dprive", "dprive-dtls")
+PACKAGES = ("dprive", "dprive-dtls")          # of the feed Makefile package/dprive/Makefile
+LUCI_PACKAGE = "luci-app-dprive"               # of luci-app/Makefile (luci.mk style)
+LUCI_MAKEFILE = ROOT / "luci-app" / "Makefile"
+ALL_PACKAGES = PACKAGES + (LUCI_PACKAGE,)      # what `make ipk` builds
 
 
 def load_builder():

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.package.ipkkit import EPOCH, PACKAGES, ROOT, Ipk, load_builder, run_builder
+from tests.package.ipkkit import (ALL_PACKAGES, EPOCH, PACKAGES, ROOT, Ipk, load_builder,
+                                  run_builder)
 
 MAIN_DEPENDS = ["python3-light", "python3-asyncio", "python3-openssl",
                 "python3-logging", "python3-ubus"]
@@ -33,13 +34,13 @@ def repo_payload():
     return want
 
 
-def test_both_packages_are_built_with_the_version_in_their_names(ipks, version):
-    assert sorted(ipks) == sorted(PACKAGES)
+def test_all_packages_are_built_with_the_version_in_their_names(ipks, version):
+    assert sorted(ipks) == sorted(ALL_PACKAGES)
     for name, ipk in ipks.items():
         assert ipk.path.name == f"{name}_{version}_all.ipk"
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+@pytest.mark.parametrize("name", ALL_PACKAGES)
 def test_outer_layout_is_that_of_ipkg_build(ipks, name):
     ipk = ipks[name]
     assert [m.name for m in ipk.outer] == ["./debian-binary", "./control.tar.gz", "./data.tar.gz"]
@@ -82,7 +83,7 @@ def test_conffiles_keep_the_users_settings(ipks):
     assert "./conffiles" not in ipks["dprive-dtls"].control_files   # it ships no config
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+@pytest.mark.parametrize("name", ALL_PACKAGES)
 def test_control_tar_members(ipks, name):
     ipk = ipks[name]
     names = [m.name for m in ipk.control_members]

@@ -1,0 +1,207 @@
+"""The real LuCI views of luci-app-dprive in headless Chromium, against the stand-in
+runtime/backend (tests/luci/standin) and a real dprive daemon on loopback.
+
+Waits are on DOM state or on files/logs (bounded), never fixed sleeps."""
+
+import re
+
+from dprive.uci import parse_uci
+from tests.luci.conftest import SCREENSHOTS
+from tests.tools import clients, common
+
+WRITES = {"set", "add", "delete", "order"}
+
+
+def uci_writes(server):
+    return [c for c in server.backend.calls if c[0] == "uci" and c[1] in WRITES]
+
+
+def upstreams_in(path):
+    return [sec for sec in parse_uci(path.read_text(), str(path)) if sec.type == "upstream"]
+
+
+def field(page, sid, option):
+    return page.locator('[id="widget.cbid.dprive.%s.%s"]' % (sid, option))
+
+
+def open_settings(page, server):
+    page.goto(server.page_url("settings"))
+    page.wait_for_selector("#cbi-dprive .cbi-page-actions, .cbi-page-actions")
+    field(page, "main", "listen_port").wait_for()
+
+
+def open_status(page, server):
+    page.goto(server.page_url("status"))
+    page.wait_for_selector("#dprive-running, #dprive-not-running")
+
+
+def cell(page, name, col):
+    return page.locator('tr.dprive-upstream[data-name="%s"] td[data-col="%s"]' % (name, col))
+
+
+def test_invalid_port_blocks_save_and_nothing_is_written(page, make_daemon, make_luci):
+    dp = make_daemon()
+    server = make_luci(dp)
+    before = dp.conf_path.read_text()
+    open_settings(page, server)
+    port = field(page, "main", "listen_port")
+    for bad in ("70000", "0", "abc", "1.5"):
+        port.fill(bad)
+        assert "cbi-input-invalid" in (port.get_attribute("class") or ""), bad
+    page.click("button.cbi-button-save")
+    page.wait_for_selector(".modal >> text=Save error")
+    assert "invalid input value" in page.inner_text(".modal")
+    assert uci_writes(server) == []
+    page.click(".modal button")
+    page.click("button.cbi-button-apply")
+    page.wait_for_selector(".modal >> text=Save error")
+    assert uci_writes(server) == [] and server.backend.applied == 0
+    assert dp.conf_path.read_text() == before
+    # the rejected save surfaces only as the form's own error (as in LuCI: an unhandled rejection)
+    assert all("invalid input value" in e for e in page.errors)
+
+
+def test_save_stages_apply_writes_and_the_daemon_reloads(page, make_daemon, make_luci):
+    dp = make_daemon()
+    server = make_luci(dp)
+    before = dp.conf_path.read_text()
+    open_settings(page, server)
+    field(page, "main", "padding_block").fill("256")
+    field(page, "main", "profile").select_option("opportunistic")
+    page.click("button.cbi-button-save")
+    common.wait_until(lambda: any(c[1] == "set" for c in uci_writes(server)), 10, what="uci set")
+    sets = [c[2] for c in uci_writes(server) if c[1] == "set" and c[2]["section"] == "main"]
+    assert len(sets) == 1 and sets[0]["config"] == "dprive"
+    assert sets[0]["values"]["padding_block"] == "256" and sets[0]["values"]["profile"] == "opportunistic"
+    assert dp.conf_path.read_text() == before           # Save only stages
+    assert "configuration reloaded" not in dp.log_text()
+    page.wait_for_selector("button.cbi-button-apply:not([disabled])")
+    page.click("button.cbi-button-apply")
+    page.wait_for_selector("text=Configuration changes applied.")
+    main = parse_uci(dp.conf_path.read_text(), "dprive")[0]
+    assert main.get("padding_block") == "256" and main.get("profile") == "opportunistic"
+    assert main.get("control_socket") == str(dp.control_socket)     # untouched options survive
+    common.wait_until(lambda: "configuration reloaded" in dp.log_text(), 10,
+                      what="the daemon's reload; log:\n" + dp.log_tail(8))
+    assert dp.status()["profile"] == "opportunistic"
+    field(page, "main", "padding_block").wait_for()
+    assert field(page, "main", "padding_block").input_value() == "256"
+    page.screenshot(path=str(SCREENSHOTS / "settings.png"))
+    assert page.errors == []
+
+
+def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci, luci_unbound):
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    rows = page.locator("tr.cbi-section-table-row")
+    assert rows.count() == 2
+    page.select_option("#dprive-preset", "quad9")
+    page.click("#dprive-preset-add")
+    rows.nth(2).wait_for()
+    new_sid = rows.nth(2).get_attribute("data-sid")
+    assert field(page, new_sid, "address").input_value() == "9.9.9.9"
+    assert field(page, new_sid, "auth_name").input_value() == "dns.quad9.net"
+    assert field(page, new_sid, "name").input_value() == "Quad9"
+    # traffic stays on loopback: the daemon connects at once, so the preset is pointed at a
+    # loopback address of its own before applying (the daemon wants distinct address+port)
+    field(page, new_sid, "address").fill("127.0.0.3")
+    field(page, new_sid, "port").fill(str(luci_unbound.tls_port))
+    # remove "second"
+    second = page.locator("tr.cbi-section-table-row", has=page.locator('input[value="second"]'))
+    second.locator("button.cbi-button-remove").click()
+    page.wait_for_function("document.querySelectorAll('tr.cbi-section-table-row').length == 2")
+    # drag the preset's row above "local"
+    rows = page.locator("tr.cbi-section-table-row")
+    quad9_row = page.locator('tr.cbi-section-table-row[data-sid="%s"]' % new_sid)
+    quad9_row.locator(".drag-handle").drag_to(rows.nth(0), target_position={"x": 5, "y": 2})
+    page.wait_for_function("document.querySelector('tr.cbi-section-table-row').getAttribute('data-sid') == %r" % new_sid)
+    page.click("button.cbi-button-apply")
+    page.wait_for_selector("text=Configuration changes applied.")
+    ups = upstreams_in(dp.conf_path)
+    assert [u.get("name") for u in ups] == ["Quad9", "local"]
+    assert ups[0].get("auth_name") == "dns.quad9.net" and ups[0].get("address") == "127.0.0.3"
+    assert ups[0].get("transport") == "tls" and ups[0].get("enabled", "1") == "1"
+    common.wait_until(lambda: "configuration reloaded" in dp.log_text(), 10,
+                      what="the daemon's reload; log:\n" + dp.log_tail(8))
+    assert [u["name"] for u in dp.status()["upstreams"]] == ["Quad9", "local"]
+    orders = [c[2] for c in uci_writes(server) if c[1] == "order"]
+    assert orders and orders[-1]["config"] == "dprive"
+    assert page.errors == []
+
+
+def test_status_shows_the_daemon_and_updates_on_the_next_poll(page, make_daemon, make_luci):
+    dp = make_daemon()
+    server = make_luci(dp)
+    clients.kdig("a.test", "A", port=dp.port)
+    open_status(page, server)
+    row = page.locator('tr.dprive-upstream[data-name="local"]')
+    row.wait_for()
+    assert cell(page, "local", "state").inner_text() == dp.upstream_status("local")["state"]
+    assert cell(page, "local", "transport").inner_text() == "tls"
+    assert re.match(r"^[\d.]+ ms$", cell(page, "local", "srtt").inner_text())
+    shown = int(cell(page, "local", "queries").inner_text())
+    assert shown >= 1
+    for name in ("a.test", "b.test", "c.test"):
+        clients.kdig(name, "A", port=dp.port)
+    page.wait_for_function(
+        "document.querySelector('tr.dprive-upstream[data-name=\"local\"] td[data-col=\"queries\"]').textContent >= %d"
+        % (shown + 3), timeout=15000)
+    assert page.locator("#dprive-chart polyline").count() == 1
+    assert page.locator(".cbi-button-save, .cbi-button-apply, .cbi-button-reset").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "status.png"))
+    calls = [c for c in server.backend.calls if c[0] == "dprive"]
+    assert calls and all(c[1] == "status" and c[2] == {} for c in calls)
+    assert page.errors == []
+
+
+def test_not_running_then_recovers(page, make_daemon, make_luci):
+    dp = make_daemon()
+    server = make_luci(dp)
+    open_status(page, server)
+    page.wait_for_selector("#dprive-running")
+    dp.stop()
+    page.wait_for_selector("#dprive-not-running", timeout=15000)
+    assert "dprive is not running" in page.inner_text("#dprive-not-running")
+    assert page.locator(".alert-message.danger").count() == 0
+    dp.restart_keeping_config()
+    page.wait_for_selector('tr.dprive-upstream[data-name="local"]', timeout=15000)
+    assert page.errors == []
+
+
+def test_reconnect_reaches_the_daemon(page, make_daemon, make_luci):
+    dp = make_daemon()
+    server = make_luci(dp)
+    clients.kdig("a.test", "A", port=dp.port)
+    connects = dp.upstream_status("local")["connects"]
+    open_status(page, server)
+    page.click('tr.dprive-upstream[data-name="local"] button.dprive-reconnect')
+    page.wait_for_selector("text=Reconnecting local.")
+    clients.kdig("b.test", "A", port=dp.port)
+    common.wait_until(lambda: dp.upstream_status("local")["connects"] > connects, 10, what="a new session")
+    page.click("#dprive-reconnect-all")
+    page.wait_for_selector("text=Reconnecting every upstream.")
+    reconnects = [c[2] for c in server.backend.calls if c[:2] == ("dprive", "reconnect")]
+    assert reconnects == [{"name": "local"}, {"name": ""}]
+    clients.kdig("c.test", "A", port=dp.port)
+    common.wait_until(lambda: dp.upstream_status("local")["connects"] > connects + 1, 10, what="another session")
+    page.wait_for_function(
+        "+document.querySelector('tr.dprive-upstream[data-name=\"local\"] td[data-col=\"connects\"]').textContent > %d"
+        % (connects + 1), timeout=15000)
+    assert page.errors == []
+
+
+def test_html_in_an_upstream_name_renders_as_text(page, make_daemon, make_luci):
+    evil = "<img src=x onerror=alert(1)>"
+    dp = make_daemon((evil,))
+    server = make_luci(dp)
+    open_status(page, server)
+    page.locator("tr.dprive-upstream").first.wait_for()
+    assert cell(page, evil, "name").inner_text() == evil
+    assert page.locator("#view img").count() == 0
+    assert page.locator("#dprive-chart text", has_text=evil).count() == 1
+    open_settings(page, server)
+    sid = page.locator("tr.cbi-section-table-row").first.get_attribute("data-sid")
+    assert field(page, sid, "name").input_value() == evil
+    assert page.locator("#view img").count() == 0
+    assert page.dialogs == [] and page.errors == []
