@@ -19,6 +19,7 @@ import pytest
 
 from tests.tools import certs, common
 from tests.tools.dprive_proc import DpriveProcess, upstream
+from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import UnboundServer
 
 REQUIRED_TOOLS = ["unbound", "kdig", "dnsperf", "openssl"]
@@ -128,3 +129,14 @@ def unique_name():
         return "%s-%s.test." % (tag, uuid.uuid4().hex[:12])
 
     return make
+
+
+@pytest.fixture
+def gateway(tmp_path, pki, unbound):
+    """`dprive gateway` (DNS over DTLS, cookie exchange demanded) in front of the session unbound."""
+    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, {"require_cookie": "1"})
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()

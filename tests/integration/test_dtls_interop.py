@@ -17,7 +17,6 @@ import pytest
 
 from tests.tools import clients, mbedtls_peer
 from tests.tools.dprive_proc import upstream
-from tests.tools.gateway_proc import GatewayProcess
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -46,16 +45,6 @@ def mbed_server(request, pki, unbound):
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def gateway(tmp_path, pki, unbound):
-    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, {"require_cookie": "1"})
-    gw.start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def _ask(dp, name, tcp=False):

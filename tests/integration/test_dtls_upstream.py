@@ -16,16 +16,6 @@ from tests.tools.unbound import BIG_NAME, big_txt_strings
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def gateway(tmp_path, pki, unbound):
-    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, {"require_cookie": "1"})
-    gw.start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
-
-
 def _ask(dp, name="a.test", address="192.0.2.1", tcp=False):
     res = clients.kdig(name, "A", port=dp.port, tcp=tcp, timeout_s=4)
     assert res.rcode == "NOERROR" and res.addresses() == [address], res
