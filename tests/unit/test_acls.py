@@ -1,5 +1,5 @@
 """The ubusd ACL (the non-root daemon may publish `dprive`) and LuCI's rpcd ACL
-(read status and stats, call reconnect, the dprive UCI config; nothing else:
+(read status, call reconnect, the dprive UCI config; nothing else:
 no file, exec or other objects), checked against the methods the daemon
 registers."""
 
@@ -39,7 +39,7 @@ def test_rpcd_acl_grants_exactly_what_the_views_need():
     assert list(acl) == ["luci-app-dprive"]
     grants = acl["luci-app-dprive"]
     assert set(grants) == {"description", "read", "write"}
-    assert grants["read"] == {"ubus": {"dprive": ["status", "stats"]}, "uci": ["dprive"]}
+    assert grants["read"] == {"ubus": {"dprive": ["status"]}, "uci": ["dprive"]}
     assert grants["write"] == {"ubus": {"dprive": ["reconnect"]}, "uci": ["dprive"]}
 
 
