@@ -26,7 +26,9 @@ def request(path, payload, timeout_s=TIMEOUT_S):
 
 
 def _ms(value):
-    return "-" if value is None else "%.0f ms" % value
+    if value is None:
+        return "-"
+    return ("%.1f ms" if value < 10 else "%.0f ms") % value
 
 
 def format_status(status):
