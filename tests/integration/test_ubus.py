@@ -3,10 +3,9 @@
 ubusd cannot be built here). Calls are made the way LuCI (with
 ubus_rpc_session) and `ubus call` (without) would make them."""
 
-import json
-import socket
-
 import pytest
+
+from dprive import status_client
 
 from tests.tools import common
 from tests.tools.dprive_proc import DpriveProcess, upstream
@@ -31,17 +30,8 @@ def daemon(tmp_path, pki, unbound):
 
 
 def call(dp, method, args):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(dp.ubus_path)
-        sock.sendall(json.dumps({"object": "dprive", "method": method, "args": args}).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    answer = json.loads(data)
+    """One call over the stand-in bus (one JSON line each way, like the control socket)."""
+    answer = status_client.request(dp.ubus_path, {"object": "dprive", "method": method, "args": args}, 5)
     return answer["status"], answer["reply"]
 
 

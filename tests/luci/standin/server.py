@@ -32,12 +32,12 @@ import copy
 import fnmatch
 import json
 import os
-import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from dprive import status_client
 from dprive.uci import parse_uci
 
 HERE = Path(__file__).resolve().parent
@@ -280,17 +280,9 @@ class Backend:
     # -- the daemon's ubus object ------------------------------------------------
     def call_daemon(self, rid, obj, method, args):
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5)
-                sock.connect(str(self.ubus_socket))
-                sock.sendall(json.dumps({"object": obj, "method": method, "args": args}).encode() + b"\n")
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            answer = json.loads(data)
+            # The stand-in bus speaks the control socket's framing: one JSON line each way.
+            answer = status_client.request(str(self.ubus_socket),
+                                           {"object": obj, "method": method, "args": args}, 5)
         except (OSError, ValueError):
             return self.error(rid, E_NO_OBJECT, "Object not found")   # the daemon is not on the bus
         status = answer["status"]
