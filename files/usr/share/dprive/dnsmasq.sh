@@ -37,12 +37,7 @@ dprive_dnsmasq_apply() {
 	if [ "$hook" = 1 ]; then
 		if [ "$(uci -q get "$DPRIVE_SAVED.hooked")" != 1 ]; then
 			# First hook-up: remember dnsmasq's own settings.
-			uci -q delete "$DPRIVE_SAVED.saved_server"
-			set -f
-			for value in $(uci -q get "$DPRIVE_DNSMASQ.server"); do
-				uci add_list "$DPRIVE_SAVED.saved_server=$value"
-			done
-			set +f
+			dprive_copy_list "$DPRIVE_DNSMASQ.server" "$DPRIVE_SAVED.saved_server"
 			if value="$(uci -q get "$DPRIVE_DNSMASQ.noresolv")"; then
 				uci set "$DPRIVE_SAVED.saved_noresolv=$value"
 			fi
@@ -54,12 +49,7 @@ dprive_dnsmasq_apply() {
 		fi
 		[ "$(uci -q get "$DPRIVE_DNSMASQ.noresolv")" = 1 ] || uci set "$DPRIVE_DNSMASQ.noresolv=1"
 	elif [ "$(uci -q get "$DPRIVE_SAVED.hooked")" = 1 ]; then
-		uci -q delete "$DPRIVE_DNSMASQ.server"
-		set -f
-		for value in $(uci -q get "$DPRIVE_SAVED.saved_server"); do
-			uci add_list "$DPRIVE_DNSMASQ.server=$value"
-		done
-		set +f
+		dprive_copy_list "$DPRIVE_SAVED.saved_server" "$DPRIVE_DNSMASQ.server"
 		if value="$(uci -q get "$DPRIVE_SAVED.saved_noresolv")"; then
 			uci set "$DPRIVE_DNSMASQ.noresolv=$value"
 		else
@@ -95,6 +85,18 @@ dprive_dnsmasq_apply() {
 	fi
 	[ -x /etc/init.d/dnsmasq ] && /etc/init.d/dnsmasq restart
 	return 0
+}
+
+# dprive_copy_list FROM TO: TO becomes a list holding FROM's values, in order
+# (values never hold spaces: servers and addresses).
+dprive_copy_list() {
+	local value
+	uci -q delete "$2"
+	set -f
+	for value in $(uci -q get "$1"); do
+		uci add_list "$2=$value"
+	done
+	set +f
 }
 
 # dprive_list_has UCI_PATH VALUE: is VALUE one of the list's values?
