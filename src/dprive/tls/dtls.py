@@ -37,7 +37,7 @@ from OpenSSL import SSL, crypto
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls.dot import AuthError, TlsError
-from dprive.tls.spki import DerError, spki_pin
+from dprive.tls.spki import DerError, der_items, spki_pin
 
 _binding = Binding()
 _lib = _binding.lib
@@ -366,25 +366,10 @@ SESSION_TICKET_TAG = 0xAA     # [10] EXPLICIT OCTET STRING
 
 
 def _der_items(data, pos, end):
-    """(tag, content start, content end) of each DER element in data[pos:end]."""
-    items = []
-    while pos < end:
-        if pos + 2 > end:
-            raise TlsError("truncated DER in the encoded session")
-        tag = data[pos]
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if not 0 < count <= 4 or pos + count > end:
-                raise TlsError("bad DER length in the encoded session")
-            length = int.from_bytes(data[pos:pos + count], "big")
-            pos += count
-        if pos + length > end:
-            raise TlsError("DER element runs past the end of the encoded session")
-        items.append((tag, pos, pos + length))
-        pos += length
-    return items
+    try:
+        return der_items(data, pos, end)
+    except DerError as err:
+        raise TlsError("the encoded session is not DER: %s" % err)
 
 
 def _session_fields(der):

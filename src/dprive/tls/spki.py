@@ -12,23 +12,35 @@ class DerError(ValueError):
     pass
 
 
-def _tlv(data, pos):
-    """(tag, start of content, end of element) of the DER element at `pos`."""
-    if pos + 2 > len(data):
+def _tlv(data, pos, limit=None):
+    """(tag, start of content, end of element) of the DER element at `pos`,
+    which must end by `limit` (default: the end of data)."""
+    limit = len(data) if limit is None else limit
+    if pos + 2 > limit:
         raise DerError("truncated DER element")
     tag = data[pos]
     length = data[pos + 1]
     pos += 2
     if length & 0x80:
         count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
+        if count == 0 or count > 4 or pos + count > limit:
             raise DerError("bad DER length")
         length = int.from_bytes(data[pos:pos + count], "big")
         pos += count
     end = pos + length
-    if end > len(data):
+    if end > limit:
         raise DerError("DER element runs past the end")
     return tag, pos, end
+
+
+def der_items(data, pos, end):
+    """(tag, content start, content end) of each DER element in data[pos:end]."""
+    items = []
+    while pos < end:
+        item = _tlv(data, pos, end)
+        items.append(item)
+        pos = item[2]
+    return items
 
 
 SEQUENCE = 0x30
