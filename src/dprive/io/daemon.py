@@ -17,6 +17,7 @@ from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io import tcp
+from dprive.io.core_settings import forwarder_config, upstream_lists
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
@@ -26,20 +27,6 @@ from dprive.tls.sessions import SessionStore
 from dprive.ubus_object import UbusObject
 
 log = logging.getLogger("dprive")
-
-
-def forwarder_config(settings):
-    return core.ForwarderConfig(
-        padding_block=settings.padding_block,
-        query_timeout_ms=settings.query_timeout_ms,
-        connect_timeout_ms=settings.connect_timeout_ms,
-        attempt_min_ms=settings.attempt_min_ms,
-        backoff_max_ms=settings.backoff_max_s * 1000,
-        max_pending=settings.max_pending_queries,
-        keep_warm=settings.keep_warm,
-        dtls_resume_after_ms=settings.dtls_resume_after_s * 1000,
-        dtls_probe_interval_ms=settings.dtls_probe_interval_s * 1000,
-    )
 
 
 def keepalive_of(settings, upstream):
@@ -55,9 +42,7 @@ class Daemon:
         seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
             forwarder_config(settings), [u.name for u in self.upstreams],
-            lambda: seed.getrandbits(16), [u.enabled for u in self.upstreams],
-            [u.keepalive_idle_s * 1000 for u in self.upstreams],
-            [tuple(u.transport.split()) for u in self.upstreams])
+            lambda: seed.getrandbits(16), **upstream_lists(settings))
         self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
         self.conns = {}          # gen -> UpstreamConnection, DtlsConnection or connect Task

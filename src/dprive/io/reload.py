@@ -11,6 +11,7 @@ daemon runs on with what it had.
 import logging
 
 from dprive.config import ConfigError, load_config
+from dprive.io.core_settings import forwarder_config, upstream_lists
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.tls.sessions import SessionStore
 
@@ -45,7 +46,6 @@ def match_upstreams(old, new):
 
 async def reload(daemon):
     """Returns True if the new configuration is in force."""
-    from dprive.io.daemon import forwarder_config   # the daemon imports us
     old = daemon.settings
     try:
         new = load_config(old.source)
@@ -66,8 +66,7 @@ async def reload(daemon):
     keep = match_upstreams(daemon.upstreams, new.upstreams)
     actions, moved = daemon.forwarder.reconfigure(
         forwarder_config(new), [u.name for u in new.upstreams], keep, daemon.now(),
-        [u.enabled for u in new.upstreams], [u.keepalive_idle_s * 1000 for u in new.upstreams],
-        [tuple(u.transport.split()) for u in new.upstreams])
+        **upstream_lists(new))
     for gen, index in list(daemon.gen_index.items()):
         if index in moved:
             daemon.gen_index[gen] = moved[index]

@@ -1,0 +1,28 @@
+"""The validated Settings, in the terms the sans-I/O core takes (milliseconds,
+per-upstream lists), for the daemon's start and for a reload alike."""
+
+from dprive.core.actions import ForwarderConfig
+
+
+def forwarder_config(settings):
+    return ForwarderConfig(
+        padding_block=settings.padding_block,
+        query_timeout_ms=settings.query_timeout_ms,
+        connect_timeout_ms=settings.connect_timeout_ms,
+        attempt_min_ms=settings.attempt_min_ms,
+        backoff_max_ms=settings.backoff_max_s * 1000,
+        max_pending=settings.max_pending_queries,
+        keep_warm=settings.keep_warm,
+        dtls_resume_after_ms=settings.dtls_resume_after_s * 1000,
+        dtls_probe_interval_ms=settings.dtls_probe_interval_s * 1000,
+    )
+
+
+def upstream_lists(settings):
+    """Keyword arguments of Forwarder() and Forwarder.reconfigure(): one entry per upstream."""
+    ups = settings.upstreams
+    return {
+        "enabled": [u.enabled for u in ups],
+        "probe_idle_ms": [u.keepalive_idle_s * 1000 for u in ups],
+        "transports": [tuple(u.transport.split()) for u in ups],
+    }
