@@ -29,8 +29,12 @@ LOOP_TIMEOUT_MS = 500
 CALL_TIMEOUT_S = 2.0
 
 
-def _signature(ubus, *names):
-    return dict((name, ubus.BLOBMSG_TYPE_STRING) for name in names)
+def _method(handler, ubus, *names):
+    """One entry of ubus.add()'s method table: python3-ubus takes exactly
+    {"signature": {arg: BLOBMSG_TYPE_*}, "method": callable} and refuses
+    anything else ("Incorrect method arguments!")."""
+    return {"signature": dict((name, ubus.BLOBMSG_TYPE_STRING) for name in names),
+            "method": handler}
 
 
 class UbusObject:
@@ -51,10 +55,10 @@ class UbusObject:
         try:
             ubus.connect(socket_path) if socket_path else ubus.connect()
             ubus.add(OBJECT, {
-                "status": [self._status, _signature(ubus, "ubus_rpc_session")],
-                "stats": [self._stats, _signature(ubus, "ubus_rpc_session")],
-                "reconnect": [self._reconnect, _signature(ubus, "name", "ubus_rpc_session")],
-                "dump": [self._status, {}],
+                "status": _method(self._status, ubus, "ubus_rpc_session"),
+                "stats": _method(self._stats, ubus, "ubus_rpc_session"),
+                "reconnect": _method(self._reconnect, ubus, "name", "ubus_rpc_session"),
+                "dump": _method(self._status, ubus),
             })
         except Exception as err:   # ubusd down, or another dprive holds the name
             log.warning("cannot publish the ubus object %s: %s", OBJECT, err)

@@ -53,10 +53,11 @@ def add(name, methods):
         raise RuntimeError("not connected")
     if name in _state["objects"]:
         raise RuntimeError("object %s exists" % name)
-    for method, (handler, signature) in methods.items():
-        if not callable(handler) or not isinstance(signature, dict):
-            raise TypeError("method %s needs [callable, dict]" % method)
-    _state["objects"][name] = methods
+    for method, entry in methods.items():
+        if (not isinstance(entry, dict) or set(entry) != {"signature", "method"}
+                or not callable(entry["method"]) or not isinstance(entry["signature"], dict)):
+            raise TypeError("Incorrect method arguments!")
+    _state["objects"][name] = dict((m, (e["method"], e["signature"])) for m, e in methods.items())
 
 
 def _call(request):
