@@ -1,0 +1,116 @@
+"""Fixtures for the router's-Python tier: dprive under the stdlib as OpenWrt's
+split python3 packages install it, with exactly the packages
+package/dprive/Makefile declares (tests/tools/router_python.py).
+
+- declared (session): {"dprive": [...], "dprive-dtls": [...]}, the python3-*
+  names of each package's DEPENDS line in the feed Makefile (dprive-dtls
+  includes dprive's, as its +dprive pulls them in).
+- branch (session, parametrized): "24.10" (CPython 3.11) and "25.12" (3.13,
+  skipped when this machine has no CPython 3.13).
+- make_root (session): make_root(name, packages) -> RouterPython, cached.
+- main_root / dtls_root: the roots for dprive's and dprive-dtls's DEPENDS.
+- pki, unbound: as in tests/integration (one DoT unbound, local data only).
+"""
+
+import re
+import sys
+import sysconfig
+
+import pytest
+
+from tests.tools import certs, common, router_python
+from tests.tools.unbound import UnboundServer
+
+FEED_MAKEFILE = common.REPO_ROOT / "package" / "dprive" / "Makefile"
+REQUIRED_TOOLS = ["unbound", "kdig", "openssl"]
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = common.missing_tools(REQUIRED_TOOLS)
+    for item in items:
+        if "routerpy" in item.nodeid and missing:
+            item.add_marker(pytest.mark.skip(reason="the router's-Python tier needs %s (`make deps`)"
+                                             % ", ".join(missing)))
+
+
+def declared_depends(makefile=FEED_MAKEFILE):
+    """{package: [python3-* names]} from the DEPENDS:= line of each `define Package/NAME`."""
+    text = makefile.read_text()
+    found = {}
+    for name, body in re.findall(r"^define Package/([\w-]+)\n(.*?)^endef", text, re.M | re.S):
+        line = re.search(r"^\s*DEPENDS\s*:?=(.*)$", body, re.M)
+        if line:
+            # `+pkg`, or `+CONDITION:pkg`: the package is what follows the last colon
+            found[name] = [word.lstrip("+@").rsplit(":", 1)[-1] for word in line.group(1).split()]
+    result = {}
+    for name, deps in found.items():
+        names = set(deps)
+        for dep in deps:
+            names |= set(found.get(dep, ()))      # +dprive brings dprive's own DEPENDS
+        result[name] = sorted(n for n in names if n.startswith("python3-"))
+    return result
+
+
+@pytest.fixture(scope="session")
+def declared():
+    deps = declared_depends()
+    assert {"dprive", "dprive-dtls"} <= set(deps), "no DEPENDS for dprive/dprive-dtls in %s" % FEED_MAKEFILE
+    return deps
+
+
+@pytest.fixture(scope="session", params=["24.10", "25.12"])
+def branch(request):
+    version = router_python.BRANCH_VERSIONS[request.param]
+    if router_python.find_python(version) is None:
+        pytest.skip("no CPython %s on this machine (OpenWrt %s's Python)" % (version, request.param))
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def site_dir():
+    """Third-party packages come from the venv the tests run in (pyOpenSSL & co)."""
+    return sysconfig.get_paths()["purelib"]
+
+
+@pytest.fixture(scope="session")
+def make_root(tmp_path_factory, site_dir):
+    made = {}
+
+    def make(name, packages, branch, site_dirs=None):
+        key = (name, tuple(sorted(packages)), branch)
+        if key not in made:
+            version = router_python.BRANCH_VERSIONS[branch]
+            # Binary third-party modules only load into the Python they were built for.
+            sites = site_dirs if site_dirs is not None else (
+                [site_dir] if version == "%d.%d" % sys.version_info[:2] else [])
+            made[key] = router_python.build_root(
+                tmp_path_factory.mktemp("root-%s-%s" % (name, branch)), packages, branch,
+                site_dirs=sites, extra_paths=[common.REPO_ROOT / "src"])
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def main_root(make_root, declared, branch):
+    return make_root("dprive", declared["dprive"], branch)
+
+
+@pytest.fixture(scope="session")
+def dtls_root(make_root, declared, branch):
+    return make_root("dprive-dtls", declared["dprive-dtls"], branch)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    return certs.make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def unbound(tmp_path_factory, pki):
+    server = UnboundServer(tmp_path_factory.mktemp("unbound"), pki, q_names=10)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
