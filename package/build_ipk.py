@@ -152,7 +152,7 @@ exit 0
 """
 
 DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-ubus"]
+                "python3-logging", "python3-codecs", "python3-ubus"]
 # The gateway's session tickets use ctypes (src/dprive/gateway/tickets.py).
 DEPENDS_DTLS = ["dprive", "python3-pyopenssl", "python3-ctypes"]
 

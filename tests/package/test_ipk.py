@@ -13,7 +13,7 @@ from tests.package.ipkkit import (ALL_PACKAGES, EPOCH, PACKAGES, ROOT, Ipk, load
                                   run_builder)
 
 MAIN_DEPENDS = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-ubus"]
+                "python3-logging", "python3-codecs", "python3-ubus"]
 CONTROL_FIELDS = ["Package", "Version", "Depends", "Source", "Section", "Architecture",
                   "Installed-Size", "Description", "Maintainer", "License"]
 

@@ -22,7 +22,7 @@ from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
 from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import TlsError
+from dprive.tls.dot import TlsError, start_failure
 from dprive.tls.sessions import SessionStore
 from dprive.ubus_object import UbusObject
 
@@ -189,10 +189,6 @@ class Daemon:
             sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), fast_open)
             # With Fast Open this returns at once; the ClientHello written next makes the SYN.
             await self.loop.sock_connect(sock, (upstream.address, upstream.port))
-            tls = self.auth.client_for(upstream, "tls", session)
-            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
-            conn = UpstreamConnection(self, index, gen, tls, keep)
-            await self.loop.create_connection(lambda: conn, sock=sock)
         except asyncio.CancelledError:
             if sock is not None:
                 sock.close()
@@ -204,6 +200,20 @@ class Daemon:
                 self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
                                        % (upstream.address, upstream.port, err.strerror or err),
                                        in_tls=False)
+            return
+        try:
+            tls = self.auth.client_for(upstream, "tls", session)
+            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
+            conn = UpstreamConnection(self, index, gen, tls, keep)
+            await self.loop.create_connection(lambda: conn, sock=sock)
+        except asyncio.CancelledError:
+            sock.close()
+            return
+        except Exception as err:   # not only TlsError: the cause must reach log and status
+            sock.close()
+            log.debug("%s: TLS session could not start", upstream.name, exc_info=True)
+            if self._forget_conn(gen) is not None:
+                self.on_connect_failed(index, gen, start_failure(err), in_tls=False)
             return
         if gen in self.conns:
             self.conns[gen] = conn
@@ -228,6 +238,11 @@ class Daemon:
             if self._forget_conn(gen) is not None:
                 self.on_connect_failed(index, gen, "DTLS to %s port %d: %s"
                                        % (upstream.address, upstream.port, err), in_tls=False)
+            return
+        except Exception as err:   # the cause must reach log and status, not a "no session" timeout
+            log.debug("%s: DTLS session could not start", upstream.name, exc_info=True)
+            if self._forget_conn(gen) is not None:
+                self.on_connect_failed(index, gen, start_failure(err, "DTLS"), in_tls=False)
             return
         if gen in self.conns:
             self.conns[gen] = conn

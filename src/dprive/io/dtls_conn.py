@@ -12,7 +12,7 @@ import asyncio
 
 from dprive.core import dtls_record
 from dprive.core.forwarder import CLOSE_NOTIFY
-from dprive.tls.dot import AuthError, TlsError
+from dprive.tls.dot import AuthError, TlsError, start_failure
 
 
 class DtlsConnection(asyncio.DatagramProtocol):
@@ -34,8 +34,8 @@ class DtlsConnection(asyncio.DatagramProtocol):
         self.transport = transport
         try:
             self._send_all(self.client.start())
-        except TlsError as err:
-            self._fail(str(err))
+        except Exception as err:   # whatever it is, it is this session's cause of death
+            self._fail(start_failure(err, "DTLS"))
             return
         self._arm()
 

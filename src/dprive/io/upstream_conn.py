@@ -14,7 +14,7 @@ import socket
 from dprive.core.forwarder import CLOSE_NOTIFY, FIN, RST, TIMEOUT
 from dprive.core.framing import FrameDecoder, FramingError, frame
 from dprive.io import tcp
-from dprive.tls.dot import AuthError, TlsError
+from dprive.tls.dot import AuthError, TlsError, start_failure
 
 # TLS 1.3 servers send their tickets right after the handshake; unbound sends two.
 TICKET_READS = 4
@@ -54,8 +54,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport
         try:
             transport.write(self.tls.start())
-        except TlsError as err:
-            self._fail(str(err))
+        except Exception as err:   # whatever it is, it is this session's cause of death
+            self._fail(start_failure(err))
 
     def data_received(self, data):
         if self.finished:

@@ -22,6 +22,18 @@ class AuthError(TlsError):
     """The server could not be authenticated."""
 
 
+def start_failure(err, what="TLS"):
+    """Why a session could not even start, in the exception's own words.
+
+    A TlsError says it itself. Anything else keeps its type name, so the root
+    cause reaches the log and the status: on a router without python3-codecs,
+    wrap_bio's server_hostname raises `LookupError: unknown encoding: idna`.
+    """
+    if isinstance(err, TlsError):
+        return str(err)
+    return "%s session could not start: %s: %s" % (what, type(err).__name__, err)
+
+
 def make_context(ca_bundle, min_version, verify_name):
     """A client context; `verify_name` checks the chain against `ca_bundle` and the name.
 
