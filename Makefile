@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all deps venv luci-node test test-unit test-integration test-netns test-micropython demo bench flows clean
+.PHONY: all deps venv luci-node test test-unit test-integration test-netns test-micropython test-routerpy demo bench flows clean
 
 all: test
 
@@ -34,7 +34,7 @@ luci-node: $(LUCI_NODE)
 
 test: deps venv luci-node
 	$(PY) -m pyflakes src tests bench package
-	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci
+	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci tests/routerpy
 	$(PY) tests/micropython/run.py
 
 test-unit: venv
@@ -48,6 +48,12 @@ test-netns: deps venv
 
 test-micropython: venv
 	$(PY) tests/micropython/run.py
+
+# dprive under the stdlib as OpenWrt 24.10's (and, with a CPython 3.13 here,
+# 25.12's) split python3 packages install it, with only the feed Makefile's
+# DEPENDS (tests/tools/router_python.py).
+test-routerpy: deps venv
+	$(PY) -m pytest -q tests/routerpy
 
 demo: deps venv
 	$(PY) tests/tools/demo.py

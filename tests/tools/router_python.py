@@ -176,8 +176,10 @@ def install_tree(info):
 # ---- making the root ---------------------------------------------------------------
 
 class RouterPython:
-    def __init__(self, root, python, version, installed, absent, owners, builtins):
+    def __init__(self, root, python, version, installed, absent, owners, builtins, stdlib):
         self.root = Path(root)
+        self.stdlib = Path(stdlib)       # the host's full stdlib, with sources (for module finders)
+        self.host_python = str(Path(python).with_name("python" + version).resolve())  # with its full stdlib
         self.python = str(python)        # the wrapper: run this
         self.version = version
         self.installed = installed       # python3-* packages, DEPENDS included
@@ -301,7 +303,8 @@ def build_root(root, packages, branch="24.10", python=None, site_dirs=(), extra_
     for package, names in specs.site.items():
         for name in names:
             modules.setdefault(name.split(".", 1)[0], package)
-    return RouterPython(root, wrapper, specs.version, installed, absent, modules, set(info["builtins"]))
+    return RouterPython(root, wrapper, specs.version, installed, absent, modules, set(info["builtins"]),
+                        info["stdlib"])
 
 
 def main(argv=None):
