@@ -12,7 +12,6 @@ package/dprive/Makefile declares (tests/tools/router_python.py).
 - pki, unbound: as in tests/integration (one DoT unbound, local data only).
 """
 
-import re
 import sys
 import sysconfig
 
@@ -33,27 +32,9 @@ def pytest_collection_modifyitems(config, items):
                                              % ", ".join(missing)))
 
 
-def declared_depends(makefile=FEED_MAKEFILE):
-    """{package: [python3-* names]} from the DEPENDS:= line of each `define Package/NAME`."""
-    text = makefile.read_text()
-    found = {}
-    for name, body in re.findall(r"^define Package/([\w-]+)\n(.*?)^endef", text, re.M | re.S):
-        line = re.search(r"^\s*DEPENDS\s*:?=(.*)$", body, re.M)
-        if line:
-            # `+pkg`, or `+CONDITION:pkg`: the package is what follows the last colon
-            found[name] = [word.lstrip("+@").rsplit(":", 1)[-1] for word in line.group(1).split()]
-    result = {}
-    for name, deps in found.items():
-        names = set(deps)
-        for dep in deps:
-            names |= set(found.get(dep, ()))      # +dprive brings dprive's own DEPENDS
-        result[name] = sorted(n for n in names if n.startswith("python3-"))
-    return result
-
-
 @pytest.fixture(scope="session")
 def declared():
-    deps = declared_depends()
+    deps = router_python.declared_depends(FEED_MAKEFILE)
     assert {"dprive", "dprive-dtls"} <= set(deps), "no DEPENDS for dprive/dprive-dtls in %s" % FEED_MAKEFILE
     return deps
 

@@ -38,6 +38,7 @@ import fnmatch
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -171,6 +172,26 @@ def install_tree(info):
         if not any(fnmatch.fnmatchcase(so.name, p) for p in TEST_EXTENSIONS):
             tree["lib-dynload/" + so.name] = so
     return tree
+
+
+def declared_depends(makefile):
+    """{package: [python3-* names]} from the DEPENDS:= line of each `define Package/NAME`
+    of a feed Makefile; a dependency on a package of the same Makefile (+dprive) brings
+    its DEPENDS along, as opkg would."""
+    text = makefile.read_text()
+    found = {}
+    for name, body in re.findall(r"^define Package/([\w-]+)\n(.*?)^endef", text, re.M | re.S):
+        line = re.search(r"^\s*DEPENDS\s*:?=(.*)$", body, re.M)
+        if line:
+            # `+pkg`, or `+CONDITION:pkg`: the package is what follows the last colon
+            found[name] = [word.lstrip("+@").rsplit(":", 1)[-1] for word in line.group(1).split()]
+    result = {}
+    for name, deps in found.items():
+        names = set(deps)
+        for dep in deps:
+            names |= set(found.get(dep, ()))      # +dprive brings dprive's own DEPENDS
+        result[name] = sorted(n for n in names if n.startswith("python3-"))
+    return result
 
 
 # ---- making the root ---------------------------------------------------------------
