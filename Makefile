@@ -32,7 +32,7 @@ $(LUCI_NODE): tests/luci_static/package.json tests/luci_static/package-lock.json
 
 luci-node: $(LUCI_NODE)
 
-test: deps venv luci-node
+test: deps venv luci-node routerpy-site
 	$(PY) -m pyflakes src tests bench package
 	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci tests/routerpy
 	$(PY) tests/micropython/run.py
@@ -52,7 +52,20 @@ test-micropython: venv
 # dprive under the stdlib as OpenWrt 24.10's (and, with a CPython 3.13 here,
 # 25.12's) split python3 packages install it, with only the feed Makefile's
 # DEPENDS (tests/tools/router_python.py).
-test-routerpy: deps venv
+# For 25.12, pyOpenSSL (the version requirements-dev.txt pins) and its
+# dependencies built for this machine's CPython 3.13, if it has one.
+ROUTERPY_SITE := build/routerpy/site-packages-3.13
+.PHONY: routerpy-site
+routerpy-site: $(ROUTERPY_SITE)/.stamp
+
+$(ROUTERPY_SITE)/.stamp: requirements-dev.txt
+	@if py=$$($(PYTHON) tests/tools/router_python.py --find 3.13); then \
+		$$py -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade \
+			--target $(ROUTERPY_SITE) $$(sed -n 's/^\(pyOpenSSL==[^ ]*\).*/\1/p' requirements-dev.txt) && \
+		touch $@; \
+	else echo "no CPython 3.13 here: tests/routerpy skips OpenWrt 25.12"; fi
+
+test-routerpy: deps venv routerpy-site
 	$(PY) -m pytest -q tests/routerpy
 
 demo: deps venv

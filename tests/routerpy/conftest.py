@@ -48,22 +48,27 @@ def branch(request):
 
 
 @pytest.fixture(scope="session")
-def site_dir():
-    """Third-party packages come from the venv the tests run in (pyOpenSSL & co)."""
-    return sysconfig.get_paths()["purelib"]
+def site_dirs():
+    """{Python version: [dirs]} the third-party packages (pyOpenSSL & co) come from:
+    the venv the tests run in, and for another version what `make routerpy-site`
+    installed (binary modules only load into the Python they were built for)."""
+    dirs = {"%d.%d" % sys.version_info[:2]: [sysconfig.get_paths()["purelib"]]}
+    for version in router_python.BRANCH_VERSIONS.values():
+        extra = common.REPO_ROOT / "build" / "routerpy" / ("site-packages-" + version)
+        if version not in dirs and extra.is_dir():
+            dirs[version] = [str(extra)]
+    return dirs
 
 
 @pytest.fixture(scope="session")
-def make_root(tmp_path_factory, site_dir):
+def make_root(tmp_path_factory, site_dirs):
     made = {}
 
-    def make(name, packages, branch, site_dirs=None):
+    def make(name, packages, branch, only_sites=None):
         key = (name, tuple(sorted(packages)), branch)
         if key not in made:
             version = router_python.BRANCH_VERSIONS[branch]
-            # Binary third-party modules only load into the Python they were built for.
-            sites = site_dirs if site_dirs is not None else (
-                [site_dir] if version == "%d.%d" % sys.version_info[:2] else [])
+            sites = only_sites if only_sites is not None else site_dirs.get(version, [])
             made[key] = router_python.build_root(
                 tmp_path_factory.mktemp("root-%s-%s" % (name, branch)), packages, branch,
                 site_dirs=sites, extra_paths=[common.REPO_ROOT / "src"])

@@ -48,7 +48,7 @@ def ask(dp, name="a.test", address="192.0.2.1"):
 
 
 def test_only_the_split_stdlib_is_importable(make_root, branch):
-    rp = make_root("light", ["python3-light"], branch, site_dirs=[])
+    rp = make_root("light", ["python3-light"], branch, only_sites=[])
     seen = probe(rp, "json", "socket", "dprive", "unicodedata", "asyncio", "logging", "ssl",
                  "ctypes", "dns")
     ok = {name for name, how in seen["imports"].items() if how == "ok"}
@@ -111,7 +111,7 @@ def test_a_tls_session_that_cannot_start_says_why_in_log_and_status(make_root, d
 
 def test_gateway_and_dtls_under_the_dtls_package(dtls_root, unbound, pki, tmp_path):
     if "python3-pyopenssl" in dtls_root.absent:
-        pytest.skip("no pyOpenSSL built for Python %s here" % dtls_root.version)
+        pytest.skip("no pyOpenSSL built for Python %s here (`make routerpy-site`)" % dtls_root.version)
     gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, python=dtls_root.python)
     with gw:
         dp = DpriveProcess(tmp_path / "dp", pki.ca_cert,

@@ -255,12 +255,13 @@ def _copy_modules(files, dest_dir, cache_tag, sources, compile_python):
 
 
 def _site_files(names, site_dirs):
-    """{rel: src} for the top-level names (globs) in the first site dir that has them all, or None."""
+    """{rel: src} for the top-level names (globs) in the first site dir that has them all
+    (a name starting with ? only if there), or None."""
     for site in map(Path, site_dirs):
         found = {}
         for pattern in names:
-            hits = sorted(site.glob(pattern))
-            if not hits:
+            hits = sorted(site.glob(pattern.lstrip("?")))
+            if not hits and not pattern.startswith("?"):
                 break
             for hit in hits:
                 if hit.is_dir():
@@ -329,7 +330,14 @@ def build_root(root, packages, branch="24.10", python=None, site_dirs=(), extra_
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--find"] and len(argv) == 2:     # for the Makefile: this machine's CPython X.Y
+        found = find_python(argv[1])
+        print(found or "", end="\n" if found else "")
+        return 0 if found else 1
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="%(prog)s --find X.Y prints this machine's CPython X.Y")
     parser.add_argument("root", help="directory to make (emptied first)")
     parser.add_argument("packages", nargs="+", help="python3-* package names")
     parser.add_argument("--branch", default="24.10", choices=sorted(BRANCH_VERSIONS))
