@@ -7,13 +7,18 @@ package/dprive/Makefile declares (tests/tools/router_python.py).
   includes dprive's, as its +dprive pulls them in).
 - branch (session, parametrized): "24.10" (CPython 3.11) and "25.12" (3.13,
   skipped when this machine has no CPython 3.13).
-- make_root (session): make_root(name, packages) -> RouterPython, cached.
+- site_dirs (session): where third-party packages come from, per Python version
+  (the venv's; for 3.13 what `make routerpy-site` installed).
+- make_root (session): make_root(name, packages, branch, only_sites=None) ->
+  RouterPython, cached per arguments.
 - main_root / dtls_root: the roots for dprive's and dprive-dtls's DEPENDS.
-- pki, unbound: as in tests/integration (one DoT unbound, local data only).
+- pki, unbound: as in tests/integration (one DoT unbound, local data only;
+  that tier's conftest is not imported: its hooks would run twice).
 """
 
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +31,9 @@ REQUIRED_TOOLS = ["unbound", "kdig", "openssl"]
 
 def pytest_collection_modifyitems(config, items):
     missing = common.missing_tools(REQUIRED_TOOLS)
-    for item in items:
-        if "routerpy" in item.nodeid and missing:
+    here = Path(__file__).resolve().parent
+    for item in items:     # this hook sees every tier's items: only ours
+        if Path(str(item.fspath)).resolve().parent == here and missing:
             item.add_marker(pytest.mark.skip(reason="the router's-Python tier needs %s (`make deps`)"
                                              % ", ".join(missing)))
 
