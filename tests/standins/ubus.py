@@ -1,6 +1,7 @@
 """A stand-in for python3-ubus, derived from CZ-NIC/python-ubus ubus_python.c
-(v0.1.2, the version openwrt/packages lang/python/python-ubus builds), and
-checked against that module built here on the real libubus and ubusd.
+(git v0.1.2 = fdf442e; the PyPI sdist ubus 0.1.3 differs only in one error
+path of add()), and checked against that module built here on the real
+libubox, libubus and ubusd (openwrt/ubus 3cc98db).
 
 It talks to the fake ubusd of tests/standins/ubusd.py (one JSON object a line
 instead of blobmsg) and keeps what dprive relies on, each with the C function
