@@ -125,12 +125,7 @@ class UbusObject:
         try:
             if not ubus.get_connected():
                 ubus.connect(self.socket_path) if self.socket_path else ubus.connect()
-            ubus.add(OBJECT, {
-                "status": _method(self._status, ubus, "ubus_rpc_session"),
-                "stats": _method(self._stats, ubus, "ubus_rpc_session"),
-                "reconnect": _method(self._reconnect, ubus, "name", "ubus_rpc_session"),
-                "dump": _method(self._status, ubus),
-            })
+            ubus.add(OBJECT, self.method_table(ubus))
         except Exception as err:
             self._disconnect(deregister=False)
             self._failed("cannot publish the ubus object %s: %s%s" % (
@@ -139,6 +134,15 @@ class UbusObject:
         self.published = True
         self.last_error = None
         log.info("ubus object %s published", OBJECT)
+
+    def method_table(self, ubus):
+        """What ubus.add() is given for the object."""
+        return {
+            "status": _method(self._status, ubus, "ubus_rpc_session"),
+            "stats": _method(self._stats, ubus, "ubus_rpc_session"),
+            "reconnect": _method(self._reconnect, ubus, "name", "ubus_rpc_session"),
+            "dump": _method(self._status, ubus),
+        }
 
     def _check(self):
         """A lookup is the one request that tells a dead ubusd from a live one."""
