@@ -109,7 +109,11 @@ class UbusObject:
                     self._sleep(self.RETRY_S)
                     continue
                 next_check = time.monotonic() + self.CHECK_S
-            self.ubus.loop(LOOP_TIMEOUT_MS)
+            try:
+                self.ubus.loop(LOOP_TIMEOUT_MS)
+            except Exception as err:     # the thread must not die of it: publish anew
+                self._lost(err)
+                continue
             if time.monotonic() >= next_check:
                 self._check()
                 next_check = time.monotonic() + self.CHECK_S
@@ -149,9 +153,12 @@ class UbusObject:
         try:
             self.ubus.objects(OBJECT)
         except Exception as err:
-            self.published = False
-            self._disconnect(deregister=False)
-            log.warning("lost the ubus connection (%s); publishing %s again", _text(err), OBJECT)
+            self._lost(err)
+
+    def _lost(self, err):
+        self.published = False
+        self._disconnect(deregister=False)
+        log.warning("lost the ubus connection (%s); publishing %s again", _text(err), OBJECT)
 
     def _failed(self, message):
         """Log a failure once at warning, and again only when its cause changes."""
@@ -167,6 +174,7 @@ class UbusObject:
                 self.ubus.disconnect(deregister=deregister)
         except Exception as err:   # already gone with ubusd
             log.debug("ubus disconnect: %s", _text(err))
+
     # handlers: run in the ubus thread
 
     def _status(self, handler, data):
