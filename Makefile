@@ -46,6 +46,11 @@ test-integration: deps venv
 test-netns: deps venv
 	$(PY) -m pytest -q tests/netns
 
+# The ubus object on the python3-ubus stand-in and the fake ubusd (tests/standins/).
+.PHONY: test-ubus
+test-ubus: deps venv
+	$(PY) -m pytest -q tests/unit/test_ubus_standin.py tests/integration/test_ubus.py
+
 test-micropython: venv
 	$(PY) tests/micropython/run.py
 

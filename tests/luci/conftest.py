@@ -15,6 +15,7 @@ import pytest
 
 from tests.tools import certs, common
 from tests.tools.dprive_proc import DpriveProcess, upstream
+from tests.tools.ubusd_proc import FakeUbusd
 from tests.tools.unbound import UnboundServer
 
 try:
@@ -26,7 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 REPO = common.REPO_ROOT
 HTDOCS = REPO / "luci-app" / "htdocs"
 ACL = REPO / "luci-app" / "root" / "usr" / "share" / "rpcd" / "acl.d" / "luci-app-dprive.json"
-STANDINS = REPO / "tests" / "standins"
 SCREENSHOTS = REPO / "tests" / "luci" / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -71,13 +71,9 @@ class Daemon(DpriveProcess):
     """dprive with its ubus object published on the python3-ubus stand-in."""
 
     def start(self, timeout_s=15.0):
-        try:
-            os.unlink(self.ubus_path)       # the stand-in binds it; a stale one would block that
-        except FileNotFoundError:
-            pass
         super().start(timeout_s)
-        common.wait_until(lambda: "ubus object dprive published" in self.log_text(), 5,
-                          what="the ubus object")
+        # published by the daemon's ubus thread on the fake ubusd (tests/standins/ubusd.py)
+        common.wait_until(lambda: self.bus.lookup("dprive"), 10, what="the ubus object")
         return self
 
     def restart_keeping_config(self):
@@ -96,8 +92,9 @@ def make_daemon(tmp_path, luci_pki, luci_unbound):
                for i, n in enumerate(upstream_names)]
         dp = Daemon(tmp_path / "dprive", luci_pki.ca_cert, ups,
                     options={"query_timeout_ms": 2500, "connect_timeout_ms": 1500})
-        dp.ubus_path = str(tmp_path / "ubus.sock")
-        dp.extra_env = {"PYTHONPATH": str(STANDINS), "DPRIVE_TEST_UBUS": dp.ubus_path}
+        dp.bus = FakeUbusd(tmp_path / ("ubusd%d" % len(started))).start()
+        dp.ubus_path = dp.bus.socket_path
+        dp.extra_env = dp.bus.env()
         started.append(dp)
         return dp.start()
 
@@ -106,6 +103,7 @@ def make_daemon(tmp_path, luci_pki, luci_unbound):
     finally:
         for dp in started:
             dp.stop()
+            dp.bus.stop()
 
 
 @pytest.fixture

@@ -30,6 +30,11 @@ have chromium  || need="$need chromium"
 # The gateway keeps its DTLS ticket keys in a file only on a shared libssl:
 # Debian's pyOpenSSL (the venv's wheel links OpenSSL statically).
 /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
+# The ubus ACL test runs the daemon as the package's user, whom its
+# /usr/share/acl.d file names (ubusd maps an unknown user to root only).
+if [ "$(id -u)" = 0 ] && ! id dprive >/dev/null 2>&1; then
+	useradd --system --no-create-home --shell /usr/sbin/nologin dprive
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "missing Debian packages:$need" >&2
