@@ -158,15 +158,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "build" / "dist"),
                         help="output directory (default build/dist)")
+    parser.add_argument("--root", default=str(ROOT),
+                        help="the repository (default: the one this file is in)")
     parser.add_argument("--check", action="store_true",
                         help="only say whether the feed Makefile's PKG_VERSION/PKG_HASH are current")
     args = parser.parse_args(argv)
+    root = Path(args.root)
     if args.check:
-        problems = stale()
+        problems = stale(root)
         for problem in problems:
             print(f"{FEED_MAKEFILE}: {problem}: run `make dist`", file=sys.stderr)
         return 1 if problems else 0
-    out = dist(args.out)
+    out = dist(args.out, root)
     print(out)
     print(f"sha256 {hashlib.sha256(out.read_bytes()).hexdigest()}")
     return 0
