@@ -327,3 +327,12 @@ def test_check_from_the_scratch_root_reports_a_broken_config(scratch_root, tmp_p
                           text=True, timeout=30)
     assert proc.returncode == 2
     assert str(bad) in proc.stdout + proc.stderr
+
+
+def test_pyc_are_hash_checked_without_source_date_epoch_in_the_environment(monkeypatch):
+    """`make ipk` run by hand (no SOURCE_DATE_EPOCH): still the SDK's kind of .pyc."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    out = load_builder().compiled_payload({"usr/lib/dprive/x.py": (0o644, b"A = {'a', 'b'}\n")},
+                                          EPOCH)
+    assert set(out) == {"usr/lib/dprive/x.pyc"}
+    assert int.from_bytes(out["usr/lib/dprive/x.pyc"][1][4:8], "little") == 0b11
