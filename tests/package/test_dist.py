@@ -16,10 +16,13 @@ from tests.package.ipkkit import DIST, EPOCH, ROOT, load_dist
 
 def run_dist(out, epoch=EPOCH):
     """package/dist.py as `make dist` runs it, in its own process, on a copy of
-    the repository's inputs (so the real Makefile is not rewritten)."""
+    the repository's inputs (so the real feed Makefile is not rewritten)."""
+    repo = out / "repo"
+    if not repo.exists():
+        copy_repo(repo)
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
-    proc = subprocess.run([sys.executable, str(DIST), "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(DIST), "--out", str(out), "--root", str(repo)],
+                          env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return out / load_dist().tarball_name()
 
