@@ -54,18 +54,22 @@ def test_fresh_install_adds_the_user_hups_ubusd_then_enables_and_starts(router, 
     assert "dprive:x:5453:dprive" in (router.root / "etc/group").read_text().splitlines()
 
 
-def test_upgrade_keeps_a_disabled_service_disabled(router, ipks):
+def test_upgrade_keeps_a_disabled_service_disabled_and_stopped(router, ipks):
+    """default_postinst does not enable on an upgrade but starts every init
+    script; the init script itself stays down when disabled, so dnsmasq keeps
+    the upstreams the user went back to."""
     opkg = Opkg(router)
     opkg.install("dprive", ipks["dprive"])
     router.init("stop")
     router.init("disable")
     assert not (router.root / ENABLED).exists()
+    restored = router.dnsmasq()
     router.clear()
     opkg.upgrade("dprive", ipks["dprive"])
     assert not (router.root / ENABLED).exists()      # not enabled again
-    # default_postinst starts the init scripts of the package on an upgrade
-    # whatever their state (OpenWrt's behaviour, modelled as read).
     assert ("killall", "-HUP", "ubusd") in calls(router)
+    assert router.calls("procd_open_instance") == []
+    assert router.dnsmasq() == restored
 
 
 def test_upgrade_of_an_enabled_service_stops_and_starts_it_and_keeps_it_enabled(router, ipks):
