@@ -84,12 +84,19 @@ bench: deps venv
 flows: deps venv
 	$(PY) bench/flows.py
 
-# The OpenWrt packages, without the SDK: build/ipk/dprive_<version>_all.ipk,
-# dprive-dtls_<version>_all.ipk and luci-app-dprive_<version>_all.ipk
-# (package/build_ipk.py, standard library only).
+# The OpenWrt 24.10 packages, without the SDK: build/ipk/dprive_<version>-r<release>_all.ipk,
+# dprive-src_..., dprive-dtls_... and luci-app-dprive_..._all.ipk, their .pyc
+# compiled by $(PYTHON), which must be Python 3.11 (package/build_ipk.py).
 .PHONY: ipk
 ipk:
 	$(PYTHON) package/build_ipk.py --out build/ipk
+
+# The release tarball the feed Makefile builds from, build/dist/dprive-<version>.tar.gz
+# (package/dist.py); it also rewrites PKG_VERSION and PKG_HASH in
+# package/dprive/Makefile when the sources changed: commit that file after it.
+.PHONY: dist
+dist:
+	$(PYTHON) package/dist.py --out build/dist
 
 # luci-app-dprive's generated files: the schema module the views validate
 # with (from src/dprive/schema.py) and the translation template.

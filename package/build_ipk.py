@@ -1,20 +1,31 @@
 #!/usr/bin/env python3
-"""Build dprive's .ipk packages without the OpenWrt SDK.
+"""Build dprive's .ipk packages without the OpenWrt SDK, as the 24.10 SDK builds them.
 
-    python3 package/build_ipk.py [--out build/ipk]
+    python3 package/build_ipk.py [--out build/ipk] [--python python3.11]
 
-writes dprive_<version>_all.ipk, dprive-dtls_<version>_all.ipk and
-luci-app-dprive_<version>_all.ipk, laid out
-as OpenWrt's ipkg-build lays a package: a gzip'd tar holding ./debian-binary
-("2.0"), ./control.tar.gz (control, conffiles, postinst, prerm) and
-./data.tar.gz (the files, at their installed paths), in that order.
+writes dprive_<v>-r<release>_all.ipk, dprive-src_..., dprive-dtls_... and
+luci-app-dprive_..._all.ipk (the names ipkg-build gives: <name>_<VERSION>_<arch>.ipk,
+VERSION being PKG_VERSION-rPKG_RELEASE), laid out as OpenWrt's
+scripts/ipkg-build lays a package: a gzip'd tar holding ./debian-binary
+("2.0"), ./data.tar.gz and ./control.tar.gz, in that order.
 
-The data of the main package is src/dprive as /usr/lib/dprive/dprive (Python
-sources, no bytecode), the /usr/sbin/dprive wrapper, and everything under
-files/ at its path. package/dprive/Makefile installs the same set (the tests
-under tests/package check that), and applies the same mode rule: 0755 for
-directories, for files under etc/init.d, usr/bin, usr/sbin, usr/libexec and
-for files whose owner may execute them in the repository, 0644 for the rest.
+The main package installs what package/dprive/Makefile installs through
+Py3Package (lang/python/python3-package.mk in openwrt/packages): src/dprive
+as /usr/lib/dprive/dprive compiled to legacy .pyc next to where the source
+was (`python3 -m compileall -b -d /`, PYTHONHASHSEED and SOURCE_DATE_EPOCH
+fixed), sources deleted; dprive-src holds the .py files. OpenWrt 24.10 runs
+Python 3.11, whose bytecode only 3.11 writes: the builder refuses another
+interpreter. Also the /usr/sbin/dprive wrapper and everything under files/ at
+its path, with the mode rule: 0755 for directories, for files under
+etc/init.d, usr/bin, usr/sbin, usr/libexec and for files whose owner may
+execute them in the repository, 0644 for the rest (tests/package checks that
+the feed Makefile installs the same tree).
+
+The control scripts are those package-pack.mk writes: postinst and prerm call
+OpenWrt's default_postinst / default_prerm (/lib/functions.sh: the USERID
+user from Require-User, enable on a fresh install only, start; on removal
+stop and disable), and the package's own part goes to postinst-pkg, which
+default_postinst sources first.
 
 Reproducible: every entry is owned by root:root (0:0), sorted, with the mtime
 of SOURCE_DATE_EPOCH, or else of the last commit; the gzip headers carry the
@@ -30,14 +41,33 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MAINTAINER = "dprive developers"
+# The control fields package/dprive/Makefile gives (PKG_MAINTAINER, PKG_LICENSE,
+# PKG_LICENSE_FILES, URL). No project address exists yet: the maintainer's
+# address is a placeholder under .invalid (RFC 2606), to be replaced.
+MAINTAINER = "dprive maintainers <maintainers@dprive.invalid>"
 LICENSE = "GPL-2.0-only"
-SOURCE = "package/dprive"
+LICENSE_FILES = "LICENSE"
+URL = "https://github.com/dprive/dprive"
 SECTION = "net"
+# Source: the package's folder under TOPDIR where the feeds put it
+# (package-defaults.mk: SOURCE is CURDIR without TOPDIR).
+SOURCE = "feeds/packages/net/dprive"
+# package-defaults.mk adds +libc to every package's DEPENDS but kmod-*.
+DEFAULT_DEPENDS = ["libc"]
+# The feed Makefile's PKG_RELEASE is the release of every package here.
+FEED_MAKEFILE = Path("package") / "dprive" / "Makefile"
+
+# OpenWrt 24.10's Python (lang/python/python3-version.mk): the .pyc are for it.
+PYTHON_24_10 = (3, 11)
+# Where the Python package lives on the router; the wrapper puts it on PYTHONPATH.
+PY_LIB = "usr/lib/dprive/"
+# Py3Package's Python3/CompileAll: compileall -r $(PYTHON3_COMPILEALL_MAX_RECURSION_LEVEL).
+COMPILEALL_MAX_RECURSION = 20
 
 # What /usr/sbin/dprive says; package/dprive/Makefile prints the same lines.
 WRAPPER = (
@@ -47,7 +77,7 @@ WRAPPER = (
 )
 
 LUCI_NAME = "luci-app-dprive"
-LUCI_SOURCE = "luci-app"
+LUCI_SOURCE = "feeds/luci/applications/luci-app-dprive"
 LUCI_SECTION = "luci"
 LUCI_DEPENDS = ["luci-base", "dprive"]
 # luci.mk serves htdocs/ from uhttpd's document root.
@@ -56,59 +86,42 @@ LUCI_HTDOCS = "www/"
 # Directories (of the installed tree) whose files are programs.
 EXEC_DIRS = ("etc/init.d/", "usr/bin/", "usr/sbin/", "usr/libexec/")
 
-# The dprive system user: this id when free, else the next free one.
+# The dprive system user, as USERID:=dprive=5453:dprive=5453 in the feed
+# Makefile: the Require-User control field, which default_postinst's
+# add_group_and_user reads.
 USER = "dprive"
 USER_ID = 5453
+REQUIRE_USER = f"{USER}={USER_ID}:{USER}={USER_ID}"
 
-POSTINST_MAIN = """#!/bin/sh
-# dprive postinst: the dprive system user (also in an image build, where
-# IPKG_INSTROOT is the image's root), then enable and start the service
-# (only on a running system).
-root="${IPKG_INSTROOT}"
-passwd="$root/etc/passwd"
-group="$root/etc/group"
-shadow="$root/etc/shadow"
-mkdir -p "$root/etc"
-touch "$passwd" "$group"
+# The postinst and prerm package-pack.mk (include/, the .ipk branch) writes
+# for every package; a package's own Package/<name>/postinst becomes
+# postinst-pkg, which default_postinst sources before it enables (fresh
+# install only: PKG_UPGRADE is not 1) and starts the package's init scripts.
+POSTINST_DEFAULT = """#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+"""
+PRERM_DEFAULT = """#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+"""
 
-gid=$(sed -n 's/^@USER@:[^:]*:\\([0-9]*\\):.*/\\1/p' "$group" | head -n 1)
-if [ -z "$gid" ]; then
-	gid=@ID@
-	while grep -q "^[^:]*:[^:]*:$gid:" "$group"; do gid=$((gid + 1)); done
-	echo "@USER@:x:$gid:" >> "$group"
-fi
-if ! grep -q '^@USER@:' "$passwd"; then
-	uid=$gid
-	while grep -q "^[^:]*:[^:]*:$uid:" "$passwd"; do uid=$((uid + 1)); done
-	echo "@USER@:x:$uid:$gid:@USER@:/var/run/dprive:/bin/false" >> "$passwd"
-fi
-if [ -f "$shadow" ] && ! grep -q '^@USER@:' "$shadow"; then
-	echo "@USER@:*:0:0:99999:7:::" >> "$shadow"
-fi
-
-[ -n "$root" ] && exit 0
-if [ -x /etc/init.d/dprive ]; then
-	/etc/init.d/dprive enable
-	/etc/init.d/dprive start
-fi
-exit 0
-""".replace("@USER@", USER).replace("@ID@", str(USER_ID))
-
-PRERM_MAIN = """#!/bin/sh
-# dprive prerm: stop and disable the service (nothing in an image build).
-[ -n "${IPKG_INSTROOT}" ] && exit 0
-if [ -x /etc/init.d/dprive ]; then
-	/etc/init.d/dprive stop
-	/etc/init.d/dprive disable
-fi
+# dprive's Package/dprive/postinst (postinst-pkg): ubusd reads
+# /usr/share/acl.d only at its start and on SIGHUP, so until it is HUPed the
+# dprive user may not publish the object 'dprive'. default_postinst sources
+# this before it starts the service. Nothing in an image build: ubusd reads
+# the ACLs when the image boots.
+POSTINST_PKG_MAIN = """#!/bin/sh
+[ -n "${IPKG_INSTROOT}" ] || killall -HUP ubusd 2>/dev/null
 exit 0
 """
 
-# pyOpenSSL is imported when the daemon starts: a running dprive gets DTLS
-# only after a restart.
-POSTINST_DTLS = """#!/bin/sh
-# dprive-dtls postinst: restart a running dprive so that it finds pyOpenSSL
-# (nothing in an image build).
+# dprive-dtls's postinst-pkg: pyOpenSSL is imported when the daemon starts,
+# so a running dprive gets DTLS only after a restart (nothing in an image).
+POSTINST_PKG_DTLS = """#!/bin/sh
 [ -n "${IPKG_INSTROOT}" ] && exit 0
 if [ -x /etc/init.d/dprive ] && /etc/init.d/dprive enabled; then
 	/etc/init.d/dprive restart
@@ -119,8 +132,8 @@ exit 0
 DTLS_MARKER = "usr/share/dprive-dtls/README"
 DTLS_MARKER_TEXT = "dprive-dtls: DNS over DTLS for dprive and the dprive gateway (pyOpenSSL).\n"
 
+TITLE_MAIN = "DNS forwarder with persistent DNS-over-TLS upstream sessions"
 DESCRIPTION_MAIN = """\
-DNS forwarder with persistent DNS-over-TLS upstream sessions
 dprive takes the queries dnsmasq forwards and carries them to upstream
 resolvers over DNS-over-TLS (RFC 7858), with authenticated servers
 (RFC 8310 strict profile), EDNS(0) padding and persistent sessions that
@@ -128,33 +141,54 @@ recover from lost state in the fewest round trips. It publishes the ubus
 object 'dprive' (status, reconnect, stats) through python3-ubus, which
 LuCI (luci-app-dprive) uses. DNS over DTLS needs dprive-dtls."""
 
+# Py3Package's Package/<name>-src: the title gets " (sources)", the
+# description a last paragraph.
+TITLE_SRC = TITLE_MAIN + " (sources)"
+DESCRIPTION_SRC = DESCRIPTION_MAIN + """
+
+This package contains the Python source files for dprive."""
+
+TITLE_DTLS = "DNS over DTLS for dprive (and the dprive gateway)"
 DESCRIPTION_DTLS = """\
-DNS over DTLS for dprive (and the dprive gateway)
 Pulls in pyOpenSSL so dprive can carry queries over DNS over DTLS
 (RFC 8094, option transport 'dtls') and 'dprive gateway' can serve it."""
 
-DESCRIPTION_LUCI = """\
-LuCI support for dprive
-Settings (/etc/config/dprive, validated with the rules of 'dprive check')
-and live status of dprive, under Services, dprive. Status and reconnect go
-through dprive's ubus object; rpcd grants them to the luci-app-dprive ACL."""
+# luci-app/Makefile's LUCI_TITLE and LUCI_DESCRIPTION.
+TITLE_LUCI = "LuCI support for dprive"
+DESCRIPTION_LUCI = "Settings and live status of dprive, the DNS-over-TLS forwarder."
 
-# LuCI caches its menu tree and rpcd its ACLs: a new menu.d or acl.d file is
-# seen once both are dropped (as luci.mk's default postinst does).
-POSTINST_LUCI = """#!/bin/sh
-# luci-app-dprive postinst: forget LuCI's menu cache and reload rpcd's ACLs
-# (nothing in an image build).
-[ -n "${IPKG_INSTROOT}" ] && exit 0
-rm -f /tmp/luci-indexcache /tmp/luci-indexcache.*
-rm -rf /tmp/luci-modulecache/
-[ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
-exit 0
+# luci.mk's Package/<app>/postinst (it becomes postinst-pkg): LuCI caches its
+# menu tree, rpcd its ACLs; both are dropped so the new menu.d and acl.d
+# files are seen.
+POSTINST_PKG_LUCI = """[ -n "${IPKG_INSTROOT}" ] || {
+	rm -f /tmp/luci-indexcache
+	rm -rf /tmp/luci-modulecache/
+	killall -HUP rpcd 2>/dev/null
+	exit 0
+}
 """
 
 DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-codecs", "python3-ubus"]
+                "python3-logging", "python3-codecs", "python3-ubus", "ca-bundle"]
 # The gateway's session tickets use ctypes (src/dprive/gateway/tickets.py).
 DEPENDS_DTLS = ["dprive", "python3-pyopenssl", "python3-ctypes"]
+
+
+def release(root=ROOT):
+    """PKG_RELEASE of the feed Makefile (of this repository when root has none)."""
+    path = root / FEED_MAKEFILE
+    if not path.is_file():
+        path = ROOT / FEED_MAKEFILE
+    m = re.search(r"^PKG_RELEASE:=(\d+)$", path.read_text(), re.M)
+    if not m:
+        raise SystemExit(f"no PKG_RELEASE:=<number> line in {path}")
+    return int(m.group(1))
+
+
+def full_version(root=ROOT):
+    """The version the SDK gives the packages: <version>-r<release>
+    (package-defaults.mk: VERSION:=$(PKG_VERSION)-r$(PKG_RELEASE))."""
+    return f"{version(root)}-r{release(root)}"
 
 
 def version(root=ROOT):
@@ -210,16 +244,77 @@ def file_mode(dest, src_mode):
 
 
 def main_payload(root=ROOT):
-    """{installed path (no leading /): (mode, bytes)} of the dprive package."""
+    """{installed path (no leading /): (mode, bytes)} of dprive as installed
+    before Py3Package compiles it: Python sources, wrapper, files/."""
     payload = {}
     for rel, path in _walk(root / "src" / "dprive"):
-        payload["usr/lib/dprive/dprive/" + rel] = (0o644, path.read_bytes())
+        payload[PY_LIB + "dprive/" + rel] = (0o644, path.read_bytes())
     payload["usr/sbin/dprive"] = (0o755, WRAPPER.encode())
     files = root / "files"
     if files.is_dir():
         for rel, path in _walk(files):
             payload[rel] = (file_mode(rel, path.stat().st_mode), path.read_bytes())
     return payload
+
+
+def src_payload(payload):
+    """Py3Package's <name>-src: only the .py files (DeleteNonSourceFiles)."""
+    return {p: v for p, v in payload.items() if p.endswith(".py")}
+
+
+def interpreter_version(python):
+    """(major, minor) of the interpreter `python`."""
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"cannot run the Python that compiles the .pyc ({python}): "
+                         f"{exc.stderr.strip() or exc}")
+    except OSError as exc:
+        raise SystemExit(f"cannot run the Python that compiles the .pyc ({python}): {exc}")
+    major, minor = out.split()
+    return int(major), int(minor)
+
+
+def check_python(python, target=PYTHON_24_10):
+    """Refuse an interpreter whose bytecode the router's Python cannot load."""
+    found = interpreter_version(python)
+    if found != tuple(target):
+        want = "%d.%d" % tuple(target)
+        raise SystemExit(
+            f"the .pyc must be made by Python {want}, the Python of OpenWrt 24.10 "
+            f"(a .pyc of another version is refused by the router's interpreter): "
+            f"{python} is Python {found[0]}.{found[1]}; run "
+            f"`make ipk PYTHON=python{want}` or build_ipk.py --python python{want}")
+
+
+def compiled_payload(payload, epoch, python=sys.executable, target=PYTHON_24_10):
+    """The payload as Py3Package installs it: every .py compiled to a legacy
+    .pyc beside it and deleted (Python3/CompileAll, Python3/DeleteSourceFiles).
+    Same command as the SDK: compileall -r 20 -b -d '/' on the installed tree,
+    with PYTHONHASHSEED and SOURCE_DATE_EPOCH set to the build's epoch (the
+    latter makes hash-checked .pyc, independent of file times)."""
+    check_python(python, target)
+    out = {p: v for p, v in payload.items() if not p.endswith(".py")}
+    with tempfile.TemporaryDirectory(prefix="dprive-pyc-") as tmp:
+        stage = Path(tmp)
+        for path, (_, data) in payload.items():
+            if path.endswith(".py"):
+                dest = stage / path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        env = dict(os.environ, PYTHONHASHSEED=str(epoch), SOURCE_DATE_EPOCH=str(epoch),
+                   PYTHONDONTWRITEBYTECODE="1", PYTHONOPTIMIZE="")
+        proc = subprocess.run([python, "-m", "compileall", "-r", str(COMPILEALL_MAX_RECURSION),
+                               "-b", "-d", "/", str(stage)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise SystemExit("compileall failed:\n" + proc.stdout + proc.stderr)
+        for path in payload:
+            if path.endswith(".py"):
+                pyc = stage / (path + "c")
+                out[path + "c"] = (0o644, pyc.read_bytes())
+    return out
 
 
 def dtls_payload():
@@ -239,31 +334,56 @@ def luci_payload(root=ROOT):
     return payload
 
 
-def packages(root=ROOT):
-    """The packages: name -> dict(control fields, scripts, payload)."""
-    main = main_payload(root)
-    conffiles = sorted("/" + p for p in main if p.startswith("etc/config/"))
+def scripts(postinst_pkg=None):
+    """The control scripts of a package: package-pack.mk's postinst and prerm,
+    and the package's own postinst as postinst-pkg."""
+    out = {"postinst": POSTINST_DEFAULT, "prerm": PRERM_DEFAULT}
+    if postinst_pkg:
+        out["postinst-pkg"] = postinst_pkg
+    return out
+
+
+def packages(root=ROOT, python=sys.executable, target=PYTHON_24_10, epoch=None):
+    """The packages: name -> dict(title, description (the text under the
+    title), depends (as the Makefile's DEPENDS, without the libc the SDK
+    adds), conffiles, scripts, payload, release, and for luci source/section).
+    dprive's payload holds .pyc made by `python`, which must be `target`."""
+    if epoch is None:
+        epoch = source_date_epoch(root)
+    sources = main_payload(root)
+    conffiles = sorted("/" + p for p in sources if p.startswith("etc/config/"))
+    rel = release(root)
     out = {
         "dprive": {
-            "depends": DEPENDS_MAIN, "description": DESCRIPTION_MAIN,
-            "conffiles": conffiles,
-            "scripts": {"postinst": POSTINST_MAIN, "prerm": PRERM_MAIN},
-            "payload": main,
+            "title": TITLE_MAIN, "description": DESCRIPTION_MAIN,
+            "depends": DEPENDS_MAIN, "conffiles": conffiles, "user": REQUIRE_USER,
+            "scripts": scripts(POSTINST_PKG_MAIN),
+            "payload": compiled_payload(sources, epoch, python, target),
+            "release": rel,
+        },
+        "dprive-src": {
+            "title": TITLE_SRC, "description": DESCRIPTION_SRC,
+            "depends": [], "conffiles": [],
+            "scripts": scripts(),
+            "payload": src_payload(sources),
+            "release": rel,
         },
         "dprive-dtls": {
-            "depends": DEPENDS_DTLS, "description": DESCRIPTION_DTLS,
-            "conffiles": [],
-            "scripts": {"postinst": POSTINST_DTLS},
+            "title": TITLE_DTLS, "description": DESCRIPTION_DTLS,
+            "depends": DEPENDS_DTLS, "conffiles": [],
+            "scripts": scripts(POSTINST_PKG_DTLS),
             "payload": dtls_payload(),
+            "release": rel,
         },
     }
     if (root / "luci-app").is_dir():
         out[LUCI_NAME] = {
-            "depends": LUCI_DEPENDS, "description": DESCRIPTION_LUCI,
-            "conffiles": [],
-            "scripts": {"postinst": POSTINST_LUCI},
+            "title": TITLE_LUCI, "description": DESCRIPTION_LUCI,
+            "depends": LUCI_DEPENDS, "conffiles": [],
+            "scripts": scripts(POSTINST_PKG_LUCI),
             "payload": luci_payload(root),
-            "source": LUCI_SOURCE, "section": LUCI_SECTION,
+            "source": LUCI_SOURCE, "section": LUCI_SECTION, "source_name": LUCI_NAME,
+            "release": rel,
         }
     return out
 
@@ -279,9 +399,10 @@ def _info(name, mode, mtime, size=0, kind=tarfile.REGTYPE):
     return info
 
 
-def tar_gz(entries, mtime):
+def tar_gz(entries, mtime, prefix="./"):
     """A gzip'd tar (GNU format) of {path: (mode, bytes)}; directories are
-    made for every parent, members are './'-prefixed and sorted by path."""
+    made for every parent, members are prefix-ed ('./' as ipkg-build's
+    `tar -c .`, or 'name-version/' for a source tarball) and sorted by path."""
     dirs = {""}
     for path in entries:
         parts = path.split("/")[:-1]
@@ -294,11 +415,11 @@ def tar_gz(entries, mtime):
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for path, content in members:
             if content is None:
-                name = "./" + path + "/" if path else "./"
+                name = prefix + path + "/" if path else prefix
                 tar.addfile(_info(name, 0o755, mtime, kind=tarfile.DIRTYPE))
             else:
                 mode, data = content
-                tar.addfile(_info("./" + path, mode, mtime, len(data)), io.BytesIO(data))
+                tar.addfile(_info(prefix + path, mode, mtime, len(data)), io.BytesIO(data))
     return _gzip(raw.getvalue(), mtime)
 
 
@@ -310,47 +431,66 @@ def _gzip(data, mtime):
     return out.getvalue()
 
 
-def control_text(name, pkg, ver):
-    installed = sum(len(data) for _, data in pkg["payload"].values())
-    title, *rest = pkg["description"].splitlines()
-    desc = "Description: " + title + "".join("\n " + (line or ".") for line in rest)
+def control_description(text):
+    """The Description field as package-pack.mk writes it: `printf
+    "Description: "; echo "$DESCRIPTION" | sed -e 's,^[[:space:]]*, ,g'`."""
+    return "Description: " + "\n".join(" " + line.strip() for line in text.splitlines())
+
+
+def control_text(name, pkg, ver, installed_size, epoch):
+    """The control file, fields in package-pack.mk's order; Installed-Size is
+    what ipkg-build puts there: the size of the uncompressed data tar."""
     fields = [
-        ("Package", name), ("Version", ver), ("Depends", ", ".join(pkg["depends"])),
-        ("Source", pkg.get("source", SOURCE)), ("SourceName", name), ("License", LICENSE),
-        ("Section", pkg.get("section", SECTION)), ("Maintainer", MAINTAINER),
-        ("Architecture", "all"), ("Installed-Size", str(installed)),
+        ("Package", name), ("Version", ver),
+        ("Depends", ", ".join(DEFAULT_DEPENDS + list(pkg["depends"]))),
+        ("Source", pkg.get("source", SOURCE)),
+        ("SourceName", pkg.get("source_name", "dprive")),
+        ("License", LICENSE), ("LicenseFiles", LICENSE_FILES),
+        ("Section", pkg.get("section", SECTION)),
+        ("Require-User", pkg.get("user")),
+        ("SourceDateEpoch", str(epoch)), ("URL", URL),
+        ("Maintainer", MAINTAINER), ("Architecture", "all"),
+        ("Installed-Size", str(installed_size)),
     ]
-    return "".join(f"{k}: {v}\n" for k, v in fields) + desc + "\n"
+    return ("".join(f"{k}: {v}\n" for k, v in fields if v)
+            + control_description(pkg["description"]) + "\n")
 
 
 def build_one(name, pkg, ver, mtime):
-    control = {"control": (0o644, control_text(name, pkg, ver).encode())}
+    data = tar_gz(pkg["payload"], mtime)
+    installed_size = len(gzip.decompress(data))
+    control = {"control": (0o644, control_text(name, pkg, ver, installed_size, mtime).encode())}
     if pkg["conffiles"]:
         control["conffiles"] = (0o644, "".join(c + "\n" for c in pkg["conffiles"]).encode())
     for script, text in pkg["scripts"].items():
         control[script] = (0o755, text.encode())
     parts = [
         ("./debian-binary", b"2.0\n"),
+        ("./data.tar.gz", data),
         ("./control.tar.gz", tar_gz(control, mtime)),
-        ("./data.tar.gz", tar_gz(pkg["payload"], mtime)),
     ]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for member, data in parts:
-            tar.addfile(_info(member, 0o644, mtime, len(data)), io.BytesIO(data))
+        for member, blob in parts:
+            tar.addfile(_info(member, 0o644, mtime, len(blob)), io.BytesIO(blob))
     return _gzip(raw.getvalue(), mtime)
 
 
-def build(out_dir, root=ROOT, mtime=None):
+def ipk_name(name, ver):
+    """ipkg-build's file name: <Package>_<Version>_<Architecture>.ipk."""
+    return f"{name}_{ver}_all.ipk"
+
+
+def build(out_dir, root=ROOT, mtime=None, python=sys.executable):
     """Write the .ipk files into out_dir; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ver = version(root)
+    ver = full_version(root)
     if mtime is None:
         mtime = source_date_epoch(root)
     written = []
-    for name, pkg in packages(root).items():
-        path = out_dir / f"{name}_{ver}_all.ipk"
+    for name, pkg in packages(root, python=python, epoch=mtime).items():
+        path = out_dir / ipk_name(name, ver)
         tmp = path.with_suffix(".ipk.tmp")
         tmp.write_bytes(build_one(name, pkg, ver, mtime))
         tmp.replace(path)
@@ -362,8 +502,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "build" / "ipk"),
                         help="output directory (default build/ipk)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the Python %d.%d that compiles the .pyc (default: this one)"
+                        % PYTHON_24_10)
     args = parser.parse_args(argv)
-    for path in build(args.out):
+    for path in build(args.out, python=args.python):
         print(path)
     return 0
 

@@ -13,18 +13,30 @@ BUILDER = ROOT / "package" / "build_ipk.py"
 FEED_MAKEFILE = ROOT / "package" / "dprive" / "Makefile"
 STUBS = Path(__file__).resolve().parent / "openwrt-stubs"
 EPOCH = 1700000000          # SOURCE_DATE_EPOCH of the test builds
-PACKAGES = ("dprive", "dprive-dtls")          # of the feed Makefile package/dprive/Makefile
+PACKAGES = ("dprive", "dprive-src", "dprive-dtls")   # of the feed Makefile package/dprive/Makefile
 LUCI_PACKAGE = "luci-app-dprive"               # of luci-app/Makefile (luci.mk style)
 LUCI_MAKEFILE = ROOT / "luci-app" / "Makefile"
 ALL_PACKAGES = PACKAGES + (LUCI_PACKAGE,)      # what `make ipk` builds
 
 
-def load_builder():
-    """package/build_ipk.py as a module (its name is no package path)."""
-    spec = importlib.util.spec_from_file_location("build_ipk", BUILDER)
+DIST = ROOT / "package" / "dist.py"
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_builder():
+    """package/build_ipk.py as a module (its name is no package path)."""
+    return _load("build_ipk", BUILDER)
+
+
+def load_dist():
+    """package/dist.py (`make dist`) as a module."""
+    return _load("dist", DIST)
 
 
 def run_builder(out_dir, epoch=EPOCH):

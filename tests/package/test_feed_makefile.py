@@ -1,70 +1,48 @@
-"""package/dprive/Makefile, the OpenWrt feed Makefile: read by GNU make with
-stand-ins for OpenWrt's rules.mk and package.mk (openwrt-stubs/), it must
-parse, carry the version of src/dprive, and install exactly what the .ipk of
-`make ipk` holds, with the same modes and contents."""
+"""package/dprive/Makefile, the OpenWrt feed Makefile, read by GNU make with
+stand-ins for OpenWrt's rules.mk and package.mk and openwrt/packages'
+python3-package.mk (openwrt-stubs/): it reads nothing of the repository when
+parsed, names the `make dist` tarball by its hash, and, taken through the
+SDK's steps (hash check, unpack, Build/Compile, Package/<name>/install),
+installs exactly what the .ipk of `make ipk` hold: paths, modes and bytes,
+the .pyc included."""
 
+import hashlib
 import os
-import shlex
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.package.ipkkit import EPOCH, FEED_MAKEFILE, PACKAGES, ROOT, STUBS, Ipk, load_builder
+from tests.package.ipkkit import (EPOCH, FEED_MAKEFILE, PACKAGES, ROOT, STUBS, load_builder,
+                                  load_dist)
 
 pytestmark = pytest.mark.skipif(not shutil.which("make"), reason="GNU make not installed")
 
 
-def make(*args, src=ROOT, build_dir=ROOT, dry=False):
-    """GNU make on the feed Makefile with the stand-ins; stdout."""
-    cmd = ["make", "-s", "--no-print-directory", "-f", str(FEED_MAKEFILE),
-           f"TOPDIR={STUBS}", f"INCLUDE_DIR={STUBS}", f"PKG_BUILD_DIR={build_dir}"]
-    if src != ROOT:
-        cmd.append(f"DPRIVE_SRC={src}")
-    if dry:
-        cmd.append("-n")
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
-                          cwd="/")
-    assert proc.returncode == 0, proc.stderr
-    assert not proc.stderr, proc.stderr
-    return proc.stdout
+def make(*args, makefile=FEED_MAKEFILE, check=True, **variables):
+    """GNU make on the feed Makefile with the stand-ins; the finished process.
+    The environment is the SDK's as far as it matters: SOURCE_DATE_EPOCH (rules.mk
+    exports it) and PYTHONHASHSEED (see python3-package.mk's stand-in)."""
+    cmd = ["make", "-s", "--no-print-directory", "-f", str(makefile),
+           f"TOPDIR={STUBS}", f"INCLUDE_DIR={STUBS}", f"HOST_PYTHON3_BIN={sys.executable}"]
+    cmd += [f"{k}={v}" for k, v in variables.items()]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), PYTHONHASHSEED=str(EPOCH))
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120,
+                          cwd="/", env=env)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
 
 
 def meta(name):
     fields = {}
-    for line in make("meta-" + name).splitlines():
+    for line in make("meta-" + name).stdout.splitlines():
         key, _, value = line.partition("=")
         fields[key] = value
     return fields
-
-
-def install_commands(root, **kw):
-    """`make -n install-<pkg>` for both packages, $(1) = root/<pkg>."""
-    targets = ["install-" + p for p in PACKAGES]
-    return make(f"STUB_ROOT={root}", *targets, dry=True, **kw)
-
-
-def listed_files(commands, root):
-    """{package: {'/path': mode}} named by the printed install commands:
-    `install -mMODE SRC DEST` (not -d), and `printf ... > DEST` followed by
-    `chmod MODE DEST`."""
-    listed = {p: {} for p in PACKAGES}
-    for line in commands.splitlines():
-        for command in filter(None, (c.strip() for c in line.split(";"))):
-            words = shlex.split(command)
-            if words[0] == "install" and "-d" not in words:
-                mode = next(w for w in words if w.startswith("-m"))[2:]
-                dest, value = words[-1], int(mode, 8)
-            elif words[0] == "printf":
-                dest, value = words[words.index(">") + 1], None
-            elif words[0] == "chmod":
-                dest, value = words[2], int(words[1], 8)
-            else:
-                continue
-            pkg, _, path = Path(dest).relative_to(root).as_posix().partition("/")
-            listed[pkg]["/" + path] = value
-    return listed
 
 
 def installed_tree(root):
@@ -83,85 +61,91 @@ def ipk_tree(ipk):
     return {p: (mode, ipk.data_files["." + p]) for p, mode in ipk.data_modes().items()}
 
 
-def test_version_is_that_of_the_python_package(version):
-    assert make("print-PKG_VERSION").strip() == version
-    assert make("print-PKG_NAME").strip() == "dprive"
-    assert make("print-PKG_RELEASE").strip().isdigit()
+def dist_tarball(dl_dir, root=ROOT):
+    """`make dist`'s tarball into dl_dir, made at the epoch the Makefile records."""
+    dist = load_dist()
+    _, _, epoch = dist.makefile_fields((root / "package/dprive/Makefile").read_text())
+    path = Path(dl_dir) / dist.tarball_name(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dist.tarball(root, epoch))
+    return path
+
+
+def test_version_release_and_hash_are_those_of_the_sources(version):
+    assert make("print-PKG_VERSION").stdout.strip() == version
+    assert make("print-PKG_RELEASE").stdout.strip() == str(load_builder().release())
+    stale = load_dist().stale()
+    assert not stale, "; ".join(stale) + ": run `make dist` and commit package/dprive/Makefile"
+
+
+def test_makefile_reads_nothing_at_parse_time_and_names_its_source():
+    text = FEED_MAKEFILE.read_text()
+    for forbidden in ("$(shell", "$(error", "$(wildcard", "find ", "DPRIVE_SRC", "../src"):
+        assert forbidden not in text, forbidden
+    fields = dict(re.findall(r"^(PKG_\w+):=(.*)$", text, re.M))
+    assert fields["PKG_SOURCE"] == "$(PKG_NAME)-$(PKG_VERSION).tar.gz"
+    assert fields["PKG_SOURCE_URL"].startswith("https://")
+    assert re.fullmatch(r"[0-9a-f]{64}", fields["PKG_HASH"])
+    assert fields["PKG_LICENSE"] == load_builder().LICENSE
+    assert re.fullmatch(r"[^<>]+ <[^@<>\s]+@[^@<>\s]+>", fields["PKG_MAINTAINER"])
+    for name in fields["PKG_LICENSE_FILES"].split():
+        assert name in load_dist().entries(), name          # shipped in the tarball
+    assert "include $(TOPDIR)/feeds/packages/lang/python/python3-package.mk" in text
+    assert "$(eval $(call Py3Package,dprive))" in text
 
 
 def test_package_definitions_match_the_ipk_control(ipks):
+    builder = load_builder()
     for name in PACKAGES:
         fields = meta(name)
         control = ipks[name].control()
         assert fields["PKGARCH"] == "all"
+        assert fields["VERSION"] == control["Version"] == builder.full_version()
         assert fields["SECTION"] == control["Section"]
-        assert fields["TITLE"] == control["Description"].splitlines()[0]
+        assert fields["URL"] == control["URL"]
+        assert fields["TITLE"] == builder.packages()[name]["title"]
         deps = fields["DEPENDS"].split()
         assert all(d.startswith("+") for d in deps)
-        assert [d[1:] for d in deps] == control["Depends"].split(", ")
+        # package-defaults.mk puts libc first.
+        assert ["libc"] + [d[1:] for d in deps] == control["Depends"].split(", ")
+        assert fields["USERID"] == control.get("Require-User", "")
         conffiles = ipks[name].control_files.get("./conffiles", b"").decode().split()
         assert fields["CONFFILES"].split() == conffiles
-    assert meta("dprive")["USERID"].split(":")[0].split("=")[0] == "dprive"
-    assert meta("dprive")["USERID"].split(":")[1].split("=")[0] == "dprive"
+    assert "+ca-bundle" in meta("dprive")["DEPENDS"].split()
 
 
-def test_make_n_lists_exactly_the_files_of_the_ipks(ipks, tmp_path):
-    root = tmp_path / "root"
-    listed = listed_files(install_commands(root), root)
+def test_postinst_defines_are_the_ipks_postinst_pkg(ipks, tmp_path):
+    """Package/<name>/postinst becomes postinst-pkg (package-pack.mk)."""
+    for name in ("dprive", "dprive-dtls"):
+        out = tmp_path / name
+        make("postinst-" + name, STUB_OUT=out)
+        assert out.read_bytes() == ipks[name].control_files["./postinst-pkg"], name
+    assert "./postinst-pkg" not in ipks["dprive-src"].control_files
+
+
+def test_sdk_steps_install_the_same_trees_as_the_ipks(ipks, tmp_path):
+    """Download check, unpack, Build/Compile and install of every package
+    give the ipk's data; a file under files/ the Makefile forgets fails here."""
+    dl = tmp_path / "dl"
+    dist_tarball(dl)
+    where = dict(BUILD_DIR=tmp_path / "build", DL_DIR=dl, STUB_ROOT=tmp_path / "root")
+    make("prepare", "compile", **where)
+    make(*("install-" + name for name in PACKAGES), **where)
     for name in PACKAGES:
-        assert set(listed[name]) == set(ipks[name].data_modes()), name
-        for path, mode in listed[name].items():
-            if mode is not None:
-                assert mode == ipks[name].data_modes()[path], path
+        tree, want = installed_tree(tmp_path / "root" / name), ipk_tree(ipks[name])
+        assert sorted(set(want) - set(tree)) == [], f"{name}: not installed by the Makefile"
+        assert sorted(set(tree) - set(want)) == [], f"{name}: not in the ipk"
+        for path in want:
+            assert tree[path] == want[path], path
+    pyc = [p for p in installed_tree(tmp_path / "root" / "dprive") if p.endswith(".pyc")]
+    assert "/usr/lib/dprive/dprive/__main__.pyc" in pyc
 
 
-def test_install_commands_build_the_same_tree_as_the_ipks(ipks, tmp_path):
-    """The printed commands, run (PKG_BUILD_DIR is the repository, the layout
-    Build/Prepare makes), give the ipk's data: paths, modes and bytes."""
-    root = tmp_path / "root"
-    commands = install_commands(root)
-    proc = subprocess.run(["sh", "-e", "-c", commands], capture_output=True, text=True,
-                          timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    for name in PACKAGES:
-        assert installed_tree(root / name) == ipk_tree(ipks[name]), name
-
-
-def test_makefile_and_builder_agree_on_files_added_later(tmp_path):
-    """files/ grows (init script, hotplug hooks, usr/share/...): both the feed
-    Makefile and the builder pick every file up, with the same modes."""
-    src = tmp_path / "repo"
-    shutil.copytree(ROOT / "src" / "dprive", src / "src" / "dprive",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (src / "src" / "dprive" / "__pycache__").mkdir()
-    (src / "src" / "dprive" / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"x")
-    for rel, mode in {"etc/config/dprive": 0o644, "etc/init.d/dprive": 0o644,
-                      "etc/hotplug.d/iface/30-dprive": 0o644,
-                      "etc/hotplug.d/ntp/30-dprive": 0o644,
-                      "usr/share/dprive/dnsmasq.sh": 0o755,
-                      "usr/share/rpcd/acl.d/luci-app-dprive.json": 0o644,
-                      "etc/init.d/.dprive.swp": 0o644}.items():
-        path = src / "files" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rel + "\n")
-        os.chmod(path, mode)
-    out = load_builder().build(tmp_path / "ipk", root=src, mtime=EPOCH)
-    ipk = {p.name.split("_")[0]: Ipk(p) for p in out}
-
-    root = tmp_path / "root"
-    commands = install_commands(root, src=src, build_dir=src)
-    assert subprocess.run(["sh", "-e", "-c", commands], timeout=30).returncode == 0
-    tree = installed_tree(root / "dprive")
-    assert tree == ipk_tree(ipk["dprive"])
-    assert tree["/etc/init.d/dprive"][0] == 0o755
-    assert tree["/etc/hotplug.d/ntp/30-dprive"][0] == 0o644
-    assert tree["/usr/share/dprive/dnsmasq.sh"][0] == 0o755
-    assert not [p for p in tree if ".swp" in p or "__pycache__" in p]
-
-
-def test_wrong_source_directory_is_a_clear_error(tmp_path):
-    proc = subprocess.run(["make", "-s", "-f", str(FEED_MAKEFILE), f"TOPDIR={STUBS}",
-                           f"INCLUDE_DIR={STUBS}", f"DPRIVE_SRC={tmp_path}", "print-PKG_VERSION"],
-                          capture_output=True, text=True, timeout=30)
+def test_a_tarball_that_is_not_the_one_hashed_is_refused(tmp_path):
+    dl = tmp_path / "dl"
+    path = dist_tarball(dl)
+    path.write_bytes(path.read_bytes() + b"\0")
+    proc = make("prepare", BUILD_DIR=tmp_path / "build", DL_DIR=dl, check=False)
     assert proc.returncode != 0
-    assert "set DPRIVE_SRC" in proc.stderr
+    assert "does not match" in proc.stderr
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in proc.stderr

@@ -1,6 +1,9 @@
-"""The .ipk files of `make ipk`: outer layout, control, scripts, data tree,
-and dprive run from the data tree extracted into a scratch root."""
+"""The .ipk files of `make ipk`: SDK names, outer layout, control, scripts,
+data tree (.pyc as Py3Package installs them), and dprive run from the data
+tree extracted into a scratch root. How the scripts behave on install,
+upgrade and removal: test_maintainer_scripts.py."""
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -9,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.package.ipkkit import (ALL_PACKAGES, EPOCH, PACKAGES, ROOT, Ipk, load_builder,
+from tests.package.ipkkit import (ALL_PACKAGES, EPOCH, ROOT, Ipk, load_builder,
                                   run_builder)
 
-MAIN_DEPENDS = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-codecs", "python3-ubus"]
-CONTROL_FIELDS = ["Package", "Version", "Depends", "Source", "Section", "Architecture",
-                  "Installed-Size", "Description", "Maintainer", "License"]
+# package-pack.mk's order of the control fields (those dprive's packages have).
+CONTROL_ORDER = ["Package", "Version", "Depends", "Source", "SourceName", "License",
+                 "LicenseFiles", "Section", "Require-User", "SourceDateEpoch", "URL",
+                 "Maintainer", "Architecture", "Installed-Size", "Description"]
 
 
 def repo_payload():
     """What the main package must install, worked out from the repository:
-    {installed path: source Path or None for the generated wrapper}."""
+    {installed path: source Path, or None for the generated wrapper and the
+    .pyc of a source}."""
     want = {"/usr/sbin/dprive": None}
     for top, prefix in ((ROOT / "src" / "dprive", "/usr/lib/dprive/dprive/"),
                         (ROOT / "files", "/")):
@@ -30,45 +34,56 @@ def repo_payload():
                 continue
             if any(p.startswith(".") for p in rel.parts) or path.name.endswith("~"):
                 continue
-            want[prefix + rel.as_posix()] = path
+            if path.suffix == ".py":
+                want[prefix + rel.as_posix() + "c"] = None
+            else:
+                want[prefix + rel.as_posix()] = path
     return want
 
 
-def test_all_packages_are_built_with_the_version_in_their_names(ipks, version):
+def test_packages_are_named_as_the_sdk_names_them(ipks, version):
+    """ipkg-build: <Package>_<Version>_<arch>.ipk, Version being
+    PKG_VERSION-rPKG_RELEASE (package-defaults.mk)."""
     assert sorted(ipks) == sorted(ALL_PACKAGES)
     for name, ipk in ipks.items():
-        assert ipk.path.name == f"{name}_{version}_all.ipk"
+        assert ipk.path.name == f"{name}_{version}-r1_all.ipk"
+        assert ipk.control()["Version"] == f"{version}-r1"
 
 
 @pytest.mark.parametrize("name", ALL_PACKAGES)
 def test_outer_layout_is_that_of_ipkg_build(ipks, name):
     ipk = ipks[name]
-    assert [m.name for m in ipk.outer] == ["./debian-binary", "./control.tar.gz", "./data.tar.gz"]
+    assert [m.name for m in ipk.outer] == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
     assert ipk.parts["./debian-binary"] == b"2.0\n"
     for m in ipk.outer:
         assert m.isfile() and m.mode == 0o644 and (m.uid, m.gid) == (0, 0), m.name
     assert ipk.path.read_bytes()[:2] == b"\x1f\x8b"         # gzip, not ar
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+@pytest.mark.parametrize("name", ALL_PACKAGES)
 def test_control_fields(ipks, version, name):
     ipk = ipks[name]
     control = ipk.control()
-    for field in CONTROL_FIELDS:
-        assert control.get(field), field
+    assert list(control) == [f for f in CONTROL_ORDER if f in control]
     assert control["Package"] == name
-    assert control["Version"] == version
     assert control["Architecture"] == "all"
-    assert control["Section"] == "net"
-    assert control["Source"] == "package/dprive"
-    assert int(control["Installed-Size"]) == sum(len(d) for d in ipk.data_files.values())
+    assert control["Section"] == ("luci" if name == "luci-app-dprive" else "net")
+    assert control["Maintainer"].endswith(">") and "@" in control["Maintainer"]
+    assert control["License"] == "GPL-2.0-only" and control["LicenseFiles"] == "LICENSE"
+    assert int(control["SourceDateEpoch"]) == EPOCH
+    # ipkg-build: the size of the uncompressed data tar.
+    assert int(control["Installed-Size"]) == len(gzip.decompress(ipk.parts["./data.tar.gz"]))
     depends = control["Depends"].split(", ")
+    assert depends[0] == "libc"                          # package-defaults.mk adds it
     if name == "dprive":
-        assert depends == MAIN_DEPENDS
+        assert "ca-bundle" in depends and "python3-ubus" in depends
+        assert control["Require-User"] == "dprive=5453:dprive=5453"
         assert "ubus" in control["Description"]
-    else:
-        assert depends[:2] == ["dprive", "python3-pyopenssl"]
-    assert len(control["Description"].splitlines()) >= 2    # title, then a text
+    elif name == "dprive-dtls":
+        assert depends[1:3] == ["dprive", "python3-pyopenssl"]
+    elif name == "dprive-src":
+        assert depends == ["libc"]
+    assert control["Description"].startswith(" ")      # package-pack.mk's sed
 
 
 def test_conffiles_keep_the_users_settings(ipks):
@@ -91,7 +106,8 @@ def test_control_tar_members(ipks, name):
     for m in ipk.control_members:
         assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "root", "root"), m.name
         assert m.mtime == EPOCH
-        want = 0o755 if m.isdir() or m.name in ("./postinst", "./prerm") else 0o644
+        want = 0o755 if m.isdir() or m.name in ("./postinst", "./postinst-pkg", "./prerm") \
+            else 0o644
         assert m.mode == want, m.name
 
 
@@ -115,56 +131,39 @@ def run_script(text, tmp_path, env_extra):
                           timeout=10)
 
 
-def test_main_scripts_enable_start_stop_disable_the_service(ipks):
-    postinst = script(ipks, "dprive", "postinst")
-    prerm = script(ipks, "dprive", "prerm")
-    for text in (postinst, prerm):
-        assert subprocess.run(shell() + ["-n", "-c", text]).returncode == 0
-    guard = postinst.index('[ -n "$root" ] && exit 0')
-    assert postinst.index("/etc/init.d/dprive enable") > guard
-    assert postinst.index("/etc/init.d/dprive start") > postinst.index("/etc/init.d/dprive enable")
-    assert prerm.index('[ -n "${IPKG_INSTROOT}" ] && exit 0') < prerm.index("/etc/init.d/dprive stop")
-    assert prerm.index("/etc/init.d/dprive stop") < prerm.index("/etc/init.d/dprive disable")
+@pytest.mark.parametrize("name", ALL_PACKAGES)
+def test_postinst_and_prerm_are_the_sdks(ipks, name):
+    """Every package gets package-pack.mk's postinst and prerm, which hand
+    over to /lib/functions.sh; its own part is postinst-pkg."""
+    builder = load_builder()
+    files = ipks[name].control_files
+    assert files["./postinst"].decode() == builder.POSTINST_DEFAULT
+    assert files["./prerm"].decode() == builder.PRERM_DEFAULT
+    assert "default_postinst $0 $@" in builder.POSTINST_DEFAULT
+    for script in ("./postinst", "./prerm", "./postinst-pkg"):
+        if script in files:
+            assert subprocess.run(shell() + ["-n", "-c", files[script].decode()]).returncode == 0
 
 
-def test_prerm_stops_then_disables_and_does_nothing_in_an_image(ipks, tmp_path):
+def test_dprive_postinst_pkg_hups_ubusd_on_a_running_system(ipks, tmp_path):
+    text = script(ipks, "dprive", "postinst-pkg")
     log = tmp_path / "calls"
-    initd = tmp_path / "initd"
-    initd.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
-    initd.chmod(0o755)
-    prerm = script(ipks, "dprive", "prerm").replace("/etc/init.d/dprive", str(initd))
-
-    assert run_script(prerm, tmp_path, {"IPKG_INSTROOT": str(tmp_path / "img")}).returncode == 0
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "killall").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    (bindir / "killall").chmod(0o755)
+    path = {"PATH": f"{bindir}:" + os.environ["PATH"]}
+    assert run_script(text, tmp_path, path).returncode == 0
+    assert log.read_text().split() == ["-HUP", "ubusd"]
+    log.unlink()
+    assert run_script(text, tmp_path, {**path, "IPKG_INSTROOT": str(tmp_path)}).returncode == 0
     assert not log.exists()
-    assert run_script(prerm, tmp_path, {}).returncode == 0
-    assert log.read_text().split() == ["stop", "disable"]
 
 
-def test_postinst_in_an_image_adds_the_user_once_and_starts_nothing(ipks, tmp_path):
-    img = tmp_path / "img"
-    (img / "etc").mkdir(parents=True)
-    (img / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/ash\n")
-    # gid 5453 taken: the next free one is used.
-    (img / "etc" / "group").write_text("root:x:0:\nother:x:5453:\n")
-    (img / "etc" / "shadow").write_text("root:::0:99999:7:::\n")
-    postinst = script(ipks, "dprive", "postinst")
-    for _ in range(2):
-        proc = run_script(postinst, tmp_path, {"IPKG_INSTROOT": str(img)})
-        assert proc.returncode == 0, proc.stderr
-    passwd = (img / "etc" / "passwd").read_text().splitlines()
-    group = (img / "etc" / "group").read_text().splitlines()
-    assert [l for l in group if l.startswith("dprive:")] == ["dprive:x:5454:"]
-    assert [l for l in passwd if l.startswith("dprive:")] == \
-        ["dprive:x:5454:5454:dprive:/var/run/dprive:/bin/false"]
-    assert sum(l.startswith("dprive:") for l in (img / "etc" / "shadow").read_text().splitlines()) == 1
-    assert sorted(p.name for p in img.rglob("*")) == ["etc", "group", "passwd", "shadow"]
-
-
-def test_dtls_postinst_is_a_no_op_in_an_image(ipks, tmp_path):
-    postinst = script(ipks, "dprive-dtls", "postinst")
+def test_dtls_postinst_pkg_is_a_no_op_in_an_image(ipks, tmp_path):
+    postinst = script(ipks, "dprive-dtls", "postinst-pkg")
     assert '[ -n "${IPKG_INSTROOT}" ] && exit 0' in postinst
     assert run_script(postinst, tmp_path, {"IPKG_INSTROOT": str(tmp_path)}).returncode == 0
-    assert "./prerm" not in ipks["dprive-dtls"].control_files
 
 
 def test_data_tree_paths_modes_owners_and_contents(ipks):
@@ -189,11 +188,49 @@ def test_data_tree_paths_modes_owners_and_contents(ipks):
             assert mode == 0o644, path
         if path.startswith(("/etc/init.d/", "/usr/sbin/", "/usr/bin/")):
             assert mode == 0o755, path
-        if not path.startswith(("/etc/init.d/", "/usr/sbin/", "/usr/bin/", "/usr/libexec/")):
+        if not path.startswith(("/etc/init.d/", "/usr/sbin/", "/usr/bin/", "/usr/libexec/",
+                                 "/usr/lib/dprive/")):
             src = want[path]
             assert mode == (0o755 if src.stat().st_mode & 0o100 else 0o644), path
-    assert "/usr/lib/dprive/dprive/__main__.py" in modes
-    assert not [p for p in modes if "__pycache__" in p or p.endswith(".pyc")]
+    assert "/usr/lib/dprive/dprive/__main__.pyc" in modes
+    assert not [p for p in modes if "__pycache__" in p or p.endswith(".py")]
+
+
+def test_pyc_are_for_the_routers_python_and_name_router_paths(ipks):
+    """Legacy .pyc (compileall -b) of Python 3.11, hash-checked (SOURCE_DATE_EPOCH
+    set, as in the SDK), their code naming /usr/lib/dprive/... (-d /)."""
+    import importlib.util
+    import marshal
+    ipk = ipks["dprive"]
+    blob = ipk.data_files["./usr/lib/dprive/dprive/__init__.pyc"]
+    assert sys.version_info[:2] == (3, 11)
+    assert blob[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(blob[4:8], "little") == 0b11      # hash-based, checked
+    source = (ROOT / "src/dprive/__init__.py").read_bytes()
+    assert blob[8:16] == importlib.util.source_hash(source)
+    assert marshal.loads(blob[16:]).co_filename == "/usr/lib/dprive/dprive/__init__.py"
+
+
+def test_src_package_holds_the_sources(ipks):
+    data = ipks["dprive-src"].data_files
+    want = {"./usr/lib/dprive/dprive/" + p.relative_to(ROOT / "src/dprive").as_posix(): p
+            for p in (ROOT / "src/dprive").rglob("*.py") if "__pycache__" not in p.parts}
+    assert set(data) == set(want)
+    for member, path in want.items():
+        assert data[member] == path.read_bytes(), member
+
+
+def test_builder_refuses_a_python_that_is_not_the_routers(tmp_path):
+    """A .pyc of 3.13 is refused by 24.10's Python 3.11: the builder says so."""
+    fake = tmp_path / "python3.13"
+    fake.write_text("#!/bin/sh\necho 3 13\n")
+    fake.chmod(0o755)
+    proc = subprocess.run([sys.executable, str(load_builder().__file__), "--out",
+                           str(tmp_path / "out"), "--python", str(fake)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "must be made by Python 3.11" in proc.stderr and "is Python 3.13" in proc.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_dtls_package_holds_only_its_marker(ipks):
@@ -277,7 +314,8 @@ def test_wrapper_runs_dprive_from_the_scratch_root(scratch_root, tmp_path, versi
         env={**env, "PYTHONPATH": "/usr/lib/dprive"}, capture_output=True, text=True,
         timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert Path(proc.stdout.strip()) == scratch_root / "usr/lib/dprive/dprive/__init__.py"
+    # Only the .pyc are there, and they are what runs.
+    assert Path(proc.stdout.strip()) == scratch_root / "usr/lib/dprive/dprive/__init__.pyc"
 
 
 def test_check_from_the_scratch_root_reports_a_broken_config(scratch_root, tmp_path):
@@ -289,3 +327,12 @@ def test_check_from_the_scratch_root_reports_a_broken_config(scratch_root, tmp_p
                           text=True, timeout=30)
     assert proc.returncode == 2
     assert str(bad) in proc.stdout + proc.stderr
+
+
+def test_pyc_are_hash_checked_without_source_date_epoch_in_the_environment(monkeypatch):
+    """`make ipk` run by hand (no SOURCE_DATE_EPOCH): still the SDK's kind of .pyc."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    out = load_builder().compiled_payload({"usr/lib/dprive/x.py": (0o644, b"A = {'a', 'b'}\n")},
+                                          EPOCH)
+    assert set(out) == {"usr/lib/dprive/x.pyc"}
+    assert int.from_bytes(out["usr/lib/dprive/x.pyc"][1][4:8], "little") == 0b11

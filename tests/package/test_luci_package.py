@@ -36,14 +36,13 @@ def luci(ipks):
 def test_control(luci, version):
     control = luci.control()
     assert control["Package"] == LUCI_PACKAGE
-    assert control["Version"] == version
-    assert control["Depends"] == "luci-base, dprive"
+    assert control["Version"] == f"{version}-r1"
+    assert control["Depends"] == "libc, luci-base, dprive"
     assert control["Architecture"] == "all"
     assert control["Section"] == "luci"
-    assert control["Source"] == "luci-app"
-    assert int(control["Installed-Size"]) == sum(len(d) for d in luci.data_files.values())
+    assert control["Source"] == "feeds/luci/applications/luci-app-dprive"
+    assert control["SourceName"] == LUCI_PACKAGE
     assert "./conffiles" not in luci.control_files
-    assert len(control["Description"].splitlines()) >= 2
 
 
 def test_data_is_htdocs_under_www_and_root_under_slash(luci):
@@ -65,16 +64,16 @@ def test_data_is_htdocs_under_www_and_root_under_slash(luci):
     assert not [p for p in modes if p.endswith((".pot", ".po", "Makefile", "README.md"))]
 
 
-def test_postinst_drops_luci_caches_and_is_a_no_op_in_an_image(luci, tmp_path):
-    text = luci.control_files["./postinst"].decode()
-    assert text.startswith("#!/bin/sh\n")
+def test_postinst_pkg_is_luci_mks_and_is_a_no_op_in_an_image(luci, tmp_path):
+    text = luci.control_files["./postinst-pkg"].decode()
     assert subprocess.run(["sh", "-n", "-c", text]).returncode == 0
-    guard = text.index('[ -n "${IPKG_INSTROOT}" ] && exit 0')
-    assert guard < text.index("/tmp/luci-indexcache") < text.index("/etc/init.d/rpcd reload")
-    script = tmp_path / "postinst"
-    script.write_text(text)
-    proc = subprocess.run(["sh", str(script)], env={"PATH": "/usr/bin:/bin",
-                                                    "IPKG_INSTROOT": str(tmp_path)},
+    out = tmp_path / "postinst"
+    in_app("postinst-" + LUCI_PACKAGE, STUB_OUT=out)
+    assert out.read_text() == text
+    guard = text.index('[ -n "${IPKG_INSTROOT}" ] ||')
+    assert guard < text.index("/tmp/luci-indexcache") < text.index("killall -HUP rpcd")
+    proc = subprocess.run(["sh", "-c", text], env={"PATH": "/usr/bin:/bin",
+                                                   "IPKG_INSTROOT": str(tmp_path)},
                           capture_output=True, text=True, timeout=10)
     assert proc.returncode == 0 and not proc.stdout and not proc.stderr
 
@@ -108,21 +107,40 @@ def in_app(*args, **kw):
 @needs_make
 def test_makefile_names_the_package_and_its_version(version):
     assert in_app("print-PKG_NAME").strip() == LUCI_PACKAGE
-    assert in_app("print-PKG_VERSION").strip() == version
-    assert in_app("print-PKG_RELEASE").strip().isdigit()
+    assert in_app("print-PKG_VERSION").strip() == version      # that of src/dprive
+    assert in_app("print-PKG_RELEASE").strip() == str(load_builder().release())
     text = LUCI_MAKEFILE.read_text()
     assert "LUCI_DEPENDS:=+luci-base +dprive\n" in text
-    assert "PKG_NAME:=luci-app-dprive\n" in text
+    assert "LUCI_NAME:=luci-app-dprive\n" in text
     assert "# call BuildPackage - OpenWrt buildroot signature" in text
+    for forbidden in ("$(shell", "$(error", "../src", "DPRIVE_SRC"):
+        assert forbidden not in text, forbidden
+
+
+def translations(app):
+    """The packages luci.mk (stand-in) makes for an app folder with po/de."""
+    (app / "po" / "de").mkdir(parents=True)
+    (app / "po" / "de" / "dprive.po").write_text('msgid ""\nmsgstr ""\n')
+    return luci_make("print-LUCI_BUILD_PACKAGES", cwd=app, makefile=app / "Makefile",
+                     LUCI_MK=STUBS / "luci.mk").split()
 
 
 @needs_make
-def test_the_stand_in_would_name_the_package_after_the_folder(tmp_path):
-    """Why PKG_NAME is set: without it luci.mk names the package after the
-    folder, here luci-app."""
-    stripped = tmp_path / "Makefile"
-    stripped.write_text(LUCI_MAKEFILE.read_text().replace("PKG_NAME:=luci-app-dprive\n", ""))
-    assert in_app("print-PKG_NAME", makefile=stripped, DPRIVE_SRC=ROOT).strip() == "luci-app"
+def test_translations_are_named_after_dprive(tmp_path):
+    """po/<lang>/ becomes luci-i18n-dprive-<lang>, also from a folder named luci-app."""
+    app = tmp_path / "luci-app"
+    app.mkdir()
+    shutil.copy(LUCI_MAKEFILE, app / "Makefile")
+    assert translations(app) == [LUCI_PACKAGE, "luci-i18n-dprive-de"]
+
+
+@needs_make
+def test_without_luci_name_the_folder_names_package_and_translations(tmp_path):
+    """Why LUCI_NAME is set: luci.mk takes the folder's name, here luci-app."""
+    app = tmp_path / "luci-app"
+    app.mkdir()
+    (app / "Makefile").write_text(LUCI_MAKEFILE.read_text().replace("LUCI_NAME:=luci-app-dprive\n", ""))
+    assert translations(app) == ["luci-app", "luci-i18n-luci-app-de"]
 
 
 @needs_make
@@ -132,8 +150,10 @@ def test_makefile_definition_matches_the_ipk_control(luci):
     assert fields["PKGARCH"] == "all"
     assert fields["SECTION"] == control["Section"] == "luci"
     assert fields["CATEGORY"] == "LuCI"
-    assert fields["TITLE"] == control["Description"].splitlines()[0]
-    assert [d.lstrip("+") for d in fields["DEPENDS"].split()] == control["Depends"].split(", ")
+    assert fields["TITLE"] == load_builder().TITLE_LUCI
+    assert fields["VERSION"] == control["Version"]
+    assert ["libc"] + [d.lstrip("+") for d in fields["DEPENDS"].split()] == \
+        control["Depends"].split(", ")
     assert all(d.startswith("+") for d in fields["DEPENDS"].split())
 
 
@@ -155,7 +175,7 @@ def test_luci_mk_is_found_where_a_luci_tree_keeps_it(tmp_path, version):
     shutil.copy(LUCI_MAKEFILE, app / "Makefile")
     shutil.copy(STUBS / "luci.mk", tmp_path / "luci" / "luci.mk")
     out = luci_make("print-PKG_NAME", "print-PKG_VERSION", cwd=app,
-                    makefile=app / "Makefile", DPRIVE_SRC=ROOT)
+                    makefile=app / "Makefile")
     assert out.split() == [LUCI_PACKAGE, version]
     # From a feed of our own: the luci feed's copy under $(TOPDIR)/feeds/luci.
     topdir = tmp_path / "sdk"
