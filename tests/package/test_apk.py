@@ -171,6 +171,15 @@ def test_versions_apk_refuses_are_refused_by_name(bad):
         load_apk_builder().check_version(bad)
 
 
+def test_names_apk_refuses_are_refused_by_name(packages):
+    builder = load_apk_builder()
+    with pytest.raises(SystemExit, match="package name '-dprive' is not a valid apk name"):
+        builder.build_one("-dprive", packages["dprive-dtls"], "1-r1", EPOCH)
+    pkg = dict(packages["dprive-dtls"], depends=["python3 light"])
+    with pytest.raises(SystemExit, match="dependency name 'python3 light' is not a valid apk name"):
+        builder.build_one("dprive-dtls", pkg, "1-r1", EPOCH)
+
+
 def test_good_versions_pass():
     check = load_apk_builder().check_version
     for good in ("0.1.0-r1", "0.2.0_rc1-r1", "1.2.3a_p2~0abc-r10"):
