@@ -307,6 +307,7 @@ def data_files(name, pkg):
     files = {p: v for p, v in pkg["payload"].items() if not p.endswith((".pyc", ".pyo"))}
     if name in USERIDS:
         files[APK_DB_DIR + name + ".rusers"] = (0o644, (USERIDS[name] + "\n").encode())
+    # `find -printf "/%P\n" | sort` under the LC_ALL=C OpenWrt's top Makefile exports: byte order.
     listing = "".join("/" + p + "\n" for p in sorted(files, key=str.encode))
     files[APK_DB_DIR + name + ".list"] = (0o644, listing.encode())
     if pkg["conffiles"]:
