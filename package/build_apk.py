@@ -79,6 +79,17 @@ def full_version(root=ROOT):
     return ipk.version(root) + "-r1"
 
 
+# apk-package(5): [a-zA-Z0-9._+-], starting with a letter or digit.
+_APK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._+-]*")
+
+
+def check_name(name, what="package"):
+    if not _APK_NAME.fullmatch(name):
+        raise SystemExit(f"{what} name {name!r} is not a valid apk name "
+                         "(apk-package(5): letters, digits and ._+- , starting with a letter or digit)")
+    return name
+
+
 def check_version(ver):
     if not _APK_VERSION.fullmatch(ver):
         raise SystemExit(f"version {ver!r} is not a valid apk version "
@@ -338,6 +349,9 @@ def package_info(name, pkg, ver):
 
 
 def build_one(name, pkg, ver, mtime):
+    check_name(name)
+    for dep in pkg["depends"]:
+        check_name(dep, f"{name}'s dependency")
     return apk_bytes(package_info(name, pkg, ver), pkg["depends"], data_files(name, pkg),
                      openwrt_scripts(name, pkg), mtime)
 
