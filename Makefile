@@ -98,6 +98,13 @@ ipk:
 dist:
 	$(PYTHON) package/dist.py --out build/dist
 
+# The same packages for OpenWrt 25.12+ (apk-tools 3): build/apk/dprive-<version>-r1.apk,
+# dprive-dtls-<version>-r1.apk and luci-app-dprive-<version>-r1.apk, unsigned
+# as the SDK's `apk mkpkg` writes them (package/build_apk.py, standard library only).
+.PHONY: apk
+apk:
+	$(PYTHON) package/build_apk.py --out build/apk
+
 # luci-app-dprive's generated files: the schema module the views validate
 # with (from src/dprive/schema.py) and the translation template.
 .PHONY: luci-gen
