@@ -101,9 +101,12 @@ dist:
 # The same packages for OpenWrt 25.12+ (apk-tools 3): build/apk/dprive-<version>-r1.apk,
 # dprive-dtls-<version>-r1.apk and luci-app-dprive-<version>-r1.apk, unsigned
 # as the SDK's `apk mkpkg` writes them (package/build_apk.py, standard library only).
+# With a CPython 3.13 on this machine (25.12's Python) dprive ships as .pyc
+# plus dprive-src, as from the SDK; without one, as .py sources.
 .PHONY: apk
 apk:
-	$(PYTHON) package/build_apk.py --out build/apk
+	py=$$($(PYTHON) tests/tools/router_python.py --find 3.13 2>/dev/null); \
+	$(PYTHON) package/build_apk.py --out build/apk $${py:+--python "$$py"}
 
 # luci-app-dprive's generated files: the schema module the views validate
 # with (from src/dprive/schema.py) and the translation template.

@@ -30,9 +30,10 @@ conffiles, scripts, payload), laid out as OpenWrt packs it:
   then raw deflate, level 9. Default --compat (3.0.0_pre1): every
   directory gets an entry, the root too.
 
-Python bytecode: the router of 25.12 runs Python 3.13; .pyc made by another
-Python would not load there, so the .apk ships the .py sources (a .pyc in the
-payload is left out). Reproducible: every mtime is SOURCE_DATE_EPOCH (or the
+Python bytecode: the router of 25.12 runs Python 3.13. Given a CPython 3.13
+(--python), dprive is compiled as the 25.12 SDK's Py3Package compiles it
+(.pyc only, and the sources in dprive-src); .pyc of another Python would not
+load there, so without one the .apk ships the .py sources (and no dprive-src). Reproducible: every mtime is SOURCE_DATE_EPOCH (or the
 last commit's time), as apk mkpkg does when SOURCE_DATE_EPOCH is set.
 Python standard library only.
 """
@@ -58,6 +59,9 @@ def _load_build_ipk():
 
 
 ipk = _load_build_ipk()
+
+# The Python of OpenWrt 25.12 (lang/python/python3-version.mk).
+PYTHON_25_12 = (3, 13)
 
 # Every package is PKGARCH:=all, which package-pack.mk writes as noarch.
 ARCH = "noarch"
@@ -286,7 +290,9 @@ def _drop_shebangs(text):
 def openwrt_scripts(name, pkg):
     """The apk scripts package-pack.mk makes from the package's postinst,
     prerm, preinst and postrm."""
-    own = pkg["scripts"]
+    # build_ipk's scripts: package-pack.mk's ipk wrappers, which apk does not
+    # use, and the Makefile's own Package/<name>/postinst as postinst-pkg.
+    own = {"postinst": pkg["scripts"]["postinst-pkg"]} if "postinst-pkg" in pkg["scripts"] else {}
     head = ("#!/bin/sh\n"
             '[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n'
             ". ${IPKG_INSTROOT}/lib/functions.sh\n"
@@ -315,7 +321,7 @@ def data_files(name, pkg):
     """The package's files plus /lib/apk/packages/<name>.{rusers,list,
     conffiles,conffiles_static}, in the order package-pack.mk makes them
     (.list is taken before the conffiles lists are moved in)."""
-    files = {p: v for p, v in pkg["payload"].items() if not p.endswith((".pyc", ".pyo"))}
+    files = dict(pkg["payload"])
     if name in USERIDS:
         files[APK_DB_DIR + name + ".rusers"] = (0o644, (USERIDS[name] + "\n").encode())
     # `find -printf "/%P\n" | sort` under the LC_ALL=C OpenWrt's top Makefile exports: byte order.
@@ -334,10 +340,9 @@ def data_files(name, pkg):
 
 
 def description(pkg):
-    """$(strip $(Package/<name>/description)): the text after the title line
-    (the title is TITLE, not part of the description), on one line."""
-    lines = pkg["description"].splitlines()
-    return " ".join(" ".join(lines[1:] or lines).split())
+    """$(strip $(Package/<name>/description)), on one line (the title is TITLE,
+    not part of the description)."""
+    return " ".join(pkg["description"].split())
 
 
 def package_info(name, pkg, ver):
@@ -356,7 +361,21 @@ def build_one(name, pkg, ver, mtime):
                      openwrt_scripts(name, pkg), mtime)
 
 
-def build(out_dir, root=ROOT, mtime=None):
+def apk_packages(root=ROOT, python=None):
+    """build_ipk's packages for 25.12: .pyc made by `python` when it is a
+    CPython 3.13, else the .py sources (a note on stderr says so)."""
+    if python:
+        found = ipk.interpreter_version(python)
+        if found != PYTHON_25_12:
+            raise SystemExit("make apk: %s is Python %d.%d; OpenWrt 25.12 runs %d.%d, whose "
+                             "interpreter refuses other .pyc" % ((python,) + found + PYTHON_25_12))
+        return ipk.packages(root, python=python, target=PYTHON_25_12)
+    print("make apk: no CPython %d.%d given (--python): the .apk ships dprive's .py sources, "
+          "which the router compiles at every start" % PYTHON_25_12, file=sys.stderr)
+    return ipk.packages(root, target=None)
+
+
+def build(out_dir, root=ROOT, mtime=None, python=None):
     """Write the .apk files into out_dir; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -364,7 +383,7 @@ def build(out_dir, root=ROOT, mtime=None):
     if mtime is None:
         mtime = ipk.source_date_epoch(root)
     written = []
-    for name, pkg in ipk.packages(root).items():
+    for name, pkg in apk_packages(root, python).items():
         path = out_dir / f"{name}-{ver}.apk"
         tmp = path.with_suffix(".apk.tmp")
         tmp.write_bytes(build_one(name, pkg, ver, mtime))
@@ -377,8 +396,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "build" / "apk"),
                         help="output directory (default build/apk)")
+    parser.add_argument("--python", help="a CPython %d.%d to compile dprive with, as the "
+                        "25.12 SDK does (without it the .apk ships the .py sources)" % PYTHON_25_12)
     args = parser.parse_args(argv)
-    for path in build(args.out):
+    for path in build(args.out, python=args.python):
         print(path)
     return 0
 

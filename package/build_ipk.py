@@ -347,7 +347,9 @@ def packages(root=ROOT, python=sys.executable, target=PYTHON_24_10, epoch=None):
     """The packages: name -> dict(title, description (the text under the
     title), depends (as the Makefile's DEPENDS, without the libc the SDK
     adds), conffiles, scripts, payload, release, and for luci source/section).
-    dprive's payload holds .pyc made by `python`, which must be `target`."""
+    dprive's payload holds .pyc made by `python`, which must be `target`;
+    with target None it holds the .py sources instead, and there is no
+    dprive-src (for a router whose Python this machine cannot compile for)."""
     if epoch is None:
         epoch = source_date_epoch(root)
     sources = main_payload(root)
@@ -358,23 +360,24 @@ def packages(root=ROOT, python=sys.executable, target=PYTHON_24_10, epoch=None):
             "title": TITLE_MAIN, "description": DESCRIPTION_MAIN,
             "depends": DEPENDS_MAIN, "conffiles": conffiles, "user": REQUIRE_USER,
             "scripts": scripts(POSTINST_PKG_MAIN),
-            "payload": compiled_payload(sources, epoch, python, target),
+            "payload": compiled_payload(sources, epoch, python, target) if target else sources,
             "release": rel,
         },
-        "dprive-src": {
+    }
+    if target:
+        out["dprive-src"] = {
             "title": TITLE_SRC, "description": DESCRIPTION_SRC,
             "depends": [], "conffiles": [],
             "scripts": scripts(),
             "payload": src_payload(sources),
             "release": rel,
-        },
-        "dprive-dtls": {
-            "title": TITLE_DTLS, "description": DESCRIPTION_DTLS,
-            "depends": DEPENDS_DTLS, "conffiles": [],
-            "scripts": scripts(POSTINST_PKG_DTLS),
-            "payload": dtls_payload(),
-            "release": rel,
-        },
+        }
+    out["dprive-dtls"] = {
+        "title": TITLE_DTLS, "description": DESCRIPTION_DTLS,
+        "depends": DEPENDS_DTLS, "conffiles": [],
+        "scripts": scripts(POSTINST_PKG_DTLS),
+        "payload": dtls_payload(),
+        "release": rel,
     }
     if (root / "luci-app").is_dir():
         out[LUCI_NAME] = {

@@ -39,10 +39,10 @@ def load_dist():
     return _load("dist", DIST)
 
 
-def run_builder(out_dir, epoch=EPOCH, builder=BUILDER):
+def run_builder(out_dir, epoch=EPOCH, builder=BUILDER, extra=()):
     """The builder as `make ipk` (or `make apk`) runs it (a separate process)."""
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch))
-    proc = subprocess.run([sys.executable, str(builder), "--out", str(out_dir)],
+    proc = subprocess.run([sys.executable, str(builder), "--out", str(out_dir), *extra],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return [Path(line) for line in proc.stdout.split()]

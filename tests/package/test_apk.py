@@ -5,12 +5,18 @@ file with its mode and content equal to what build_ipk's packages() says."""
 
 import hashlib
 import struct
+import subprocess
+import sys
 import zlib
 
 import pytest
 
 from tests.package.apkkit import APK_BUILDER, Apk, ApkError, load_apk_builder
-from tests.package.ipkkit import ALL_PACKAGES, EPOCH, load_builder, run_builder
+from tests.package.ipkkit import ALL_PACKAGES, EPOCH, ROOT, load_builder, run_builder
+from tests.tools import router_python
+
+# `make apk` without a CPython 3.13 ships dprive's sources, so there is no dprive-src.
+APK_PACKAGES = tuple(n for n in ALL_PACKAGES if n != "dprive-src")
 
 DB = "/lib/apk/packages/"
 WRAPPER_HEAD = ('#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n'
@@ -21,7 +27,7 @@ WRAPPER_HEAD = ('#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n'
 
 @pytest.fixture(scope="module")
 def packages():
-    return load_builder().packages()
+    return load_apk_builder().apk_packages()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def without_shebang(script):
 def test_names_carry_the_sdk_version(apks, full_version):
     ipk_version = load_builder().version()
     assert full_version == ipk_version + "-r1"
-    assert sorted(apks) == sorted(ALL_PACKAGES)
+    assert sorted(apks) == sorted(APK_PACKAGES)
     for name, apk in apks.items():
         assert apk.path.name == f"{name}-{full_version}.apk"
         assert apk.info["name"] == name
@@ -61,7 +67,7 @@ def test_two_builds_are_byte_identical(apk_paths, tmp_path):
         assert first.read_bytes() == second.read_bytes(), first.name
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_container_is_unsigned_adb_with_a_valid_package_id(apks, name):
     apk = apks[name]
     assert apk.block_types[0] == 0 and 1 not in apk.block_types    # ADB, no SIG
@@ -70,24 +76,23 @@ def test_container_is_unsigned_adb_with_a_valid_package_id(apks, name):
     assert apk.package_id_ok()
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_info_fields(apks, packages, name):
     ipk, info, pkg = load_builder(), apks[name].info, packages[name]
     assert info["arch"] == "noarch"
     assert info["license"] == ipk.LICENSE == "GPL-2.0-only"
     assert info["maintainer"] == ipk.MAINTAINER
-    assert info["origin"] == pkg.get("source", "package/dprive")
+    assert info["origin"] == pkg.get("source", ipk.SOURCE)
     # $(strip) of the Makefile's description: one line, without the title.
-    title, *text = pkg["description"].splitlines()
-    assert info["description"] == " ".join(" ".join(text).split())
-    assert "\n" not in info["description"] and not info["description"].startswith(title)
+    assert info["description"] == " ".join(pkg["description"].split())
+    assert "\n" not in info["description"] and not info["description"].startswith(pkg["title"])
     # apk keeps dependencies sorted (adb_wa_sort_unique), unversioned here.
     assert apks[name].depends() == sorted(pkg["depends"])
     assert all(set(d) == {"name"} for d in info["depends"])
     assert info["installed-size"] == sum(len(d) for _, d in apks[name].files.values())
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_every_file_has_the_payloads_mode_and_content(apks, packages, name):
     shipped = {p: v for p, v in apks[name].files.items() if not p.startswith(DB)}
     want = {"/" + p: v for p, v in packages[name]["payload"].items()}
@@ -100,7 +105,7 @@ def test_every_file_has_the_payloads_mode_and_content(apks, packages, name):
         assert "/usr/lib/dprive/dprive/__init__.py" in shipped
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_directories_and_owners(apks, name):
     apk = apks[name]
     names = [d.get("name", "") for d in apk.dirs]
@@ -114,7 +119,7 @@ def test_directories_and_owners(apks, name):
             assert f["mtime"] == EPOCH
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_openwrt_file_list(apks, name):
     files = apks[name].files
     listed = files[DB + name + ".list"][1].decode().splitlines()
@@ -136,33 +141,46 @@ def test_conffiles_and_the_dprive_user(apks, packages):
         assert not [p for p in apks[other].files if p.endswith((".conffiles", ".rusers"))]
 
 
-@pytest.mark.parametrize("name", ALL_PACKAGES)
+@pytest.mark.parametrize("name", APK_PACKAGES)
 def test_scripts_are_openwrts_wrappers_around_the_packages_own(apks, packages, name):
     scripts, own = apks[name].scripts, packages[name]["scripts"]
     assert set(scripts) == {"post-install", "post-upgrade", "pre-deinstall"}
     post = scripts["post-install"]
     assert post.startswith(WRAPPER_HEAD + f'export pkgname="{name}"\n'
                            "add_group_and_user\ndefault_postinst\n")
-    assert post.endswith(without_shebang(own["postinst"]))
+    # the Makefile's own postinst (build_ipk's postinst-pkg) follows default_postinst
+    assert post.endswith("default_postinst\n" + without_shebang(own.get("postinst-pkg", "")))
     assert scripts["post-upgrade"] == "#!/bin/sh\nexport PKG_UPGRADE=1\n" + without_shebang(post)
     pre = scripts["pre-deinstall"]
     assert pre.startswith("#!/bin/sh\n") and "\ndefault_prerm\n" in pre
     assert f'export pkgname="{name}"\n' in pre
-    if "prerm" in own:
-        assert pre.endswith(without_shebang(own["prerm"]))
+    assert pre.endswith("\ndefault_prerm\n")     # dprive's packages have no prerm of their own
     for text in scripts.values():
         assert text.count("#!") == 1 and text.startswith("#!/bin/sh\n")
 
 
-def test_bytecode_in_the_payload_is_left_out(tmp_path):
-    builder = load_apk_builder()
-    pkg = {"depends": ["python3-light"], "description": "t\nA test package.",
-           "conffiles": [], "scripts": {"postinst": "#!/bin/sh\nexit 0\n"},
-           "payload": {"usr/lib/t/t.py": (0o644, b"x = 1\n"),
-                       "usr/lib/t/__pycache__/t.cpython-311.pyc": (0o644, b"\x00" * 16)}}
-    path = tmp_path / "t-1-r1.apk"
-    path.write_bytes(builder.build_one("t", pkg, "1-r1", EPOCH))
-    assert sorted(p for p in Apk(path).files if not p.startswith(DB)) == ["/usr/lib/t/t.py"]
+def test_with_python_3_13_dprive_ships_its_bytecode_and_the_sources_go_to_dprive_src(tmp_path):
+    python = router_python.find_python("3.13")
+    if not python:
+        pytest.skip("no CPython 3.13 on this machine")
+    paths = run_builder(tmp_path, builder=APK_BUILDER, extra=["--python", str(python)])
+    apks = {p.name.rsplit("-", 2)[0]: Apk(p) for p in paths}
+    assert sorted(apks) == sorted(ALL_PACKAGES)
+    magic = subprocess.run([str(python), "-c", "import importlib.util, sys; "
+                            "sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+                           capture_output=True, text=True, check=True).stdout
+    main, src = apks["dprive"].files, apks["dprive-src"].files
+    pyc = [p for p in main if p.endswith(".pyc")]
+    assert "/usr/lib/dprive/dprive/__init__.pyc" in pyc and not [p for p in main if p.endswith(".py")]
+    assert all(main[p][1][:4].hex() == magic for p in pyc), "a .pyc not made by Python 3.13"
+    assert sorted(p[:-1] for p in pyc) == sorted(p for p in src if not p.startswith(DB))
+
+
+def test_a_python_other_than_3_13_is_refused_by_name(tmp_path):
+    proc = subprocess.run([sys.executable, str(APK_BUILDER), "--out", str(tmp_path),
+                           "--python", sys.executable], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode != 0 and "runs 3.13" in proc.stderr and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("bad", ["0.2.0rc1", "0.2.0-1", "v1.0"])
