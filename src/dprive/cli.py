@@ -44,8 +44,13 @@ def _cmd_gateway(args):
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    from dprive.gateway.server import run_gateway
-    return run_gateway(settings)
+    from dprive.tls import dtls_support
+    support = dtls_support.probe(dtls_support.GATEWAY)
+    if support.unavailable is not None:
+        from dprive.gateway.status import report_unavailable
+        return report_unavailable(settings, support)
+    from dprive.gateway.server import run_gateway     # imports pyOpenSSL
+    return run_gateway(settings, support)
 
 
 def _cmd_status(args):

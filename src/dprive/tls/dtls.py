@@ -13,14 +13,20 @@ OpenSSL 4.0.3 bundled by cryptography 50):
   `bio_read` run together. `pending_output()` packs the records again into
   datagrams of at most `mtu` bytes, the cut OpenSSL itself makes at that MTU.
   `set_ciphertext_mtu` (SSL_set_mtu) needs OP_NO_QUERY_MTU, or OpenSSL asks
-  the memory BIO for the path MTU and falls back to 256-byte records.
+  the memory BIO for the path MTU and falls back to 256-byte records. The
+  option is set on the Context, which every Connection copies at SSL_new:
+  Connection.set_options is only in pyOpenSSL 26.2+, and OpenWrt's feed
+  ships 24.2.1 (24.10) and 23.3.0 (25.12).
 - OpenSSL marks an SSL_SESSION not resumable for good when an SSL that used
   it is freed without sending close_notify, as happens to a session whose
   server lost state. A DtlsSession therefore keeps the session as DER, and
   each client decodes a fresh SSL_SESSION from it.
 - pyOpenSSL has no host name check and no `session_reused`: we call them
   through cryptography's bindings on the Connection's SSL pointer (the
-  private `_ssl` attribute, read in `_ssl_of` only).
+  private `_ssl` attribute, read in `_ssl_of` only). Bindings that older
+  cryptography lacks (tls/dtls_support.py) turn features off, not DTLS:
+  without i2d/d2i_SSL_SESSION (before 44.0, e.g. 41.0.7 on OpenWrt 24.10)
+  `session()` is None and every handshake is a full one.
 - The retransmission timer runs on OpenSSL's own clock: `handle_timeout()`
   retransmits only once `timeout_s()` has really gone by.
 
@@ -36,12 +42,14 @@ from OpenSSL import SSL, crypto
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
+from dprive.tls import dtls_support
 from dprive.tls.dot import AuthError, TlsError
 from dprive.tls.spki import DerError, der_items, spki_pin
 
 _binding = Binding()
 _lib = _binding.lib
 _ffi = _binding.ffi
+SUPPORT = dtls_support.probe(dtls_support.CLIENT)
 
 DTLS_VERSIONS = {"1.2": 0xFEFD, "1.3": 0xFEFC}
 # UDP payload per datagram: under 1500-byte Ethernet with IPv6 and PPPoE headers.
@@ -108,7 +116,6 @@ class DtlsClient:
         self._context = context
         self._conn = SSL.Connection(context, None)
         self._conn.set_connect_state()
-        self._conn.set_options(SSL.OP_NO_QUERY_MTU)
         self._conn.set_ciphertext_mtu(mtu)
         self._mtu = mtu
         self._verify_name = bool(context.get_verify_mode() & SSL.VERIFY_PEER)
@@ -251,12 +258,16 @@ class DtlsClient:
             "tls_version": self._conn.get_protocol_version_name() if up else None,
             "cipher": self._conn.get_cipher_name() if up else None,
             "resumption_offered": self.resumption_offered,
-            "resumed": bool(up and _lib.SSL_session_reused(_ssl_of(self._conn))),
+            "resumed": bool(up and SUPPORT.features["session_reused"]
+                            and _lib.SSL_session_reused(_ssl_of(self._conn))),
         }
 
     def session(self):
-        """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then)."""
-        if not self.established or self._failed:
+        """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then).
+
+        None where cryptography's bindings cannot encode a session (see SUPPORT.notes).
+        """
+        if not self.established or self._failed or not SUPPORT.features["session_der"]:
             return None
         pointer = _lib.SSL_get_session(_ssl_of(self._conn))
         if pointer == _ffi.NULL:
