@@ -45,6 +45,11 @@ def test_missing_timer_api_names_the_pyopenssl_version(monkeypatch):
     monkeypatch.delattr(SSL.Connection, "DTLSv1_get_timeout")
     support = probe(CLIENT)
     assert support.missing == ["Connection.DTLSv1_get_timeout (pyOpenSSL 23.1.0)"]
+    gateway = probe(GATEWAY)     # the gateway goes on without its own retransmissions
+    assert gateway.unavailable is None and not gateway.features["retransmit_timer"]
+    assert gateway.notes[0] == ("the gateway does not resend a lost handshake flight of its own: "
+                                "pyOpenSSL %s has no Connection.DTLSv1_get_timeout (from pyOpenSSL"
+                                " 23.1.0)" % gateway.versions["pyopenssl"])
     assert support.unavailable.startswith("pyOpenSSL %s with cryptography %s lacks "
                                           % (support.versions["pyopenssl"],
                                              support.versions["cryptography"]))
@@ -62,7 +67,7 @@ def test_old_bindings_turn_resumption_off_and_say_so(monkeypatch):
     _bindings_without(monkeypatch, "i2d_SSL_SESSION", "d2i_SSL_SESSION", "SSL_session_reused")
     client = probe(CLIENT)
     assert client.unavailable is None
-    assert client.features == {"session_der": False, "session_reused": False}
+    assert client.features["session_der"] is False and client.features["session_reused"] is False
     assert len(client.notes) == 1 and "resumption is off" in client.notes[0]
     assert "i2d_SSL_SESSION or d2i_SSL_SESSION (from cryptography 44.0.0)" in client.notes[0]
     gateway = probe(GATEWAY)

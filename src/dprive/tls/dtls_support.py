@@ -30,9 +30,16 @@ REQUIRED_PYOPENSSL = (
     ("Connection", "set_ciphertext_mtu", "22.0.0", (CLIENT, GATEWAY)),
     ("Connection", "get_cleartext_mtu", "22.0.0", (CLIENT, GATEWAY)),
     ("Connection", "DTLSv1_listen", "22.0.0", (GATEWAY,)),
-    ("Connection", "DTLSv1_get_timeout", "23.1.0", (CLIENT, GATEWAY)),
-    ("Connection", "DTLSv1_handle_timeout", "23.1.0", (CLIENT, GATEWAY)),
+    ("Connection", "DTLSv1_get_timeout", "23.1.0", (CLIENT,)),
+    ("Connection", "DTLSv1_handle_timeout", "23.1.0", (CLIENT,)),
 )
+
+# feature -> (Connection methods, first pyOpenSSL version, roles, what is lost). The
+# client cannot do without its retransmission timer; the gateway can, less well.
+OPTIONAL_PYOPENSSL = {
+    "retransmit_timer": (("DTLSv1_get_timeout", "DTLSv1_handle_timeout"), "23.1.0", (GATEWAY,),
+                         "the gateway does not resend a lost handshake flight of its own"),
+}
 
 # cryptography's cffi bindings the client calls directly (host name check,
 # verify result); present in every cryptography pyOpenSSL 21+ accepts.
@@ -59,7 +66,7 @@ class Support:
         self.role = role
         self.versions = versions      # {"pyopenssl": ..., "cryptography": ..., "openssl": ...}
         self.missing = missing        # ["Connection.DTLSv1_get_timeout (pyOpenSSL 23.1.0)", ...]
-        self.features = features      # {"session_der": bool, "session_reused": bool}
+        self.features = features      # {"retransmit_timer": bool, "session_der": bool, ...}
         self.notes = notes            # what an optional gap costs, one sentence each
 
     @property
@@ -78,6 +85,7 @@ class Support:
             "cryptography": self.versions.get("cryptography"),
             "openssl": self.versions.get("openssl"),
             "unavailable": self.unavailable,
+            "features": dict(self.features),
             "notes": list(self.notes),
         }
 
@@ -91,7 +99,7 @@ def probe(role=CLIENT):
         from OpenSSL import SSL
     except ImportError as err:
         return Support(role, {}, ["pyOpenSSL (python3-pyopenssl) cannot be imported: %s" % err],
-                       dict.fromkeys(OPTIONAL_BINDINGS, False), [])
+                       dict.fromkeys(list(OPTIONAL_PYOPENSSL) + list(OPTIONAL_BINDINGS), False), [])
     versions = {"pyopenssl": OpenSSL.__version__, "cryptography": cryptography.__version__,
                 "openssl": _openssl_version(SSL)}
     owners = {"SSL": SSL, "Context": SSL.Context, "Connection": SSL.Connection}
@@ -102,6 +110,12 @@ def probe(role=CLIENT):
     missing += ["binding %s (cryptography)" % name
                 for name in REQUIRED_BINDINGS if role == CLIENT and not hasattr(lib, name)]
     features, notes = {}, []
+    for feature, (names, since, roles, cost) in OPTIONAL_PYOPENSSL.items():
+        absent = [name for name in names if not hasattr(SSL.Connection, name)]
+        features[feature] = not absent
+        if absent and role in roles:
+            notes.append("%s: pyOpenSSL %s has no Connection.%s (from pyOpenSSL %s)"
+                         % (cost, versions["pyopenssl"], " or ".join(absent), since))
     for feature, (names, since, roles, cost) in OPTIONAL_BINDINGS.items():
         absent = [name for name in names if not hasattr(lib, name)]
         features[feature] = not absent
