@@ -100,6 +100,12 @@ luci-gen:
 	$(PYTHON) package/gen_luci_schema.py
 	$(PYTHON) package/gen_luci_pot.py
 
+# The default config files with their option comments, and their read-only copies
+# under files/usr/share/dprive/, from src/dprive/schema.py (checked by tests/unit).
+.PHONY: config-gen
+config-gen:
+	$(PYTHON) package/gen_default_config.py
+
 clean:
 	rm -rf $(VENV) .venv-feed-* .pytest_cache .hypothesis tests/luci_static/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
