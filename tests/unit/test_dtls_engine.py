@@ -25,10 +25,20 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 
 COOKIE_SECRET = b"test cookie secret"
 
-# Resumption needs cryptography 44+ bindings (i2d/d2i_SSL_SESSION); OpenWrt 24.10's
-# cryptography 41.0.7 lacks them, and there the engine runs without (tests below).
-needs_resumption = pytest.mark.skipif(not dtls.SUPPORT.features["session_der"],
-                                      reason="; ".join(dtls.SUPPORT.notes))
+
+
+@pytest.fixture(autouse=True, params=["der", "object"])
+def session_keeping(request, monkeypatch):
+    """Every test twice: sessions kept as DER (cryptography 44+), and as pyOpenSSL
+    Session objects told resumed by their master secret, as on cryptography before
+    42 (41.0.7 on OpenWrt 24.10), whatever this venv's cryptography binds."""
+    if request.param == "der":
+        if not dtls.SUPPORT.features["session_der"]:
+            pytest.skip("this cryptography has no i2d/d2i_SSL_SESSION")
+    else:
+        monkeypatch.setitem(dtls.SUPPORT.features, "session_der", False)
+        monkeypatch.setitem(dtls.SUPPORT.features, "session_reused", False)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +213,6 @@ def test_full_handshake_round_trips(pki, cookie, expected_rtt):
     assert client.info()["cipher"]
 
 
-@needs_resumption
 @pytest.mark.parametrize("cookie, expected_rtt", [(False, 2), (True, 3)])
 @pytest.mark.parametrize("tickets", [True, False], ids=["ticket", "session-id"])
 def test_resumption_saves_a_round_trip(pki, cookie, expected_rtt, tickets):
@@ -214,7 +223,9 @@ def test_resumption_saves_a_round_trip(pki, cookie, expected_rtt, tickets):
     full_rtt, _ = first_answer(first, server, query())
     server.retire()
     saved = first.session()
-    assert isinstance(saved, DtlsSession) and saved.has_ticket == tickets and saved.id
+    # Only DER tells a ticket; a Session object (cryptography before 44) hides it.
+    assert isinstance(saved, DtlsSession) and saved.id
+    assert saved.has_ticket == (tickets and saved.der is not None)
     del first          # freed without close_notify: the kept session must still resume
 
     for _ in range(2):  # and a resumed session resumes again
@@ -228,7 +239,6 @@ def test_resumption_saves_a_round_trip(pki, cookie, expected_rtt, tickets):
         saved = client.session()
 
 
-@needs_resumption
 def test_finished_and_first_query_share_a_datagram_when_resuming(pki):
     ctx = verifying(pki)
     sctx = server_context(pki)
@@ -247,7 +257,6 @@ def test_finished_and_first_query_share_a_datagram_when_resuming(pki):
                      (dtls_record.CT_APPLICATION_DATA, 1)]
 
 
-@needs_resumption
 def test_server_that_lost_its_ticket_keys_costs_a_full_handshake(pki):
     ctx = verifying(pki)
     first = DtlsClient(ctx, certs.AUTH_NAME)
@@ -258,8 +267,7 @@ def test_server_that_lost_its_ticket_keys_costs_a_full_handshake(pki):
     assert client.info()["resumption_offered"] and not client.info()["resumed"]
 
 
-@needs_resumption
-def test_sessions_fit_the_session_store(pki):
+def test_sessions_fit_the_session_store(pki, session_keeping):
     ctx = verifying(pki)
     sctx = server_context(pki)
     identity = ("192.0.2.1", 853, certs.AUTH_NAME, ())
@@ -271,13 +279,15 @@ def test_sessions_fit_the_session_store(pki):
     handshake(again, MemoryServer(sctx))
     assert again.info()["resumed"]
     assert not store.offer(identity, again.session()), "a resumed session is not new"
-    kept = DtlsSession(bytes(store.get(identity).der), ctx)    # e.g. read back from a file
+    if session_keeping == "der":
+        kept = DtlsSession(ctx, der=bytes(store.get(identity).der))   # e.g. read back from a file
+    else:
+        kept = store.get(identity)
     later = DtlsClient(ctx, certs.AUTH_NAME, session=kept)
     handshake(later, MemoryServer(sctx))
     assert later.info()["resumed"] and kept.id == store.get(identity).id
 
 
-@needs_resumption
 def test_session_from_another_context_is_refused(pki):
     first = DtlsClient(verifying(pki), certs.AUTH_NAME)
     handshake(first, MemoryServer(server_context(pki)))
@@ -319,7 +329,6 @@ def test_lost_second_flight_is_sent_again(pki):
     assert client.established and client.timeout_s() is None
 
 
-@needs_resumption
 def test_lost_finished_after_resumption_is_repaired_but_not_the_query(pki):
     # The client is up as soon as it has the server's Finished; if its own
     # Finished (and the query with it) is lost, the server's timer sends its
@@ -391,7 +400,6 @@ def test_right_pin_accepted_wrong_pin_rejected(pki):
     assert bad.session() is None
 
 
-@needs_resumption
 def test_pins_are_checked_again_on_a_resumed_session(pki):
     plain = make_dtls_context(None, "1.2", False)
     sctx = server_context(pki)
@@ -455,7 +463,6 @@ def test_message_larger_than_a_record_is_refused(pki):
     assert client.established
 
 
-@needs_resumption
 def test_memory_bio_runs_datagrams_together_and_the_engine_cuts_them(pki):
     # What OpenSSL writes into a memory BIO in one flight comes out of one
     # bio_read, several datagrams run together: at MTU 256 the server's
@@ -525,7 +532,6 @@ def test_garbage_datagrams_are_dropped_and_counted(pki):
 
 # --- alerts and closing ---------------------------------------------------------
 
-@needs_resumption
 def test_plaintext_alert_is_seen_but_does_not_touch_the_session(pki):
     client = DtlsClient(verifying(pki), certs.AUTH_NAME)
     server = MemoryServer(server_context(pki))
@@ -579,14 +585,22 @@ def test_send_before_the_handshake_is_an_error(pki):
     assert client.info()["tls_version"] is None
 
 
-def test_without_session_encoding_the_engine_runs_full_handshakes(pki, monkeypatch):
-    """cryptography before 44 (41.0.7 on OpenWrt 24.10) has no i2d/d2i_SSL_SESSION: DTLS
-    still works, there is just no session to resume (and none is offered)."""
-    monkeypatch.setitem(dtls.SUPPORT.features, "session_der", False)
+def test_kept_session_objects_survive_a_client_freed_without_close_notify(pki, session_keeping):
+    """Without DER, the kept session is the SSL_SESSION the old client used: freed
+    without close_notify, OpenSSL would mark it not resumable unless
+    DtlsClient.__del__ says close_notify went."""
     ctx = verifying(pki)
     sctx = server_context(pki)
-    client = DtlsClient(ctx, certs.AUTH_NAME)
-    rtt, answers = first_answer(client, MemoryServer(sctx), query())
-    assert rtt == 3 and dns.message.from_wire(answers[0]).id == 0x1234
-    assert client.session() is None
-    assert SessionStore().offer(("192.0.2.1", 853, certs.AUTH_NAME, ()), client.session()) is False
+    first = DtlsClient(ctx, certs.AUTH_NAME)
+    first_answer(first, MemoryServer(sctx), query())
+    saved = first.session()
+    assert (saved.der is None) == (session_keeping == "object")
+    del first
+    for _ in range(2):
+        client = DtlsClient(ctx, certs.AUTH_NAME, session=saved)
+        rtt, _ = first_answer(client, MemoryServer(sctx), query())
+        assert rtt == 2 and client.info()["resumed"]
+        again = client.session()
+        assert again.id == saved.id, "a resumed session keeps its identity"
+        del client
+        saved = again
