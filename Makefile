@@ -51,7 +51,7 @@ test-netns: deps venv
 # one venv per release, the versions in tests/feed/requirements-<release>.txt only,
 # installed --no-deps as the feed pairs them; the test tools as requirements-dev.txt pins them.
 FEED_RELEASES := 24.10 25.12
-FEED_TESTS := tests/feed tests/unit/test_dtls_engine.py tests/unit/test_dtls_support.py \
+FEED_TESTS := tests/feed tests/unit/test_dtls_engine.py tests/unit/test_dtls_support.py tests/unit/test_gateway_session.py \
 	tests/integration/test_dtls_upstream.py tests/integration/test_gateway.py
 FEED_PYTEST = for release in $(FEED_RELEASES); do echo "== feed $$release"; \
 	DPRIVE_FEED_RELEASE=$$release .venv-feed-$$release/bin/python -m pytest -q -p no:cacheprovider \

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.tools import clients, common
+from tests.tools import clients, common, older_pyopenssl
 from tests.integration.conftest import TEST_OPTIONS
 from tests.tools.dprive_proc import DpriveProcess, upstream
 from tests.tools.dot_relay import DotRelay
@@ -95,11 +95,7 @@ def test_pyopenssl_without_dtls_timer_moves_to_tls_and_says_why(tmp_path, pki, u
     """pyOpenSSL before 23.1 (no Connection.DTLSv1_get_timeout) cannot run the client:
     the daemon starts anyway, 'dtls tls' goes over TLS, 'dtls' alone stays down, and
     the log, the status and `dprive status` name the missing method and its version."""
-    older = tmp_path / "older-pyopenssl"
-    older.mkdir()
-    # The attribute goes before dprive imports pyOpenSSL, as if this pyOpenSSL never had it.
-    (older / "sitecustomize.py").write_text(
-        "from OpenSSL import SSL\ndel SSL.Connection.DTLSv1_get_timeout\n")
+    older = older_pyopenssl.site_dir(tmp_path / "older", "Connection.DTLSv1_get_timeout")
     dp = DpriveProcess(tmp_path / "dp", pki.ca_cert,
                        [upstream("both", unbound.tls_port, transport="dtls tls"),
                         upstream("only", gateway.port, transport="dtls")],

@@ -25,7 +25,7 @@ from OpenSSL import SSL
 
 from dprive import schema
 from dprive.core import dtls_record as dr
-from tests.tools import common
+from tests.tools import common, older_pyopenssl
 from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import BIG_NAME, STATIC_A, STATIC_AAAA
 
@@ -640,3 +640,37 @@ def test_example_config_is_valid_and_complete():
     for name in schema.GATEWAY_OPTIONS:
         assert (" %s " % name) in text, name
     assert settings.listen_port == 853 and settings.require_cookie
+
+
+def test_pyopenssl_without_cookie_callbacks_stops_the_gateway_and_says_why(tmp_path, pki, unbound):
+    """pyOpenSSL before 22.0 has no DTLS cookie callbacks: no traceback, but the
+    missing name and its version on stderr and in the status file."""
+    older = older_pyopenssl.site_dir(tmp_path / "older", "Context.set_cookie_verify_callback")
+    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port)
+    gw.write_config()
+    run = subprocess.run([sys.executable, "-m", "dprive", "gateway", "--config", str(gw.conf_path)],
+                         capture_output=True, text=True, timeout=30, env=older_pyopenssl.env(older))
+    why = "lacks Context.set_cookie_verify_callback (pyOpenSSL 22.0.0)"
+    assert run.returncode == 1 and why in run.stderr and "Traceback" not in run.stderr, run.stderr
+    status = gw.status()
+    assert status["running"] is False and why in status["error"], status
+    assert why in status["dtls"]["unavailable"], status
+
+
+def test_pyopenssl_without_the_dtls_timer_still_serves_and_says_what_it_lacks(
+        make_gateway, tmp_path, pki, monkeypatch):
+    """pyOpenSSL before 23.1 (Debian 12's 23.0.0) has no DTLSv1_get_timeout: the
+    gateway serves, does not resend its own flights, and its status says so."""
+    older = older_pyopenssl.site_dir(tmp_path / "older", "Connection.DTLSv1_get_timeout",
+                                     "Connection.DTLSv1_handle_timeout")
+    monkeypatch.setattr(GatewayProcess, "env", lambda self: older_pyopenssl.env(older))
+    gw = make_gateway()
+    client = DtlsClient(gw.port, pki).handshake()
+    answer, _ = client.ask("a.test.")
+    assert addresses(answer) == [STATIC_A["a.test."]]
+    client.close()
+    dtls = gw.status()["dtls"]
+    assert dtls["unavailable"] is None and dtls["features"]["retransmit_timer"] is False, dtls
+    assert any("does not resend a lost handshake flight" in n and "(from pyOpenSSL 23.1.0)" in n
+               for n in dtls["notes"]), dtls
+    assert "Traceback" not in gw.log_tail()
