@@ -4,13 +4,16 @@ OpenWrt's feed pairs older versions than PyPI (lang/python/python-pyopenssl and
 python-cryptography Makefiles in openwrt/packages): 24.10 ships pyOpenSSL 24.2.1
 with cryptography 41.0.7, 25.12 pyOpenSSL 23.3.0 with cryptography 46.0.6.
 The first version of each pyOpenSSL API below is read from pyOpenSSL's
-CHANGELOG.rst and from src/OpenSSL/SSL.py at its release tags; the first
-version of each cryptography binding from importing its wheels 41 to 44.
+CHANGELOG.rst and from src/OpenSSL/SSL.py at its release tags. The bindings
+came and went: importing cryptography's wheels, 41.0.7 has neither
+SSL_session_reused nor i2d/d2i_SSL_SESSION, 42 and 43 have the first, 44 all
+three; Debian 12's 38.0.4 has SSL_session_reused. So the version given for a
+binding is the one from which on it stays.
 
 A missing REQUIRED name means no DTLS at all: the client treats every
 upstream as DTLS-unavailable ('dtls tls' moves to TLS), the gateway does not
 start; both say which name is missing and from which version. A missing
-OPTIONAL binding only costs a feature, which `notes` names.
+OPTIONAL name only costs a feature, which `notes` names.
 
 This module imports nothing of pyOpenSSL at load time: it must answer even
 where python3-pyopenssl is not installed.
@@ -122,7 +125,7 @@ def probe(role=CLIENT):
         absent = [name for name in names if not hasattr(lib, name)]
         features[feature] = not absent
         if absent and role in roles:
-            notes.append("%s: cryptography %s has no %s (from cryptography %s)"
+            notes.append("%s: cryptography %s has no %s (cryptography %s and later bind it)"
                          % (cost, versions["cryptography"], " or ".join(absent), since))
     return Support(role, versions, missing, features, notes)
 
