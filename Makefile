@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all deps venv luci-node test test-unit test-integration test-netns test-micropython test-routerpy demo bench flows clean
+.PHONY: all deps venv luci-node test test-unit test-integration test-netns test-micropython test-routerpy test-feed demo bench flows clean
 
 all: test
 
@@ -32,10 +32,11 @@ $(LUCI_NODE): tests/luci_static/package.json tests/luci_static/package-lock.json
 
 luci-node: $(LUCI_NODE)
 
-test: deps venv luci-node routerpy-site
+test: deps venv luci-node routerpy-site feed-venvs
 	$(PY) -m pyflakes src tests bench package
 	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci tests/routerpy
 	$(PY) tests/micropython/run.py
+	$(FEED_PYTEST)
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
@@ -50,6 +51,31 @@ test-netns: deps venv
 .PHONY: test-ubus
 test-ubus: deps venv
 	$(PY) -m pytest -q tests/unit/test_ubus_standin.py tests/integration/test_ubus.py
+
+# DTLS (client and gateway) on the pyOpenSSL/cryptography pairs of OpenWrt's feed:
+# one venv per release, the versions in tests/feed/requirements-<release>.txt only,
+# installed --no-deps as the feed pairs them; the test tools as requirements-dev.txt pins them.
+FEED_RELEASES := 24.10 25.12
+FEED_TESTS := tests/feed tests/unit/test_dtls_engine.py tests/unit/test_dtls_support.py tests/unit/test_gateway_session.py \
+	tests/integration/test_dtls_upstream.py tests/integration/test_gateway.py
+FEED_PYTEST = for release in $(FEED_RELEASES); do echo "== feed $$release"; \
+	DPRIVE_FEED_RELEASE=$$release .venv-feed-$$release/bin/python -m pytest -q -p no:cacheprovider \
+	$(FEED_TESTS) || exit 1; done
+
+.venv-feed-%/.stamp: tests/feed/requirements-%.txt requirements-dev.txt pyproject.toml
+	rm -rf .venv-feed-$*
+	$(PYTHON) -m venv .venv-feed-$*
+	.venv-feed-$*/bin/pip install -q --disable-pip-version-check -c requirements-dev.txt \
+		pytest pytest-timeout hypothesis dnspython
+	.venv-feed-$*/bin/pip install -q --disable-pip-version-check --no-deps -r tests/feed/requirements-$*.txt
+	.venv-feed-$*/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+.PHONY: feed-venvs
+feed-venvs: $(FEED_RELEASES:%=.venv-feed-%/.stamp)
+
+test-feed: deps feed-venvs
+	$(FEED_PYTEST)
 
 test-micropython: venv
 	$(PY) tests/micropython/run.py
@@ -115,6 +141,12 @@ luci-gen:
 	$(PYTHON) package/gen_luci_schema.py
 	$(PYTHON) package/gen_luci_pot.py
 
+# The default config files with their option comments, and their read-only copies
+# under files/usr/share/dprive/, from src/dprive/schema.py (checked by tests/unit).
+.PHONY: config-gen
+config-gen:
+	$(PYTHON) package/gen_default_config.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis tests/luci_static/node_modules
+	rm -rf $(VENV) .venv-feed-* .pytest_cache .hypothesis tests/luci_static/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,4 +1,4 @@
-"""Command line: `dprive run|check|status|gateway|--version`."""
+"""Command line: `dprive run|check|status|gateway|options|--version`."""
 
 import argparse
 import sys
@@ -44,8 +44,24 @@ def _cmd_gateway(args):
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    from dprive.gateway.server import run_gateway
-    return run_gateway(settings)
+    from dprive.tls import dtls_support
+    support = dtls_support.probe(dtls_support.GATEWAY)
+    if support.unavailable is not None:
+        from dprive.gateway.status import report_unavailable
+        return report_unavailable(settings, support)
+    from dprive.gateway.server import run_gateway     # imports pyOpenSSL
+    return run_gateway(settings, support)
+
+
+def _cmd_options(args):
+    from dprive.config_docs import SECTIONS, options_reference
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        print("dprive options: no section %s (sections: %s)"
+              % (", ".join(unknown), " ".join(SECTIONS)), file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    sys.stdout.write(options_reference(args.sections or ["main", "upstream"]))
+    return 0
 
 
 def _cmd_status(args):
@@ -70,6 +86,10 @@ def build_parser():
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the raw JSON for programs")
             cmd.add_argument("--socket", help="control socket (default: from the config)")
+    cmd = sub.add_parser("options", help="describe every config option: type, range, default")
+    cmd.add_argument("sections", nargs="*", metavar="main|upstream|gateway",
+                     help="sections to describe (default: main upstream, of /etc/config/dprive)")
+    cmd.set_defaults(func=_cmd_options)
     return parser
 
 

@@ -13,6 +13,9 @@ Each option is a dict:
   min, max  bounds for 'int' (inclusive); for 'string' bounds on its length
   choices   allowed values for 'enum'
   help      one line, shown by `dprive check` and the LuCI page
+  doc       optional: more sentences, after `help` in `dprive options` and in
+            the comments of the default config files (dprive.config_docs)
+  example   a value for the default config file where there is no default
 Units are in the option names (_ms, _s), as hypercorn does.
 """
 
@@ -30,6 +33,7 @@ MAIN_OPTIONS = {
     "listen_port": {
         "type": "port", "default": 5453,
         "help": "Port to answer DNS on; dnsmasq forwards to it.",
+        "doc": "dnsmasq is pointed at it as server=127.0.0.1#<port> (option dnsmasq).",
     },
     "profile": {
         "type": "enum", "choices": ["strict", "opportunistic"], "default": "strict",
@@ -80,6 +84,7 @@ MAIN_OPTIONS = {
     "tcp_fastopen": {
         "type": "bool", "default": True,
         "help": "TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN.",
+        "doc": "It saves a round trip on every reconnect to a server seen before.",
     },
     "tls_resumption": {
         "type": "bool", "default": True,
@@ -89,10 +94,13 @@ MAIN_OPTIONS = {
         "type": "bool", "default": False,
         "help": "Send a tiny query just before an upstream's idle timeout instead of letting "
                 "the session close (a few bytes a minute against a round trip).",
+        "doc": "About 100 bytes a minute per upstream; off: the session closes and the "
+                "next query reconnects (with resumption, one round trip).",
     },
     "user_timeout_ms": {
         "type": "int", "min": 1000, "max": 600000, "default": 10000,
         "help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).",
+        "doc": "The session is then reopened.",
     },
     "dtls_resume_after_s": {
         "type": "int", "min": 0, "max": 86400, "default": 60,
@@ -108,11 +116,13 @@ MAIN_OPTIONS = {
         "type": "bool", "default": True,
         "help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while "
                 "dprive runs; stopping dprive restores dnsmasq's own settings.",
+        "doc": "Off: dnsmasq is left alone.",
     },
     "force_dns": {
         "type": "bool", "default": False,
         "help": "Redirect LAN clients' DNS (port 53) to the router and answer NXDOMAIN for "
                 "use-application-dns.net, so browsers keep using the router's DNS.",
+        "doc": "Off: LAN clients may use any resolver they like.",
     },
     "control_socket": {
         "type": "path", "default": "/var/run/dprive/control.sock",
@@ -121,6 +131,7 @@ MAIN_OPTIONS = {
     "log_level": {
         "type": "enum", "choices": ["debug", "info", "warning", "error"], "default": "info",
         "help": "debug logs every query; info logs every session event.",
+        "doc": "warning and error log only problems.",
     },
 }
 
@@ -128,6 +139,7 @@ UPSTREAM_OPTIONS = {
     "name": {
         "type": "string", "required": True, "min": 1, "max": 64,
         "help": "A name for logs and status.",
+        "doc": "Must be unique.",
     },
     "address": {
         "type": "ip", "required": True,
@@ -136,6 +148,7 @@ UPSTREAM_OPTIONS = {
     "port": {
         "type": "port", "default": 853,
         "help": "Server port (853 for DNS over TLS).",
+        "doc": "A DNS over DTLS server (transport dtls) listens on UDP, usually port 853 too.",
     },
     "auth_name": {
         "type": "hostname", "default": "",
@@ -144,10 +157,12 @@ UPSTREAM_OPTIONS = {
     "spki": {
         "type": "spki", "list": True, "default": [],
         "help": "Pins: base64 SHA-256 of the server key's SubjectPublicKeyInfo (RFC 7858 4.2).",
+        "doc": "With pins the server key must match one of them; add one list line per pin.",
     },
     "enabled": {
         "type": "bool", "default": True,
         "help": "Send queries to this upstream.",
+        "doc": "Off keeps the entry for later without using it.",
     },
     "transport": {
         "type": "enum", "choices": ["tls", "dtls", "dtls tls"], "default": "tls",
@@ -181,14 +196,18 @@ GATEWAY_OPTIONS = {
     "cert_file": {
         "type": "path", "required": True,
         "help": "PEM file: the server certificate followed by its intermediates.",
+        "example": "/etc/dprive/gateway-chain.pem",
     },
     "key_file": {
         "type": "path", "required": True,
         "help": "PEM file: the private key of the server certificate.",
+        "doc": "Keep it mode 0600.",
+        "example": "/etc/dprive/gateway.key",
     },
     "resolver_address": {
         "type": "ip", "default": "127.0.0.1",
         "help": "The DNS resolver that answers the queries (plain DNS, UDP then TCP).",
+        "doc": "A truncated UDP answer is asked again over TCP.",
     },
     "resolver_port": {
         "type": "port", "default": 53,
@@ -202,11 +221,16 @@ GATEWAY_OPTIONS = {
         "type": "bool", "default": True,
         "help": "Demand the RFC 6347 cookie exchange from every new client: a spoofed "
                 "ClientHello then costs no state, and a handshake one round trip more.",
+        "doc": "Off: no cookie for new clients (one round trip less, state on every "
+                "ClientHello, bounded by max_sessions). A ClientHello that would replace a "
+                "live session always needs a cookie.",
     },
     "ticket_key_file": {
         "type": "path", "default": "/etc/dprive/gateway-ticket.key",
         "help": "80 random bytes that encrypt session tickets, made if missing, so that "
                 "tickets survive a restart (needs pyOpenSSL on a shared libssl).",
+        "doc": "Without a shared libssl (the PyPI wheels link OpenSSL statically) tickets "
+                "last only as long as the process, and the log says so.",
     },
     "session_lifetime_s": {
         "type": "int", "min": 60, "max": 604800, "default": 7200,
@@ -219,6 +243,8 @@ GATEWAY_OPTIONS = {
     "session_idle_s": {
         "type": "int", "min": 1, "max": 86400, "default": 120,
         "help": "A client silent this long loses its session (it resumes on its next query).",
+        "doc": "The client gets a close_notify. Keep it above the clients' probe interval "
+                "(dtls_probe_interval_s).",
     },
     "handshake_timeout_ms": {
         "type": "int", "min": 200, "max": 60000, "default": 5000,
@@ -233,10 +259,12 @@ GATEWAY_OPTIONS = {
         "type": "int", "min": 512, "max": 9000, "default": 1232,
         "help": "Largest UDP payload sent (path MTU budget); DTLS records and answers are "
                 "cut to fit, larger answers are truncated (TC) so the client uses TCP.",
+        "doc": "1232 fits a 1280-byte IPv6 path.",
     },
     "alert_interval_ms": {
         "type": "int", "min": 0, "max": 60000, "default": 1000,
         "help": "Shortest time between two alerts to the same unknown peer (address and port).",
+        "doc": "Such peers appear after a gateway restart or a NAT rebinding.",
     },
     "max_alerts_per_s": {
         "type": "int", "min": 1, "max": 10000, "default": 100,
@@ -256,6 +284,19 @@ GATEWAY_OPTIONS = {
                 "stop and the counters.",
     },
 }
+
+
+# The servers of the default /etc/config/dprive (package/gen_default_config.py).
+DEFAULT_UPSTREAMS = [
+    {"name": "cloudflare-1", "address": "1.1.1.1", "port": 853,
+     "auth_name": "cloudflare-dns.com", "enabled": True},
+    {"name": "cloudflare-2", "address": "1.0.0.1", "port": 853,
+     "auth_name": "cloudflare-dns.com", "enabled": True},
+    {"name": "quad9", "address": "9.9.9.9", "port": 853, "auth_name": "dns.quad9.net",
+     "enabled": True},
+    {"name": "google", "address": "8.8.8.8", "port": 853, "auth_name": "dns.google",
+     "enabled": True},
+]
 
 
 def schema_as_json():

@@ -38,6 +38,14 @@ def format_status(status):
     counters = status["counters"]
     lines.append("queries %(queries)d  answers %(answers)d  servfail %(servfail)d  "
                  "formerr %(formerr)d  dropped %(dropped)d  truncated %(truncated)d" % counters)
+    dtls = status.get("dtls")
+    if dtls:
+        lines.append("DTLS on pyOpenSSL %s, cryptography %s, %s" % (
+            dtls["pyopenssl"] or "-", dtls["cryptography"] or "-", dtls["openssl"] or "-"))
+        if dtls["unavailable"]:
+            lines.append("  DTLS unavailable: " + dtls["unavailable"])
+        for note in dtls["notes"]:
+            lines.append("  " + note)
     for up in status["upstreams"]:
         lines.append("")
         lines.append("upstream %s  %s port %s  auth %s" % (
@@ -56,6 +64,10 @@ def format_status(status):
         lines.append("  Fast Open used %d%s  resumptions %d of %d offered  keep-warm queries %d"
                      % (up["tfo_used"], "" if up["tfo_enabled"] else " (off for now)",
                         up["resumptions_accepted"], up["resumptions_offered"], up["keepwarm_queries"]))
+        if up.get("dtls_unavailable"):
+            lines.append("  DTLS unavailable (%s): %s" % (
+                "using TLS" if "tls" in up["transports"] else "no transport left",
+                up["dtls_unavailable"]))
         if "dtls" in up.get("transports", ()):
             lines.append("  DTLS: alerts %d (ignored %d)  false starts %d  fallbacks to TLS %d"
                          % (up["alerts"], up["alerts_ignored"], up["false_starts"], up["dtls_fallbacks"]))

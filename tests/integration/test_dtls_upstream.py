@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from tests.tools import clients, common
-from tests.tools.dprive_proc import upstream
+from tests.tools import clients, common, older_pyopenssl
+from tests.integration.conftest import TEST_OPTIONS
+from tests.tools.dprive_proc import DpriveProcess, upstream
 from tests.tools.dot_relay import DotRelay
 from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import BIG_NAME, big_txt_strings
@@ -32,6 +33,7 @@ def test_queries_go_over_dtls_and_reconnects_resume(make_dprive, gateway, pki):
     _ask(dp, "c.test", "192.0.2.3")
     up = dp.upstream_status("gw")
     assert up["resumptions_offered"] >= 1 and up["resumptions_accepted"] >= 1, up
+    assert up["dtls_unavailable"] is None and dp.status()["dtls"]["notes"] == [], up
     gateway.wait_status(lambda s: s["counters"]["queries"] >= 3, what="the gateway to count 3 queries")
 
 
@@ -87,3 +89,28 @@ def test_answer_truncated_over_dtls_is_asked_again_over_tls(make_dprive, unbound
         up = dp.upstream_status("both")
         assert up["truncated_over_dtls"] == 1 and up["transport"] == "dtls", up
         assert relay.connections(), "the whole answer came over TLS from the relay"
+
+
+def test_pyopenssl_without_dtls_timer_moves_to_tls_and_says_why(tmp_path, pki, unbound, gateway):
+    """pyOpenSSL before 23.1 (no Connection.DTLSv1_get_timeout) cannot run the client:
+    the daemon starts anyway, 'dtls tls' goes over TLS, 'dtls' alone stays down, and
+    the log, the status and `dprive status` name the missing method and its version."""
+    older = older_pyopenssl.site_dir(tmp_path / "older", "Connection.DTLSv1_get_timeout")
+    dp = DpriveProcess(tmp_path / "dp", pki.ca_cert,
+                       [upstream("both", unbound.tls_port, transport="dtls tls"),
+                        upstream("only", gateway.port, transport="dtls")],
+                       options=dict(TEST_OPTIONS))
+    dp.extra_env["PYTHONPATH"] = str(older)
+    with dp:
+        _ask(dp)
+        why = "lacks Connection.DTLSv1_get_timeout (pyOpenSSL 23.1.0)"
+        both, only = dp.upstream_status("both"), dp.upstream_status("only")
+        assert both["transport"] == "tls" and why in both["dtls_unavailable"], both
+        assert why in only["dtls_unavailable"], only
+        common.wait_until(lambda: why in (dp.upstream_status("only")["last_close_reason"] or ""),
+                          5, what="the DTLS-only upstream to say why it is down")
+        assert "DTLS unavailable: pyOpenSSL" in dp.log_text()
+        text = dp.cli("status").stdout
+        assert "DTLS unavailable (using TLS): pyOpenSSL" in text, text
+        assert "DTLS unavailable (no transport left): pyOpenSSL" in text, text
+    assert gateway.counters()["datagrams"] == 0

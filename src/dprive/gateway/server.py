@@ -48,6 +48,7 @@ from dprive.gateway.session import (CLOSED, ESTABLISHED, HANDSHAKING, ContextErr
 from dprive.gateway.status import StatusFile, new_counters
 from dprive.gateway.tickets import TicketKeyError, install_ticket_keys, load_ticket_keys
 from dprive.io.lan import udp_socket
+from dprive.tls import dtls_support
 
 log = logging.getLogger("dprive.gateway")
 
@@ -102,8 +103,10 @@ class GatewaySocket:
 
 
 class Gateway:
-    def __init__(self, settings):
+    def __init__(self, settings, support=None):
+        """`support`: tls.dtls_support.Support for the gateway (probed here if not given)."""
         self.settings = settings
+        self.support = support or dtls_support.probe(dtls_support.GATEWAY)
         self.counters = new_counters()
         self.cookies = CookieJar(os.urandom(32), COOKIE_LIFETIME_S)
         self.limiter = AlertLimiter(settings.alert_interval_ms / 1000.0, settings.max_alerts_per_s)
@@ -356,6 +359,7 @@ class Gateway:
             "handshaking": len(self.handshaking),
             "queries_in_flight": len(self.tasks),
             "counters": dict(self.counters),
+            "dtls": self.support.status(),
         }
 
     async def start(self):
@@ -386,6 +390,8 @@ class Gateway:
         else:
             log.warning("session tickets: keys of this process only (resumption does not "
                         "survive a restart): %s", self.ticket_note)
+        for note in self.support.notes:
+            log.warning("DTLS: %s", note)
         log.info("dprive %s gateway: DNS over DTLS on %s port %d, resolver %s port %d, cookie "
                  "exchange %s", __version__, ", ".join(settings.listen_address),
                  settings.listen_port, settings.resolver_address, settings.resolver_port,
@@ -434,11 +440,11 @@ def _cut(answer, limit):
         return wire.Header(header.id, header.flags | wire.TC, 0, 0, 0, 0).pack()
 
 
-def run_gateway(settings):
+def run_gateway(settings, support=None):
     logging.basicConfig(level=getattr(logging, settings.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, support)
         asyncio.run(gateway.serve())
     except StartupError as err:
         log.error("%s", err)

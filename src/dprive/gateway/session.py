@@ -8,6 +8,11 @@ record (RFC 8094: no length prefix). It never touches a socket.
 
 from OpenSSL import SSL
 
+from dprive.tls import dtls_support
+
+# What this pyOpenSSL lacks costs features, not the gateway (see tls/dtls_support.py).
+_FEATURES = dtls_support.probe(dtls_support.GATEWAY).features
+
 SESSION_ID_CONTEXT = b"dprive-gateway"
 READ_CHUNK = 65536
 
@@ -62,11 +67,10 @@ def make_server_context(cert_file, key_file, cookies, session_lifetime_s):
 
 
 def _session_reused(conn):
-    try:
-        from OpenSSL._util import lib
-        return bool(lib.SSL_session_reused(conn._ssl))
-    except (ImportError, AttributeError):
-        return False
+    if not _FEATURES["session_reused"]:
+        return False            # cryptography before 42 (41.0.7 on OpenWrt 24.10)
+    from OpenSSL._util import lib
+    return bool(lib.SSL_session_reused(conn._ssl))
 
 
 class ServerSession:
@@ -166,8 +170,8 @@ class ServerSession:
 
     def timer_due(self, now):
         """Seconds until OpenSSL wants to retransmit its last flight, or None."""
-        if self.state != HANDSHAKING:
-            return None
+        if self.state != HANDSHAKING or not _FEATURES["retransmit_timer"]:
+            return None         # pyOpenSSL before 23.1 has no DTLS timer
         return self.conn.DTLSv1_get_timeout()
 
     def on_timer(self):

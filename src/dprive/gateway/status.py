@@ -8,6 +8,9 @@ the counters are also logged at exit.
 
 import json
 import os
+import sys
+
+from dprive import __version__
 
 COUNTERS = (
     "datagrams",            # every datagram received
@@ -75,3 +78,16 @@ class StatusFile:
                 self.error_logged = True
                 return "cannot write status file %s: %s" % (self.path, err.strerror or err)
         return None
+
+
+def report_unavailable(settings, support):
+    """The gateway cannot serve DTLS with this pyOpenSSL: say why on stderr and in
+    the status file (running false), and return the exit code, instead of a traceback."""
+    why = "DTLS unavailable: %s" % support.unavailable
+    print("dprive gateway: %s" % why, file=sys.stderr)
+    status = {"version": __version__, "pid": os.getpid(), "running": False, "error": why,
+              "dtls": support.status()}
+    error = StatusFile(settings.status_file, 0).maybe_write(status, 0.0, force=True)
+    if error:
+        print("dprive gateway: %s" % error, file=sys.stderr)
+    return 1

@@ -272,6 +272,8 @@ class Daemon:
                 "count": upstream.keepalive_count,
                 "probe_bytes_per_hour": tcp.probe_bytes_per_hour(upstream.keepalive_idle_s),
             }
+            if "dtls" in entry.get("transports", ()):
+                entry["dtls_unavailable"] = self.auth.dtls_unavailable
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -281,6 +283,8 @@ class Daemon:
             "pending": snapshot["pending"],
             "counters": counters,
             "upstreams": upstreams,
+            # pyOpenSSL, cryptography and OpenSSL versions, what is missing, what is off
+            "dtls": self.auth.dtls_support.status() if self.auth.dtls_support else None,
         }
 
     # ---- life cycle -----------------------------------------------------------

@@ -11,6 +11,7 @@ upstream uses it, since it is the optional dprive-dtls package on a router).
 import logging
 import ssl
 
+from dprive.tls import dtls_support
 from dprive.tls.dot import TlsClient, TlsError, make_context
 
 log = logging.getLogger("dprive")
@@ -57,16 +58,29 @@ class AuthPolicy:
         self.tls = _Engine(settings, make_context, TlsClient, settings.tls_min_version,
                            (OSError, ssl.SSLError))
         self.dtls = None
+        self.dtls_support = None     # tls.dtls_support.Support, once an upstream wants DTLS
         if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):
-            try:
+            self.dtls_support = dtls_support.probe(dtls_support.CLIENT)
+            why = self.dtls_support.unavailable
+            if why is not None:
+                # Not fatal: 'dtls tls' upstreams move to TLS, 'dtls' ones stay down, both saying why.
+                log.warning("DTLS unavailable: %s", why)
+            else:
                 from dprive.tls import dtls
-            except ImportError as err:
-                raise StartupError("transport 'dtls' needs pyOpenSSL (the dprive-dtls package): %s"
-                                   % err)
-            self.dtls = _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
-                                DTLS_MIN_VERSION, (OSError, TlsError))
+                self.dtls = _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
+                                    DTLS_MIN_VERSION, (OSError, TlsError))
+            for note in self.dtls_support.notes:
+                log.warning("DTLS: %s", note)
+
+    @property
+    def dtls_unavailable(self):
+        """Why DTLS cannot be used here, or None (also None when no upstream asks for it)."""
+        return self.dtls_support.unavailable if self.dtls_support is not None else None
 
     def client_for(self, upstream, transport, session=None):
+        if transport == "dtls" and self.dtls is None:
+            raise TlsError("DTLS unavailable: %s" % (self.dtls_unavailable
+                                                     or "no enabled upstream asked for it at start"))
         engine = self.dtls if transport == "dtls" else self.tls
         return engine.client_for(upstream, session)
 

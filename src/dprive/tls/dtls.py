@@ -13,14 +13,21 @@ OpenSSL 4.0.3 bundled by cryptography 50):
   `bio_read` run together. `pending_output()` packs the records again into
   datagrams of at most `mtu` bytes, the cut OpenSSL itself makes at that MTU.
   `set_ciphertext_mtu` (SSL_set_mtu) needs OP_NO_QUERY_MTU, or OpenSSL asks
-  the memory BIO for the path MTU and falls back to 256-byte records.
+  the memory BIO for the path MTU and falls back to 256-byte records. The
+  option is set on the Context, which every Connection copies at SSL_new:
+  Connection.set_options is only in pyOpenSSL 26.2+, and OpenWrt's feed
+  ships 24.2.1 (24.10) and 23.3.0 (25.12).
 - OpenSSL marks an SSL_SESSION not resumable for good when an SSL that used
   it is freed without sending close_notify, as happens to a session whose
   server lost state. A DtlsSession therefore keeps the session as DER, and
   each client decodes a fresh SSL_SESSION from it.
 - pyOpenSSL has no host name check and no `session_reused`: we call them
   through cryptography's bindings on the Connection's SSL pointer (the
-  private `_ssl` attribute, read in `_ssl_of` only).
+  private `_ssl` attribute, read in `_ssl_of` only). Older cryptography
+  binds less (tls/dtls_support.py): without i2d/d2i_SSL_SESSION (before 44,
+  e.g. 41.0.7 on OpenWrt 24.10) a DtlsSession holds pyOpenSSL's Session
+  object instead, kept resumable by DtlsClient.__del__; without
+  SSL_session_reused (before 42) a resumption is told by its master secret.
 - The retransmission timer runs on OpenSSL's own clock: `handle_timeout()`
   retransmits only once `timeout_s()` has really gone by.
 
@@ -29,6 +36,7 @@ bundle together with the name, or nothing is checked and the SPKI pins alone
 decide. Failures are AuthError, everything else TlsError, both from dot.py.
 """
 
+import hashlib
 import ipaddress
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
@@ -36,12 +44,14 @@ from OpenSSL import SSL, crypto
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
+from dprive.tls import dtls_support
 from dprive.tls.dot import AuthError, TlsError
 from dprive.tls.spki import DerError, der_items, spki_pin
 
 _binding = Binding()
 _lib = _binding.lib
 _ffi = _binding.ffi
+SUPPORT = dtls_support.probe(dtls_support.CLIENT)
 
 DTLS_VERSIONS = {"1.2": 0xFEFD, "1.3": 0xFEFC}
 # UDP payload per datagram: under 1500-byte Ethernet with IPv6 and PPPoE headers.
@@ -86,17 +96,28 @@ def make_dtls_context(ca_bundle, min_version, verify_name):
 
 
 class DtlsSession:
-    """A session to resume, kept as DER (i2d_SSL_SESSION); see the module notes.
+    """A session to resume; see the module notes.
 
+    Kept as DER (i2d_SSL_SESSION) where cryptography binds it (44+), else as
+    pyOpenSSL's Session object (`handle`) with its master secret (`master`).
     `id` and `has_ticket` are what tls.sessions.SessionStore reads; `context`
     is the Context it may be resumed with.
     """
 
-    def __init__(self, der, context):
-        self.der = der
+    def __init__(self, context, der=None, handle=None, master=None):
         self.context = context
-        self.id, ticket = _session_fields(der)
-        self.has_ticket = bool(ticket)
+        self.der = der
+        self.handle = handle
+        self.master = master
+        if der is not None:
+            self.id, ticket = _session_fields(der)
+            self.has_ticket = bool(ticket)
+        else:
+            # These bindings read neither the ID nor the ticket. The master secret
+            # names the session as well: a resumption keeps it, a full handshake
+            # makes a new one. Hashed, so that no log shows a part of it.
+            self.id = hashlib.sha256(master).digest()[:16]
+            self.has_ticket = False
 
     def __repr__(self):
         return "DtlsSession(id=%s, ticket=%s)" % (self.id.hex()[:16], self.has_ticket)
@@ -108,7 +129,6 @@ class DtlsClient:
         self._context = context
         self._conn = SSL.Connection(context, None)
         self._conn.set_connect_state()
-        self._conn.set_options(SSL.OP_NO_QUERY_MTU)
         self._conn.set_ciphertext_mtu(mtu)
         self._mtu = mtu
         self._verify_name = bool(context.get_verify_mode() & SSL.VERIFY_PEER)
@@ -122,7 +142,11 @@ class DtlsClient:
         if session is not None:
             if session.context is not context:
                 raise ValueError("the session was made with another Context")
-            _use_session(self._conn, session.der)
+            if session.der is not None:
+                _use_session(self._conn, session.der)
+            else:
+                self._conn.set_session(session.handle)
+        self._offered = session
         self._pins = tuple(pins)
         self._failed = False
         self.established = False
@@ -251,17 +275,45 @@ class DtlsClient:
             "tls_version": self._conn.get_protocol_version_name() if up else None,
             "cipher": self._conn.get_cipher_name() if up else None,
             "resumption_offered": self.resumption_offered,
-            "resumed": bool(up and _lib.SSL_session_reused(_ssl_of(self._conn))),
+            "resumed": up and self._resumed(),
         }
 
+    def _resumed(self):
+        if SUPPORT.features["session_reused"]:
+            return bool(_lib.SSL_session_reused(_ssl_of(self._conn)))
+        # cryptography before 42: a resumed handshake kept the offered master secret.
+        offered = self._offered
+        return bool(offered is not None and offered.master is not None
+                    and self._conn.master_key() == offered.master)
+
     def session(self):
-        """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then)."""
+        """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then).
+
+        Without i2d_SSL_SESSION (cryptography before 44) it holds OpenSSL's own
+        SSL_SESSION, shared with this client: see __del__.
+        """
         if not self.established or self._failed:
             return None
+        if not SUPPORT.features["session_der"]:
+            return DtlsSession(self._context, handle=self._conn.get_session(),
+                               master=self._conn.master_key())
         pointer = _lib.SSL_get_session(_ssl_of(self._conn))
         if pointer == _ffi.NULL:
             return None
-        return DtlsSession(_session_der(pointer), self._context)
+        return DtlsSession(self._context, der=_session_der(pointer))
+
+    def __del__(self):
+        # SSL_free of a connection that is up and has not sent close_notify marks
+        # its SSL_SESSION not resumable (ssl_clear_bad_session), and a kept session
+        # object is that very SSL_SESSION: say close_notify went, so it stays good.
+        # (With DER every client decodes its own copy, and nothing needs doing.)
+        conn = getattr(self, "_conn", None)       # None if __init__ raised early
+        if (conn is not None and getattr(self, "established", False)
+                and not SUPPORT.features["session_der"]):
+            try:
+                conn.set_shutdown(conn.get_shutdown() | SSL.SENT_SHUTDOWN)
+            except (SSL.Error, AttributeError):
+                pass
 
     def _handshake(self):
         try:

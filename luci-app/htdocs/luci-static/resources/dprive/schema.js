@@ -19,7 +19,8 @@ return baseclass.extend({
 			"listen_port": {
 				"type": "port",
 				"default": 5453,
-				"help": "Port to answer DNS on; dnsmasq forwards to it."
+				"help": "Port to answer DNS on; dnsmasq forwards to it.",
+				"doc": "dnsmasq is pointed at it as server=127.0.0.1#<port> (option dnsmasq)."
 			},
 			"profile": {
 				"type": "enum",
@@ -103,7 +104,8 @@ return baseclass.extend({
 			"tcp_fastopen": {
 				"type": "bool",
 				"default": true,
-				"help": "TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN."
+				"help": "TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN.",
+				"doc": "It saves a round trip on every reconnect to a server seen before."
 			},
 			"tls_resumption": {
 				"type": "bool",
@@ -113,14 +115,16 @@ return baseclass.extend({
 			"keep_warm": {
 				"type": "bool",
 				"default": false,
-				"help": "Send a tiny query just before an upstream's idle timeout instead of letting the session close (a few bytes a minute against a round trip)."
+				"help": "Send a tiny query just before an upstream's idle timeout instead of letting the session close (a few bytes a minute against a round trip).",
+				"doc": "About 100 bytes a minute per upstream; off: the session closes and the next query reconnects (with resumption, one round trip)."
 			},
 			"user_timeout_ms": {
 				"type": "int",
 				"min": 1000,
 				"max": 600000,
 				"default": 10000,
-				"help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT)."
+				"help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).",
+				"doc": "The session is then reopened."
 			},
 			"dtls_resume_after_s": {
 				"type": "int",
@@ -139,12 +143,14 @@ return baseclass.extend({
 			"dnsmasq": {
 				"type": "bool",
 				"default": true,
-				"help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while dprive runs; stopping dprive restores dnsmasq's own settings."
+				"help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while dprive runs; stopping dprive restores dnsmasq's own settings.",
+				"doc": "Off: dnsmasq is left alone."
 			},
 			"force_dns": {
 				"type": "bool",
 				"default": false,
-				"help": "Redirect LAN clients' DNS (port 53) to the router and answer NXDOMAIN for use-application-dns.net, so browsers keep using the router's DNS."
+				"help": "Redirect LAN clients' DNS (port 53) to the router and answer NXDOMAIN for use-application-dns.net, so browsers keep using the router's DNS.",
+				"doc": "Off: LAN clients may use any resolver they like."
 			},
 			"control_socket": {
 				"type": "path",
@@ -160,7 +166,8 @@ return baseclass.extend({
 					"error"
 				],
 				"default": "info",
-				"help": "debug logs every query; info logs every session event."
+				"help": "debug logs every query; info logs every session event.",
+				"doc": "warning and error log only problems."
 			}
 		}
 	},
@@ -172,7 +179,8 @@ return baseclass.extend({
 				"required": true,
 				"min": 1,
 				"max": 64,
-				"help": "A name for logs and status."
+				"help": "A name for logs and status.",
+				"doc": "Must be unique."
 			},
 			"address": {
 				"type": "ip",
@@ -182,7 +190,8 @@ return baseclass.extend({
 			"port": {
 				"type": "port",
 				"default": 853,
-				"help": "Server port (853 for DNS over TLS)."
+				"help": "Server port (853 for DNS over TLS).",
+				"doc": "A DNS over DTLS server (transport dtls) listens on UDP, usually port 853 too."
 			},
 			"auth_name": {
 				"type": "hostname",
@@ -193,12 +202,14 @@ return baseclass.extend({
 				"type": "spki",
 				"list": true,
 				"default": [],
-				"help": "Pins: base64 SHA-256 of the server key's SubjectPublicKeyInfo (RFC 7858 4.2)."
+				"help": "Pins: base64 SHA-256 of the server key's SubjectPublicKeyInfo (RFC 7858 4.2).",
+				"doc": "With pins the server key must match one of them; add one list line per pin."
 			},
 			"enabled": {
 				"type": "bool",
 				"default": true,
-				"help": "Send queries to this upstream."
+				"help": "Send queries to this upstream.",
+				"doc": "Off keeps the entry for later without using it."
 			},
 			"transport": {
 				"type": "enum",

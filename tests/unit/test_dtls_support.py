@@ -1,0 +1,98 @@
+"""tls/dtls_support.py: what of pyOpenSSL and cryptography is missing, named with the
+version it came in, for the feed's pyOpenSSL 23.3.0 / 24.2.1 and anything older."""
+
+import pytest
+
+SSL = pytest.importorskip("OpenSSL.SSL")
+
+from cryptography.hazmat.bindings.openssl import binding  # noqa: E402
+
+from dprive.tls import dtls_support  # noqa: E402
+from dprive.tls.dtls_support import CLIENT, GATEWAY, probe  # noqa: E402
+
+
+class _LibWithout:
+    """cryptography's lib without some names, as older cryptography builds it."""
+
+    def __init__(self, lib, absent):
+        self._lib, self._absent = lib, set(absent)
+
+    def __getattr__(self, name):
+        if name in self._absent:
+            raise AttributeError(name)
+        return getattr(self._lib, name)
+
+
+def _bindings_without(monkeypatch, *absent):
+    real = binding.Binding
+
+    class Older:
+        def __init__(self):
+            self.lib = _LibWithout(real().lib, absent)
+
+    monkeypatch.setattr(binding, "Binding", Older)
+
+
+def test_this_pyopenssl_is_enough_for_both_roles():
+    for role in (CLIENT, GATEWAY):
+        support = probe(role)
+        assert support.missing == [] and support.unavailable is None, support.missing
+        assert support.versions["pyopenssl"] and support.versions["cryptography"]
+
+
+def test_missing_timer_api_names_the_pyopenssl_version(monkeypatch):
+    # pyOpenSSL before 23.1.0 has no DTLSv1_get_timeout: no DTLS retransmissions, no DTLS.
+    monkeypatch.delattr(SSL.Connection, "DTLSv1_get_timeout")
+    support = probe(CLIENT)
+    assert support.missing == ["Connection.DTLSv1_get_timeout (pyOpenSSL 23.1.0)"]
+    gateway = probe(GATEWAY)     # the gateway goes on without its own retransmissions
+    assert gateway.unavailable is None and not gateway.features["retransmit_timer"]
+    assert gateway.notes[0] == ("the gateway does not resend a lost handshake flight of its own: "
+                                "pyOpenSSL %s has no Connection.DTLSv1_get_timeout (from pyOpenSSL"
+                                " 23.1.0)" % gateway.versions["pyopenssl"])
+    assert support.unavailable.startswith("pyOpenSSL %s with cryptography %s lacks "
+                                          % (support.versions["pyopenssl"],
+                                             support.versions["cryptography"]))
+    assert support.status()["unavailable"] == support.unavailable
+
+
+def test_cookie_callbacks_matter_to_the_gateway_only(monkeypatch):
+    monkeypatch.delattr(SSL.Context, "set_cookie_verify_callback")
+    assert probe(CLIENT).unavailable is None
+    assert probe(GATEWAY).missing == ["Context.set_cookie_verify_callback (pyOpenSSL 22.0.0)"]
+
+
+def test_old_bindings_cost_the_gateway_its_resumption_count_and_it_says_so(monkeypatch):
+    # cryptography 41.0.7 (OpenWrt 24.10): no i2d/d2i_SSL_SESSION, no SSL_session_reused.
+    _bindings_without(monkeypatch, "i2d_SSL_SESSION", "d2i_SSL_SESSION", "SSL_session_reused")
+    client = probe(CLIENT)
+    assert client.unavailable is None
+    assert client.features["session_der"] is False and client.features["session_reused"] is False
+    assert client.notes == [], "the client resumes without them (tls/dtls.py)"
+    gateway = probe(GATEWAY)
+    assert gateway.unavailable is None
+    assert gateway.notes == ["resumed DTLS sessions are not counted (handshakes_resumed stays 0): "
+                             "cryptography %s has no SSL_session_reused (cryptography 42.0.0 and later bind it)"
+                             % gateway.versions["cryptography"]]
+
+
+def test_a_missing_required_binding_makes_the_client_unavailable(monkeypatch):
+    _bindings_without(monkeypatch, "X509_VERIFY_PARAM_set1_host")
+    assert probe(CLIENT).missing == ["binding X509_VERIFY_PARAM_set1_host (cryptography)"]
+    assert probe(GATEWAY).unavailable is None
+
+
+def test_no_pyopenssl_at_all_is_said_not_raised(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_openssl(name, *args, **kwargs):
+        if name == "OpenSSL" or name.startswith("OpenSSL."):
+            raise ImportError("No module named 'OpenSSL'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openssl)
+    support = dtls_support.probe(CLIENT)
+    assert support.unavailable == ("pyOpenSSL (python3-pyopenssl) cannot be imported: "
+                                   "No module named 'OpenSSL'")
+    assert support.status()["pyopenssl"] is None
