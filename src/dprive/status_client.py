@@ -38,6 +38,10 @@ def format_status(status):
     counters = status["counters"]
     lines.append("queries %(queries)d  answers %(answers)d  servfail %(servfail)d  "
                  "formerr %(formerr)d  dropped %(dropped)d  truncated %(truncated)d" % counters)
+    bus = status.get("ubus")
+    if bus:
+        lines.append("ubus: object %s %s" % (bus["object"], "published" if bus["published"]
+                                              else "not published: %s" % bus["error"]))
     dtls = status.get("dtls")
     if dtls:
         lines.append("DTLS on pyOpenSSL %s, cryptography %s, %s" % (

@@ -84,6 +84,7 @@ class UbusObject:
         try:
             import ubus
         except ImportError:
+            self.last_error = "python3-ubus is not installed"
             log.info("python3-ubus is not installed: no ubus object (the control socket works)")
             return False
         self.ubus = ubus
@@ -92,6 +93,11 @@ class UbusObject:
         self.thread = threading.Thread(target=self._serve, name="ubus", daemon=True)
         self.thread.start()
         return True
+
+    def status(self):
+        """For `dprive status`: whether LuCI can reach the daemon, and if not why
+        (two attributes the ubus thread sets; reading them needs no lock)."""
+        return {"object": OBJECT, "published": self.published, "error": self.last_error}
 
     def stop(self):
         self.running = False

@@ -97,8 +97,13 @@ def test_ubusd_started_after_dprive_and_restarted(tmp_path, pki, unbound):
         common.wait_until(lambda: "Failed to connect to the ubus socket" in dp.log_text(), 10,
                           what="the publish failure in the log")
         assert bus.socket_path in dp.log_text()
+        down = dp.status()["ubus"]
+        assert down["published"] is False and "Failed to connect" in down["error"]
+        assert "ubus: object dprive not published: " in dp.cli("status").stdout
         bus.start()
         common.wait_until(lambda: bus.lookup("dprive"), 15, what="dprive on the bus started late")
+        common.wait_until(lambda: dp.status()["ubus"]["published"], 5, what="published in the status")
+        assert "ubus: object dprive published" in dp.cli("status").stdout
         bus.stop()
         bus.start()
         common.wait_until(lambda: bus.lookup("dprive"), 15, what="dprive on the restarted bus")

@@ -285,6 +285,8 @@ class Daemon:
             "upstreams": upstreams,
             # pyOpenSSL, cryptography and OpenSSL versions, what is missing, what is off
             "dtls": self.auth.dtls_support.status() if self.auth.dtls_support else None,
+            # LuCI's Status page reaches the daemon only through the ubus object
+            "ubus": self.ubus.status() if self.ubus else None,
         }
 
     # ---- life cycle -----------------------------------------------------------
