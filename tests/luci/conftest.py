@@ -90,12 +90,12 @@ class Daemon(DpriveProcess):
 def make_daemon(tmp_path, luci_pki, luci_unbound):
     started = []
 
-    def make(upstream_names=("local",)):
+    def make(upstream_names=("local",), **main_options):
         # each on its own loopback address: the daemon wants distinct address+port pairs
         ups = [upstream(n, luci_unbound.tls_port, address="127.0.0.%d" % (i + 1))
                for i, n in enumerate(upstream_names)]
         dp = Daemon(tmp_path / "dprive", luci_pki.ca_cert, ups,
-                    options={"query_timeout_ms": 2500, "connect_timeout_ms": 1500})
+                    options=dict({"query_timeout_ms": 2500, "connect_timeout_ms": 1500}, **main_options))
         dp.ubus_path = str(tmp_path / "ubus.sock")
         dp.extra_env = {"PYTHONPATH": str(STANDINS), "DPRIVE_TEST_UBUS": dp.ubus_path}
         started.append(dp)

@@ -130,6 +130,55 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     assert page.errors == []
 
 
+def drag_above(page, moving_sid, target_sid):
+    """Drag a grid row by its handle onto the upper half of another row (form.js
+    TableSection.handleDrop inserts it above, then uci.move)."""
+    page.locator('tr.cbi-section-table-row[data-sid="%s"] .drag-handle' % moving_sid).drag_to(
+        page.locator('tr.cbi-section-table-row[data-sid="%s"]' % target_sid), target_position={"x": 5, "y": 2})
+    page.wait_for_function("document.querySelector('tr.cbi-section-table-row').getAttribute('data-sid') == %r"
+                           % moving_sid)
+
+
+def applied_upstream_names(page, dp):
+    page.click("button.cbi-button-apply")
+    page.wait_for_selector("text=Configuration changes applied.")
+    return [u.get("name") for u in upstreams_in(dp.conf_path)]
+
+
+def test_drag_survives_apply_of_a_config_holding_default_values(page, make_daemon, make_luci):
+    """The reorder trap, first half: the config spells out values equal to their defaults
+    (profile 'strict', enabled '1', as the shipped /etc/config/dprive does). form.js removes
+    such a value when rmempty, a pending delete makes uci.js reorderSections() skip `uci
+    order`, and the drag is lost. The view must neither lose the order nor delete the values."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    sids = [r.get_attribute("data-sid") for r in page.locator("tr.cbi-section-table-row").all()]
+    drag_above(page, sids[1], sids[0])
+    assert applied_upstream_names(page, dp) == ["second", "local"]
+    main = parse_uci(dp.conf_path.read_text(), "dprive")[0]
+    assert main.get("profile") == "strict" and main.get("log_level") == "info"
+    assert [u.get("enabled") for u in upstreams_in(dp.conf_path)] == ["1", "1"]
+    assert [c for c in uci_writes(server) if c[1] == "delete"] == []
+    assert page.errors == []
+
+
+def test_drag_survives_apply_that_clears_a_field(page, make_daemon, make_luci):
+    """The reorder trap, second half: a delete the user asked for (a cleared field, so the
+    default applies) in the same Save & Apply as a drag."""
+    dp = make_daemon(("local", "second"), padding_block=256)
+    server = make_luci(dp)
+    open_settings(page, server)
+    sids = [r.get_attribute("data-sid") for r in page.locator("tr.cbi-section-table-row").all()]
+    drag_above(page, sids[1], sids[0])
+    field(page, "main", "padding_block").fill("")
+    assert applied_upstream_names(page, dp) == ["second", "local"]
+    assert parse_uci(dp.conf_path.read_text(), "dprive")[0].get("padding_block") is None
+    deletes = [c[2] for c in uci_writes(server) if c[1] == "delete"]
+    assert deletes == [{"config": "dprive", "section": "main", "options": ["padding_block"]}]
+    assert page.errors == []
+
+
 def test_status_shows_the_daemon_and_updates_on_the_next_poll(page, make_daemon, make_luci):
     dp = make_daemon()
     server = make_luci(dp)
