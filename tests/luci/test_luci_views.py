@@ -5,6 +5,7 @@ Waits are on DOM state or on files/logs (bounded), never fixed sleeps."""
 
 import re
 
+from dprive import schema
 from dprive.uci import parse_uci
 from tests.luci.conftest import SCREENSHOTS
 from tests.tools import clients, common
@@ -33,6 +34,22 @@ def open_settings(page, server):
 def open_status(page, server):
     page.goto(server.page_url("status"))
     page.wait_for_selector("#dprive-running, #dprive-not-running")
+
+
+def grid_text(page, sid, option):
+    """What a grid cell shows (form.js GridSection.renderTextValue)."""
+    return page.locator('tr[data-sid="%s"] td[data-name="%s"]' % (sid, option)).inner_text()
+
+
+def open_edit_dialog(page, sid):
+    page.click('tr[data-sid="%s"] button.cbi-button-edit' % sid)
+    page.wait_for_selector(".modal.cbi-modal .cbi-map")
+    return page.locator(".modal.cbi-modal")
+
+
+def save_edit_dialog(page):
+    page.click(".modal.cbi-modal button.cbi-button-positive")
+    page.wait_for_selector(".modal.cbi-modal", state="detached")
 
 
 def cell(page, name, col):
@@ -100,15 +117,20 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     page.click("#dprive-preset-add")
     rows.nth(2).wait_for()
     new_sid = rows.nth(2).get_attribute("data-sid")
-    assert field(page, new_sid, "address").input_value() == "9.9.9.9"
-    assert field(page, new_sid, "auth_name").input_value() == "dns.quad9.net"
-    assert field(page, new_sid, "name").input_value() == "Quad9"
+    assert grid_text(page, new_sid, "address") == "9.9.9.9"
+    assert grid_text(page, new_sid, "auth_name") == "dns.quad9.net"
+    assert grid_text(page, new_sid, "name") == "Quad9"
     # traffic stays on loopback: the daemon connects at once, so the preset is pointed at a
     # loopback address of its own before applying (the daemon wants distinct address+port)
-    field(page, new_sid, "address").fill("127.0.0.3")
-    field(page, new_sid, "port").fill(str(luci_unbound.tls_port))
+    edit = open_edit_dialog(page, new_sid)
+    assert field(edit, new_sid, "address").input_value() == "9.9.9.9"
+    field(edit, new_sid, "address").fill("127.0.0.3")
+    field(edit, new_sid, "port").fill(str(luci_unbound.tls_port))
+    save_edit_dialog(page)
+    page.wait_for_function("document.querySelector('tr[data-sid=\"%s\"] td[data-name=\"address\"]')"
+                           ".textContent == '127.0.0.3'" % new_sid)
     # remove "second"
-    second = page.locator("tr.cbi-section-table-row", has=page.locator('input[value="second"]'))
+    second = page.locator("tr.cbi-section-table-row", has=page.locator('td[data-name="name"]', has_text="second"))
     second.locator("button.cbi-button-remove").click()
     page.wait_for_function("document.querySelectorAll('tr.cbi-section-table-row').length == 2")
     # drag the preset's row above "local"
@@ -177,6 +199,44 @@ def test_drag_survives_apply_that_clears_a_field(page, make_daemon, make_luci):
     deletes = [c[2] for c in uci_writes(server) if c[1] == "delete"]
     assert deletes == [{"config": "dprive", "section": "main", "options": ["padding_block"]}]
     assert page.errors == []
+
+
+def test_save_without_changes_writes_nothing(page, make_daemon, make_luci):
+    """Defaults: a Save of an untouched form neither writes the defaults of options the
+    config leaves out (tcp_fastopen, keepalive_count ...) nor deletes the values it spells
+    out equal to their defaults (profile 'strict', enabled '1')."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    page.click("button.cbi-button-save")
+    page.wait_for_selector("button.cbi-button-save:not([disabled])")
+    field(page, "main", "listen_port").wait_for()
+    assert uci_writes(server) == []
+    assert page.errors == []
+
+
+def test_help_is_in_the_form_and_the_edit_dialog_not_in_the_grid(page, make_daemon, make_luci):
+    """Every option's help from schema.py is on the page: under the field for the main
+    options, in the row's Edit dialog for the upstream options; the grid itself has no
+    row of help texts (form.js renderHeaderRows without nodescriptions)."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    grid = page.locator("#cbi-dprive-upstream")
+    assert grid.locator("tr.cbi-section-table-descr").count() == 0
+    table_text = grid.locator("table").inner_text()
+    assert [h for h in (o["help"] for o in schema.UPSTREAM_OPTIONS.values()) if h in table_text] == []
+    shown = page.locator("#view .cbi-value-description").all_inner_texts()
+    assert sorted(shown) == sorted(o["help"] for o in schema.MAIN_OPTIONS.values())
+    grid.screenshot(path=str(SCREENSHOTS / "settings-upstreams.png"))
+    sid = page.locator("tr.cbi-section-table-row").first.get_attribute("data-sid")
+    edit = open_edit_dialog(page, sid)
+    shown = edit.locator(".cbi-value-description").all_inner_texts()
+    assert sorted(shown) == sorted(o["help"] for o in schema.UPSTREAM_OPTIONS.values())
+    edit.screenshot(path=str(SCREENSHOTS / "settings-edit-upstream.png"))
+    page.click(".modal.cbi-modal .button-row button:not(.cbi-button-positive)")     # Dismiss
+    page.wait_for_selector(".modal.cbi-modal", state="detached")
+    assert uci_writes(server) == [] and page.errors == []
 
 
 def test_status_shows_the_daemon_and_updates_on_the_next_poll(page, make_daemon, make_luci):
@@ -251,6 +311,7 @@ def test_html_in_an_upstream_name_renders_as_text(page, make_daemon, make_luci):
     assert page.locator("#dprive-chart text", has_text=evil).count() == 1
     open_settings(page, server)
     sid = page.locator("tr.cbi-section-table-row").first.get_attribute("data-sid")
-    assert field(page, sid, "name").input_value() == evil
+    assert grid_text(page, sid, "name") == evil
+    assert field(open_edit_dialog(page, sid), sid, "name").input_value() == evil
     assert page.locator("#view img").count() == 0
     assert page.dialogs == [] and page.errors == []

@@ -203,7 +203,8 @@ function evalSchema(file) {
 		throw new Error(`${file}: header must be 'use strict' and 'require baseclass'`);
 	let seen = null;
 	const baseclass = { extend: (props) => (seen = props, function () {}) };
-	new Function('window', 'document', 'L', 'baseclass', source)({}, {}, {}, baseclass);
+	// _() is LuCI's global translation function; without a catalog it returns its argument
+	new Function('window', 'document', 'L', 'baseclass', '_', source)({}, {}, {}, baseclass, (s) => s);
 	return seen;
 }
 
