@@ -525,7 +525,11 @@ var ui = Class.singleton({
 		});
 	},
 	changes: {
-		/* §5: apply_rollback / apply_unchecked, then confirm, then the view reloads */
+		/* §5: apply_rollback / apply_unchecked, then confirm. ui.js changes.confirm() then
+		   shows "Configuration changes applied." and reloads the whole page
+		   (window.location = ..., after L.env.apply_display s); here the view is
+		   instantiated again in place, on a uci cache as fresh as a reload makes it
+		   (state.reorder too, which uci.unload() would keep). */
 		apply: function(checked) {
 			var post = function(url) {
 				return fetch(L.url('admin/uci', url) + '?sid=' + encodeURIComponent(L.env.sessionid), { method: 'POST' });
@@ -536,7 +540,7 @@ var ui = Class.singleton({
 			}).then(function() {
 				ui.addNotification(null, E('p', [ _('Configuration changes applied.') ]), 'info');
 				document.dispatchEvent(new CustomEvent('uci-applied'));
-				uci.unload(Object.keys(uci.state.values));
+				uci.__init__();
 				delete L.classes[L.currentView];
 				return ui.instantiateView(L.currentView.replace(/^view\./, '').replace(/\./g, '/'));
 			});

@@ -161,11 +161,20 @@ class UciConfig:
         return True
 
     def order(self, sids):
+        """rpcd uci.c rpc_uci_order(): the listed sections go to positions 0, 1, ...
+        (uci_reorder_section), the others follow; but when one entry is not a
+        string (UBUS_STATUS_INVALID_ARGUMENT) or names no section
+        (UBUS_STATUS_NOT_FOUND), uci_save() is skipped and nothing is staged."""
         by_name = {sec["name"]: sec for sec in self.staged}
-        ordered = [by_name[s] for s in sids if s in by_name]
+        if not all(isinstance(s, str) for s in sids):
+            return UBUS_INVALID_ARGUMENT
+        if not all(s in by_name for s in sids):
+            return UBUS_NOT_FOUND
+        ordered = [by_name[s] for s in sids]
         rest = [sec for sec in self.staged if sec["name"] not in sids]
         self.staged = ordered + rest
         self.changes.append(["order", list(sids)])
+        return UBUS_OK
 
     def text(self):
         out = []
@@ -262,8 +271,10 @@ class Backend:
                 [args["option"]] if args.get("option") else None)
             ok = conf.delete(args.get("section"), options)
         else:
-            conf.order(args.get("sections") or [])
-            ok = True
+            sections = args.get("sections")
+            if not isinstance(sections, list):
+                return self.result(rid, UBUS_INVALID_ARGUMENT)
+            return self.result(rid, conf.order(sections))
         return self.result(rid, UBUS_OK if ok else UBUS_NOT_FOUND)
 
     def apply(self):

@@ -98,10 +98,10 @@ function changesOnlyWhatTheUserChanged(o) {
  * hex digits) are left out, rpcd would refuse the whole list for one unknown
  * name; the uci.save() that creates them also orders them.
  */
-function stageOrder(config) {
-	var sids = uci.sections(config).map(function(s) { return s['.name']; })
+function stageOrder() {
+	var sids = uci.sections('dprive').map(function(s) { return s['.name']; })
 		.filter(function(sid) { return !/^new[0-9a-f]{6}$/.test(sid); });
-	return callUciOrder(config, sids).then(function(rv) {
+	return callUciOrder('dprive', sids).then(function(rv) {
 		if (rv !== 0)
 			throw new Error(_('ubus status %d').format(rv));
 	}).catch(function(e) {
@@ -109,14 +109,15 @@ function stageOrder(config) {
 	});
 }
 
+/* map.data: uci itself (form.js CBIMap takes whatever `data` holds), with a move() that stages */
 function stagingOrder(map) {
 	var data = Object.create(uci), pending = null;
-	data.move = function(config) {
+	data.move = function() {
 		var moved = uci.move.apply(uci, arguments);
 		if (moved && pending == null)
 			pending = Promise.resolve().then(function() {   /* one call for a sort that moves every row */
 				pending = null;
-				return stageOrder(config);
+				return stageOrder();
 			});
 		return moved;
 	};
