@@ -113,11 +113,12 @@ def make_luci():
     from tests.luci.standin.server import Backend, StandinServer
     servers = []
 
-    def make(dp):
+    def make(dp, luci_base=True):
         def on_apply(configs):
             if dp.running() and "dprive" in configs:
                 os.kill(dp.pid, signal.SIGHUP)
-        backend = Backend(ACL, {"dprive": dp.conf_path}, dp.ubus_path, on_apply=on_apply)
+        backend = Backend(ACL, {"dprive": dp.conf_path}, dp.ubus_path, on_apply=on_apply,
+                          luci_base=luci_base)
         server = StandinServer(backend, HTDOCS).start()
         servers.append(server)
         return server

@@ -11,6 +11,8 @@ from tests.luci.conftest import SCREENSHOTS
 from tests.tools import clients, common
 
 WRITES = {"set", "add", "delete", "order"}
+# luci.js View.addFooter(): Save & Apply is a ui.ComboButton, a div.cbi-dropdown, not a <button>
+APPLY = ".cbi-page-actions .cbi-button-apply"
 
 
 def uci_writes(server):
@@ -64,13 +66,14 @@ def test_invalid_port_blocks_save_and_nothing_is_written(page, make_daemon, make
     port = field(page, "main", "listen_port")
     for bad in ("70000", "0", "abc", "1.5"):
         port.fill(bad)
+        port.press("End")           # ui.js validates on keyup and blur, not on input
         assert "cbi-input-invalid" in (port.get_attribute("class") or ""), bad
     page.click("button.cbi-button-save")
     page.wait_for_selector(".modal >> text=Save error")
     assert "invalid input value" in page.inner_text(".modal")
     assert uci_writes(server) == []
     page.click(".modal button")
-    page.click("button.cbi-button-apply")
+    page.click(APPLY)
     page.wait_for_selector(".modal >> text=Save error")
     assert uci_writes(server) == [] and server.backend.applied == 0
     assert dp.conf_path.read_text() == before
@@ -92,8 +95,8 @@ def test_save_stages_apply_writes_and_the_daemon_reloads(page, make_daemon, make
     assert sets[0]["values"]["padding_block"] == "256" and sets[0]["values"]["profile"] == "opportunistic"
     assert dp.conf_path.read_text() == before           # Save only stages
     assert "configuration reloaded" not in dp.log_text()
-    page.wait_for_selector("button.cbi-button-apply:not([disabled])")
-    page.click("button.cbi-button-apply")
+    page.wait_for_selector("button.cbi-button-save:not([disabled])")
+    page.click(APPLY)
     page.wait_for_selector("text=Configuration changes applied.")
     main = parse_uci(dp.conf_path.read_text(), "dprive")[0]
     assert main.get("padding_block") == "256" and main.get("profile") == "opportunistic"
@@ -138,7 +141,7 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     quad9_row = page.locator('tr.cbi-section-table-row[data-sid="%s"]' % new_sid)
     quad9_row.locator(".drag-handle").drag_to(rows.nth(0), target_position={"x": 5, "y": 2})
     page.wait_for_function("document.querySelector('tr.cbi-section-table-row').getAttribute('data-sid') == %r" % new_sid)
-    page.click("button.cbi-button-apply")
+    page.click(APPLY)
     page.wait_for_selector("text=Configuration changes applied.")
     ups = upstreams_in(dp.conf_path)
     assert [u.get("name") for u in ups] == ["Quad9", "local"]
@@ -162,7 +165,7 @@ def drag_above(page, moving_sid, target_sid):
 
 
 def applied_upstream_names(page, dp):
-    page.click("button.cbi-button-apply")
+    page.click(APPLY)
     page.wait_for_selector("text=Configuration changes applied.")
     return [u.get("name") for u in upstreams_in(dp.conf_path)]
 
@@ -199,6 +202,17 @@ def test_drag_survives_apply_that_clears_a_field(page, make_daemon, make_luci):
     deletes = [c[2] for c in uci_writes(server) if c[1] == "delete"]
     assert deletes == [{"config": "dprive", "section": "main", "options": ["padding_block"]}]
     assert page.errors == []
+
+
+def test_a_login_without_luci_base_gets_access_denied(page, make_daemon, make_luci):
+    """The app's ACL grants the "uci" scope of config dprive; the ubus methods of object
+    uci are luci-base's (seen in the real stack): without that group the page cannot load."""
+    dp = make_daemon()
+    server = make_luci(dp, luci_base=False)
+    page.goto(server.page_url("settings"))
+    page.wait_for_selector(".alert-message.danger")
+    assert "-32002: Access denied" in page.inner_text(".alert-message.danger")
+    assert uci_writes(server) == []
 
 
 def test_save_without_changes_writes_nothing(page, make_daemon, make_luci):

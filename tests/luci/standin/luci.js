@@ -501,20 +501,27 @@ var ui = Class.singleton({
 			});
 		};
 	},
+	/* ui.js addValidator(): nothing at all without a datatype (vfunc included); a
+	   datatype typo is swallowed (§2.1); the check runs on 'blur' and 'keyup' only
+	   (not on 'input': a value set by script, or by Playwright's fill(), is not
+	   checked until one of those), and isValid() reports the state of the last
+	   run (ui.js UIElement.isValid: validState), it does not check again. */
 	addValidator: function(field, type, optional, vfunc) {
+		if (type == null) return;
 		var check;
-		try { check = type ? compile(type) : null; } catch (e) { check = null; }  /* §2.1: typo = no validation */
+		try { check = compile(type); } catch (e) { return; }
 		var validate = function() {
 			var v = field.value, err = null;
 			if (v === '') { if (!optional) err = _('non-empty value'); }
-			else if (check && !check(v)) err = _('valid value of type %s').format(type);
+			else if (!check(v)) err = _('valid value of type %s').format(type);
 			if (err == null && vfunc) { var r = vfunc(v); if (r !== true) err = (r === false) ? _('valid value') : r; }
 			field.classList.toggle('cbi-input-invalid', err != null);
 			if (err != null) field.setAttribute('data-tooltip', _('Expecting: %s').format(err));
 			else field.removeAttribute('data-tooltip');
-			return err == null;
+			validate.valid = (err == null);
+			return validate.valid;
 		};
-		[ 'keyup', 'blur', 'input', 'change' ].forEach(function(e) { field.addEventListener(e, validate); });
+		[ 'blur', 'keyup' ].forEach(function(e) { field.addEventListener(e, validate); });
 		validate();
 		return validate;
 	},
@@ -611,7 +618,7 @@ var AbstractValue = Class.extend({
 	write: function(sid, val) { return this.map.data.set(this.map.config, sid, this.option, val); },
 	remove: function(sid) { this.map.data.unset(this.map.config, sid, this.option); },
 	isActive: function(sid) { return this.map.findElement('data-field', cbid(this.map, sid, this.option)) != null; },
-	isValid: function(sid) { var v = this.validators[sid]; return v ? v() : true; },
+	isValid: function(sid) { var v = this.validators[sid]; return v ? v.valid !== false : true; },
 	renderWidget: function(sid, cval) {
 		var val = cval != null ? cval : this.default;
 		var input = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'widget.' + cbid(this.map, sid, this.option),
@@ -706,7 +713,7 @@ var DynamicList = Value.extend({
 			'click': function() { if (newInput.value !== '') { addItem(newInput.value); newInput.value = ''; } } }, [ '+' ]) ]);
 		box.appendChild(adder);
 		vals.forEach(addItem);
-		this.validators[sid] = function() { return validators.every(function(x) { return x.fn(); }); };
+		this.validators[sid] = { get valid() { return validators.every(function(x) { return !x.fn || x.fn.valid !== false; }); } };
 		return box;
 	},
 	formvalue: function(sid) {
@@ -946,7 +953,12 @@ var view = Class.extend({
 	},
 	addFooter: function() {
 		var btns = [];
-		if (this.handleSaveApply) btns.push(E('button', { 'class': 'cbi-button cbi-button-apply', 'click': ui.createHandlerFn(this, 'handleSaveApply', '0') }, [ _('Save & Apply') ]));
+		/* luci.js View.addFooter(): "Save & Apply" is a ui.ComboButton, a div.cbi-dropdown
+		   (not a button) whose click calls handleSaveApply(ev, '0'); its second choice,
+		   "Apply unchecked", is left out here */
+		if (this.handleSaveApply) btns.push(E('div', { 'class': 'cbi-dropdown btn cbi-button cbi-button-apply important', 'tabindex': '0',
+			'click': ui.createHandlerFn(this, function(ev) { return this.handleSaveApply(ev, '0'); }) },
+			[ E('ul', {}, [ E('li', { 'display': '0', 'data-value': '0' }, [ _('Save & Apply') ]) ]) ]));
 		if (this.handleSave) btns.push(E('button', { 'class': 'cbi-button cbi-button-save', 'click': ui.createHandlerFn(this, 'handleSave') }, [ _('Save') ]));
 		if (this.handleReset) btns.push(E('button', { 'class': 'cbi-button cbi-button-reset', 'click': ui.createHandlerFn(this, 'handleReset') }, [ _('Reset') ]));
 		return btns.length ? E('div', { 'class': 'cbi-page-actions' }, btns) : E([]);

@@ -43,10 +43,15 @@ from dprive.uci import parse_uci
 HERE = Path(__file__).resolve().parent
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 
-# luci-base's ACL grants these on the `uci` ubus object to every LuCI user; the per-config
-# check (scope "uci") then decides (rpcd uci.c).
+# The ubus methods of object `uci` come from luci-base's ACL group "luci-base"
+# (openwrt/luci modules/luci-base/root/usr/share/rpcd/acl.d/luci-base.json: read
+# ubus uci [changes, get], write [add, apply, confirm, delete, order, rename, set]),
+# not from the app's ACL; uhttpd (ubus.c uh_ubus_allowed) refuses a session
+# without it with -32002, seen in the real stack here: a login needs luci-base
+# read and write besides luci-app-dprive. Then rpcd (uci.c) checks the config
+# against the "uci" scope of the app's ACL (read for get/changes, write for the rest).
 UCI_READ = {"get", "changes"}
-UCI_WRITE = {"set", "add", "delete", "order"}
+UCI_WRITE = {"set", "add", "delete", "order", "rename"}
 
 E_PARSE, E_INVALID_REQ, E_NO_METHOD, E_INVALID_PARAMS = -32700, -32600, -32601, -32602
 E_NO_OBJECT, E_ACCESS = -32000, -32002
@@ -198,8 +203,10 @@ class UciConfig:
 
 
 class Backend:
-    def __init__(self, acl_path, configs, ubus_socket, on_apply=None, acl_level="write"):
+    def __init__(self, acl_path, configs, ubus_socket, on_apply=None, acl_level="write",
+                 luci_base=True):
         self.acl = Acl(acl_path, acl_level)
+        self.luci_base = luci_base     # the session also holds luci-base's group
         self.configs = {name: UciConfig(path) for name, path in configs.items()}
         self.ubus_socket = ubus_socket
         self.on_apply = on_apply
@@ -248,7 +255,7 @@ class Backend:
 
     # -- uci (rpcd) ----------------------------------------------------------
     def call_uci(self, rid, method, args):
-        if method not in UCI_READ | UCI_WRITE:
+        if not self.luci_base or method not in UCI_READ | UCI_WRITE:
             return self.error(rid, E_ACCESS, "Access denied")
         if method == "changes":
             return self.result(rid, UBUS_OK, {"changes": {
