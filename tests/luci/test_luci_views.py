@@ -45,13 +45,18 @@ def grid_text(page, sid, option):
 
 def open_edit_dialog(page, sid):
     page.click('tr[data-sid="%s"] button.cbi-button-edit' % sid)
-    page.wait_for_selector(".modal.cbi-modal .cbi-map")
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal .cbi-map")
     return page.locator(".modal.cbi-modal")
+
+
+def wait_dialog_closed(page):
+    # ui.js hideModal() only drops body.modal-overlay-active; the dialog stays in the DOM
+    page.wait_for_selector("body:not(.modal-overlay-active)")
 
 
 def save_edit_dialog(page):
     page.click(".modal.cbi-modal button.cbi-button-positive")
-    page.wait_for_selector(".modal.cbi-modal", state="detached")
+    wait_dialog_closed(page)
 
 
 def cell(page, name, col):
@@ -249,7 +254,7 @@ def test_help_is_in_the_form_and_the_edit_dialog_not_in_the_grid(page, make_daem
     assert sorted(shown) == sorted(o["help"] for o in schema.UPSTREAM_OPTIONS.values())
     edit.screenshot(path=str(SCREENSHOTS / "settings-edit-upstream.png"))
     page.click(".modal.cbi-modal .button-row button:not(.cbi-button-positive)")     # Dismiss
-    page.wait_for_selector(".modal.cbi-modal", state="detached")
+    wait_dialog_closed(page)
     assert uci_writes(server) == [] and page.errors == []
 
 

@@ -476,17 +476,20 @@ var ui = Class.singleton({
 		mc.insertBefore(msg, mc.firstChild);
 		return msg;
 	},
+	/* ui.js showModal()/hideModal(): ONE #modal_overlay > .modal for the page; showModal
+	   replaces its content and class and sets body.modal-overlay-active, hideModal only
+	   removes that class: the dialog and its widgets stay in the DOM, hidden (by CSS). */
 	showModal: function(title, children) {
-		var classes = Array.prototype.slice.call(arguments, 2);
-		this.hideModal();
-		var m = E('div', { 'class': 'modal ' + classes.join(' ') }, [ title ? E('h4', {}, [ title ]) : '', E('div', {}, [].concat(children)) ]);
-		document.body.appendChild(E('div', { id: 'modal_overlay' }, [ m ]));
+		var classes = Array.prototype.slice.call(arguments, 2), o = document.getElementById('modal_overlay');
+		if (!o) o = document.body.appendChild(E('div', { 'id': 'modal_overlay', 'tabindex': -1 }, [ E('div', { 'class': 'modal' }) ]));
+		var dlg = o.firstElementChild;
+		dlg.setAttribute('class', ['modal'].concat(classes).join(' '));
+		dom.content(dlg, E('h4', {}, title));
+		dom.append(dlg, children);
 		document.body.classList.add('modal-overlay-active');
-		return m;
+		return dlg;
 	},
 	hideModal: function() {
-		var o = document.getElementById('modal_overlay');
-		if (o) o.remove();
 		document.body.classList.remove('modal-overlay-active');
 	},
 	createHandlerFn: function(ctx, fn) {

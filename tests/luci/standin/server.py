@@ -323,7 +323,8 @@ table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; 
 .cbi-value {{ margin: 3px 0; }} .cbi-value-title {{ display: inline-block; width: 220px; }}
 .cbi-value-field {{ display: inline-block; }} td.cbi-value-field {{ display: table-cell; }} .cbi-value-description {{ color: #666; font-size: 11px; }}
 .cbi-section-table input[type=text] {{ width: 110px; }}
-#modal_overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.3); }}
+#modal_overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.3); overflow: auto; }}
+body:not(.modal-overlay-active) #modal_overlay {{ display: none; }}
 .modal {{ background: #fff; margin: 60px auto; width: 400px; padding: 12px; }}
 </style></head>
 <body><div id="maincontent"><div id="view"></div></div>
