@@ -220,6 +220,25 @@ def test_a_login_without_luci_base_gets_access_denied(page, make_daemon, make_lu
     assert uci_writes(server) == []
 
 
+def test_an_empty_upstream_needs_name_and_address(page, make_daemon, make_luci):
+    """GridSection.handleAdd opens the Edit dialog for the new row; its Save refuses the
+    required options left empty (form.js parse: not rmempty), nothing is added, and
+    Dismiss takes the row away again."""
+    dp = make_daemon()
+    server = make_luci(dp)
+    open_settings(page, server)
+    page.click("#cbi-dprive-upstream .cbi-section-create button")
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal .cbi-map")
+    page.click(".modal.cbi-modal button.cbi-button-positive")
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal button.cbi-button-positive:not([disabled])")
+    assert page.locator("body.modal-overlay-active").count() == 1
+    assert uci_writes(server) == []
+    page.click(".modal.cbi-modal .button-row button:not(.cbi-button-positive)")     # Dismiss
+    wait_dialog_closed(page)
+    assert page.locator("tr.cbi-section-table-row").count() == 1
+    assert uci_writes(server) == [] and page.errors == []
+
+
 def test_save_without_changes_writes_nothing(page, make_daemon, make_luci):
     """Defaults: a Save of an untouched form neither writes the defaults of options the
     config leaves out (tcp_fastopen, keepalive_count ...) nor deletes the values it spells

@@ -320,12 +320,13 @@ body {{ font: 13px sans-serif; margin: 12px; color: #222; }}
 .alert-message.danger, .alert-message.error {{ background: #fdd; }}
 .alert-message.warning {{ background: #ffd; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 5px; text-align: left; }}
-.cbi-value {{ margin: 3px 0; }} .cbi-value-title {{ display: inline-block; width: 220px; }}
-.cbi-value-field {{ display: inline-block; }} td.cbi-value-field {{ display: table-cell; }} .cbi-value-description {{ color: #666; font-size: 11px; }}
+.cbi-value {{ margin: 4px 0; display: flex; align-items: flex-start; }}
+.cbi-value-title {{ flex: none; width: 220px; padding-top: 3px; }}
+.cbi-value-field {{ flex: 1; }} td.cbi-value-field {{ display: table-cell; }} .cbi-value-description {{ color: #666; font-size: 11px; }}
 .cbi-section-table input[type=text] {{ width: 110px; }}
 #modal_overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.3); overflow: auto; }}
 body:not(.modal-overlay-active) #modal_overlay {{ display: none; }}
-.modal {{ background: #fff; margin: 60px auto; width: 400px; padding: 12px; }}
+.modal {{ background: #fff; margin: 40px auto; width: 640px; padding: 12px; }}
 </style></head>
 <body><div id="maincontent"><div id="view"></div></div>
 <script>window.LUCI_ENV = {env};</script>

@@ -189,6 +189,9 @@ function addOption(section, name, spec) {
 		}
 	}
 	o.datatype = datatypeOf(spec);
+	/* form.js parse(): an empty option that is not rmempty is refused ("must not be empty") */
+	if (spec.required)
+		o.rmempty = false;
 	changesOnlyWhatTheUserChanged(o);
 	return o;
 }
