@@ -947,8 +947,9 @@ var view = Class.extend({
 		var maps = document.querySelectorAll('#maincontent .cbi-map');
 		return Promise.all(Array.prototype.map.call(maps, function(m) { return dom.callClassMethod(m, 'save'); }));
 	},
+	/* luci.js view.handleSaveApply(): the apply is started, not waited for */
 	handleSaveApply: function(ev, mode) {
-		return this.handleSave(ev).then(function() { return ui.changes.apply(mode == '0'); });
+		return this.handleSave(ev).then(function() { ui.changes.apply(mode == '0'); });
 	},
 	handleReset: function(ev) {
 		var maps = document.querySelectorAll('#maincontent .cbi-map');
