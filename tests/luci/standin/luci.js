@@ -8,8 +8,10 @@
  * real one is harsh (uci.js dropping a reorder, form.js deleting values equal
  * to their default), this one is just as harsh, so the views are tested
  * against what LuCI does, not against what would be convenient.
- * What it does not do (on purpose): tabs, depends(), rollback timers,
- * translations (_() returns its argument, as LuCI does without a catalog), CSS.
+ * What it does not do (on purpose): tabs, depends(), touch and header sorting,
+ * rollback timers, login and session expiry, the readonly form of a read-only
+ * ACL (CBIMap.load's session access check), translations (_() returns its
+ * argument, as LuCI does without a catalog), CSS.
  */
 (function(window, document) {
 'use strict';

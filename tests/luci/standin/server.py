@@ -15,17 +15,19 @@ What it reproduces (notes/luci.md §0-§5):
     every call against the session's ACL, which is built from the REAL acl.d file of
     luci-app/ (deny whatever is not granted; write implies read); the client may not
     send ubus_rpc_session itself, the server adds it.
-  - the `uci` object's ubus grants that luci-base gives every LuCI user (get, changes,
-    set, add, delete, order), with rpcd's per-config `uci` scope check on top (read for
-    get/changes, write for the rest) taken from our ACL file.
+  - the `uci` object's ubus methods, which a login gets from luci-base's ACL group
+    (without it: -32002, Backend(luci_base=False)), with rpcd's per-config `uci` scope
+    check on top (read for get/changes, write for the rest) taken from our ACL file;
+    `uci order` as rpcd's rpc_uci_order (one unknown section: nothing staged).
   - rpcd's uci: Save stages changes in memory for the session, the file is untouched;
     Apply writes the config file and fires the reload (on_apply: the tests send the
     daemon SIGHUP, as procd's reload trigger + the init script's reload would).
   - `dprive.*`: forwarded to the REAL daemon's UbusObject through tests/standins/ubus.py
     (the python3-ubus stand-in the daemon loads in tests), which applies python3-ubus's
     strict signature check; ubus status codes come back as LuCI's legacy [code, data].
-Not reproduced: login, session expiry, the rollback timer (confirm always arrives),
-uci revert, translations.
+Not reproduced: login, session expiry, the `unauthenticated` group, the rollback timer
+(confirm always arrives), uci revert, translations, the `uci get luci` and
+`luci getFeatures` calls real luci.js makes on every page.
 """
 
 import copy
