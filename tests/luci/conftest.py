@@ -86,12 +86,12 @@ class Daemon(DpriveProcess):
 def make_daemon(tmp_path, luci_pki, luci_unbound):
     started = []
 
-    def make(upstream_names=("local",)):
+    def make(upstream_names=("local",), **main_options):
         # each on its own loopback address: the daemon wants distinct address+port pairs
         ups = [upstream(n, luci_unbound.tls_port, address="127.0.0.%d" % (i + 1))
                for i, n in enumerate(upstream_names)]
         dp = Daemon(tmp_path / "dprive", luci_pki.ca_cert, ups,
-                    options={"query_timeout_ms": 2500, "connect_timeout_ms": 1500})
+                    options=dict({"query_timeout_ms": 2500, "connect_timeout_ms": 1500}, **main_options))
         dp.bus = FakeUbusd(tmp_path / ("ubusd%d" % len(started))).start()
         dp.ubus_path = dp.bus.socket_path
         dp.extra_env = dp.bus.env()
@@ -111,11 +111,12 @@ def make_luci():
     from tests.luci.standin.server import Backend, StandinServer
     servers = []
 
-    def make(dp):
+    def make(dp, luci_base=True):
         def on_apply(configs):
             if dp.running() and "dprive" in configs:
                 os.kill(dp.pid, signal.SIGHUP)
-        backend = Backend(ACL, {"dprive": dp.conf_path}, dp.ubus_path, on_apply=on_apply)
+        backend = Backend(ACL, {"dprive": dp.conf_path}, dp.ubus_path, on_apply=on_apply,
+                          luci_base=luci_base)
         server = StandinServer(backend, HTDOCS).start()
         servers.append(server)
         return server

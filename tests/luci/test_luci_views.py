@@ -5,11 +5,14 @@ Waits are on DOM state or on files/logs (bounded), never fixed sleeps."""
 
 import re
 
+from dprive import schema
 from dprive.uci import parse_uci
 from tests.luci.conftest import SCREENSHOTS
 from tests.tools import clients, common
 
 WRITES = {"set", "add", "delete", "order"}
+# luci.js View.addFooter(): Save & Apply is a ui.ComboButton, a div.cbi-dropdown, not a <button>
+APPLY = ".cbi-page-actions .cbi-button-apply"
 
 
 def uci_writes(server):
@@ -35,6 +38,27 @@ def open_status(page, server):
     page.wait_for_selector("#dprive-running, #dprive-not-running")
 
 
+def grid_text(page, sid, option):
+    """What a grid cell shows (form.js GridSection.renderTextValue)."""
+    return page.locator('tr[data-sid="%s"] td[data-name="%s"]' % (sid, option)).inner_text()
+
+
+def open_edit_dialog(page, sid):
+    page.click('tr[data-sid="%s"] button.cbi-button-edit' % sid)
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal .cbi-map")
+    return page.locator(".modal.cbi-modal")
+
+
+def wait_dialog_closed(page):
+    # ui.js hideModal() only drops body.modal-overlay-active; the dialog stays in the DOM
+    page.wait_for_selector("body:not(.modal-overlay-active)")
+
+
+def save_edit_dialog(page):
+    page.click(".modal.cbi-modal button.cbi-button-positive")
+    wait_dialog_closed(page)
+
+
 def cell(page, name, col):
     return page.locator('tr.dprive-upstream[data-name="%s"] td[data-col="%s"]' % (name, col))
 
@@ -47,13 +71,14 @@ def test_invalid_port_blocks_save_and_nothing_is_written(page, make_daemon, make
     port = field(page, "main", "listen_port")
     for bad in ("70000", "0", "abc", "1.5"):
         port.fill(bad)
+        port.press("End")           # ui.js validates on keyup and blur, not on input
         assert "cbi-input-invalid" in (port.get_attribute("class") or ""), bad
     page.click("button.cbi-button-save")
     page.wait_for_selector(".modal >> text=Save error")
     assert "invalid input value" in page.inner_text(".modal")
     assert uci_writes(server) == []
     page.click(".modal button")
-    page.click("button.cbi-button-apply")
+    page.click(APPLY)
     page.wait_for_selector(".modal >> text=Save error")
     assert uci_writes(server) == [] and server.backend.applied == 0
     assert dp.conf_path.read_text() == before
@@ -75,8 +100,8 @@ def test_save_stages_apply_writes_and_the_daemon_reloads(page, make_daemon, make
     assert sets[0]["values"]["padding_block"] == "256" and sets[0]["values"]["profile"] == "opportunistic"
     assert dp.conf_path.read_text() == before           # Save only stages
     assert "configuration reloaded" not in dp.log_text()
-    page.wait_for_selector("button.cbi-button-apply:not([disabled])")
-    page.click("button.cbi-button-apply")
+    page.wait_for_selector("button.cbi-button-save:not([disabled])")
+    page.click(APPLY)
     page.wait_for_selector("text=Configuration changes applied.")
     main = parse_uci(dp.conf_path.read_text(), "dprive")[0]
     assert main.get("padding_block") == "256" and main.get("profile") == "opportunistic"
@@ -100,15 +125,20 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     page.click("#dprive-preset-add")
     rows.nth(2).wait_for()
     new_sid = rows.nth(2).get_attribute("data-sid")
-    assert field(page, new_sid, "address").input_value() == "9.9.9.9"
-    assert field(page, new_sid, "auth_name").input_value() == "dns.quad9.net"
-    assert field(page, new_sid, "name").input_value() == "Quad9"
+    assert grid_text(page, new_sid, "address") == "9.9.9.9"
+    assert grid_text(page, new_sid, "auth_name") == "dns.quad9.net"
+    assert grid_text(page, new_sid, "name") == "Quad9"
     # traffic stays on loopback: the daemon connects at once, so the preset is pointed at a
     # loopback address of its own before applying (the daemon wants distinct address+port)
-    field(page, new_sid, "address").fill("127.0.0.3")
-    field(page, new_sid, "port").fill(str(luci_unbound.tls_port))
+    edit = open_edit_dialog(page, new_sid)
+    assert field(edit, new_sid, "address").input_value() == "9.9.9.9"
+    field(edit, new_sid, "address").fill("127.0.0.3")
+    field(edit, new_sid, "port").fill(str(luci_unbound.tls_port))
+    save_edit_dialog(page)
+    page.wait_for_function("document.querySelector('tr[data-sid=\"%s\"] td[data-name=\"address\"]')"
+                           ".textContent == '127.0.0.3'" % new_sid)
     # remove "second"
-    second = page.locator("tr.cbi-section-table-row", has=page.locator('input[value="second"]'))
+    second = page.locator("tr.cbi-section-table-row", has=page.locator('td[data-name="name"]', has_text="second"))
     second.locator("button.cbi-button-remove").click()
     page.wait_for_function("document.querySelectorAll('tr.cbi-section-table-row').length == 2")
     # drag the preset's row above "local"
@@ -116,7 +146,7 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     quad9_row = page.locator('tr.cbi-section-table-row[data-sid="%s"]' % new_sid)
     quad9_row.locator(".drag-handle").drag_to(rows.nth(0), target_position={"x": 5, "y": 2})
     page.wait_for_function("document.querySelector('tr.cbi-section-table-row').getAttribute('data-sid') == %r" % new_sid)
-    page.click("button.cbi-button-apply")
+    page.click(APPLY)
     page.wait_for_selector("text=Configuration changes applied.")
     ups = upstreams_in(dp.conf_path)
     assert [u.get("name") for u in ups] == ["Quad9", "local"]
@@ -128,6 +158,123 @@ def test_upstream_from_preset_removed_and_reordered(page, make_daemon, make_luci
     orders = [c[2] for c in uci_writes(server) if c[1] == "order"]
     assert orders and orders[-1]["config"] == "dprive"
     assert page.errors == []
+
+
+def drag_above(page, moving_sid, target_sid):
+    """Drag a grid row by its handle onto the upper half of another row (form.js
+    TableSection.handleDrop inserts it above, then uci.move)."""
+    page.locator('tr.cbi-section-table-row[data-sid="%s"] .drag-handle' % moving_sid).drag_to(
+        page.locator('tr.cbi-section-table-row[data-sid="%s"]' % target_sid), target_position={"x": 5, "y": 2})
+    page.wait_for_function("document.querySelector('tr.cbi-section-table-row').getAttribute('data-sid') == %r"
+                           % moving_sid)
+
+
+def applied_upstream_names(page, dp):
+    page.click(APPLY)
+    page.wait_for_selector("text=Configuration changes applied.")
+    return [u.get("name") for u in upstreams_in(dp.conf_path)]
+
+
+def test_drag_survives_apply_of_a_config_holding_default_values(page, make_daemon, make_luci):
+    """The reorder trap, first half: the config spells out values equal to their defaults
+    (profile 'strict', enabled '1', as the shipped /etc/config/dprive does). form.js removes
+    such a value when rmempty, a pending delete makes uci.js reorderSections() skip `uci
+    order`, and the drag is lost. The view must neither lose the order nor delete the values."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    sids = [r.get_attribute("data-sid") for r in page.locator("tr.cbi-section-table-row").all()]
+    drag_above(page, sids[1], sids[0])
+    assert applied_upstream_names(page, dp) == ["second", "local"]
+    main = parse_uci(dp.conf_path.read_text(), "dprive")[0]
+    assert main.get("profile") == "strict" and main.get("log_level") == "info"
+    assert [u.get("enabled") for u in upstreams_in(dp.conf_path)] == ["1", "1"]
+    assert [c for c in uci_writes(server) if c[1] == "delete"] == []
+    assert page.errors == []
+
+
+def test_drag_survives_apply_that_clears_a_field(page, make_daemon, make_luci):
+    """The reorder trap, second half: a delete the user asked for (a cleared field, so the
+    default applies) in the same Save & Apply as a drag."""
+    dp = make_daemon(("local", "second"), padding_block=256)
+    server = make_luci(dp)
+    open_settings(page, server)
+    sids = [r.get_attribute("data-sid") for r in page.locator("tr.cbi-section-table-row").all()]
+    drag_above(page, sids[1], sids[0])
+    field(page, "main", "padding_block").fill("")
+    assert applied_upstream_names(page, dp) == ["second", "local"]
+    assert parse_uci(dp.conf_path.read_text(), "dprive")[0].get("padding_block") is None
+    deletes = [c[2] for c in uci_writes(server) if c[1] == "delete"]
+    assert deletes == [{"config": "dprive", "section": "main", "options": ["padding_block"]}]
+    assert page.errors == []
+
+
+def test_a_login_without_luci_base_gets_access_denied(page, make_daemon, make_luci):
+    """The app's ACL grants the "uci" scope of config dprive; the ubus methods of object
+    uci are luci-base's (seen in the real stack): without that group the page cannot load."""
+    dp = make_daemon()
+    server = make_luci(dp, luci_base=False)
+    page.goto(server.page_url("settings"))
+    page.wait_for_selector(".alert-message.danger")
+    assert "-32002: Access denied" in page.inner_text(".alert-message.danger")
+    assert uci_writes(server) == []
+
+
+def test_an_empty_upstream_needs_name_and_address(page, make_daemon, make_luci):
+    """GridSection.handleAdd opens the Edit dialog for the new row; its Save refuses the
+    required options left empty (form.js parse: not rmempty), nothing is added, and
+    Dismiss takes the row away again."""
+    dp = make_daemon()
+    server = make_luci(dp)
+    open_settings(page, server)
+    page.click("#cbi-dprive-upstream .cbi-section-create button")
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal .cbi-map")
+    page.click(".modal.cbi-modal button.cbi-button-positive")
+    page.wait_for_selector("body.modal-overlay-active .modal.cbi-modal button.cbi-button-positive:not([disabled])")
+    assert page.locator("body.modal-overlay-active").count() == 1
+    assert uci_writes(server) == []
+    page.click(".modal.cbi-modal .button-row button:not(.cbi-button-positive)")     # Dismiss
+    wait_dialog_closed(page)
+    assert page.locator("tr.cbi-section-table-row").count() == 1
+    assert uci_writes(server) == [] and page.errors == []
+
+
+def test_save_without_changes_writes_nothing(page, make_daemon, make_luci):
+    """Defaults: a Save of an untouched form neither writes the defaults of options the
+    config leaves out (tcp_fastopen, keepalive_count ...) nor deletes the values it spells
+    out equal to their defaults (profile 'strict', enabled '1')."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    page.click("button.cbi-button-save")
+    page.wait_for_selector("button.cbi-button-save:not([disabled])")
+    field(page, "main", "listen_port").wait_for()
+    assert uci_writes(server) == []
+    assert page.errors == []
+
+
+def test_help_is_in_the_form_and_the_edit_dialog_not_in_the_grid(page, make_daemon, make_luci):
+    """Every option's help from schema.py is on the page: under the field for the main
+    options, in the row's Edit dialog for the upstream options; the grid itself has no
+    row of help texts (form.js renderHeaderRows without nodescriptions)."""
+    dp = make_daemon(("local", "second"))
+    server = make_luci(dp)
+    open_settings(page, server)
+    grid = page.locator("#cbi-dprive-upstream")
+    assert grid.locator("tr.cbi-section-table-descr").count() == 0
+    table_text = grid.locator("table").inner_text()
+    assert [h for h in (o["help"] for o in schema.UPSTREAM_OPTIONS.values()) if h in table_text] == []
+    shown = page.locator("#view .cbi-value-description").all_inner_texts()
+    assert sorted(shown) == sorted(o["help"] for o in schema.MAIN_OPTIONS.values())
+    grid.screenshot(path=str(SCREENSHOTS / "settings-upstreams.png"))
+    sid = page.locator("tr.cbi-section-table-row").first.get_attribute("data-sid")
+    edit = open_edit_dialog(page, sid)
+    shown = edit.locator(".cbi-value-description").all_inner_texts()
+    assert sorted(shown) == sorted(o["help"] for o in schema.UPSTREAM_OPTIONS.values())
+    edit.screenshot(path=str(SCREENSHOTS / "settings-edit-upstream.png"))
+    page.click(".modal.cbi-modal .button-row button:not(.cbi-button-positive)")     # Dismiss
+    wait_dialog_closed(page)
+    assert uci_writes(server) == [] and page.errors == []
 
 
 def test_status_shows_the_daemon_and_updates_on_the_next_poll(page, make_daemon, make_luci):
@@ -202,6 +349,7 @@ def test_html_in_an_upstream_name_renders_as_text(page, make_daemon, make_luci):
     assert page.locator("#dprive-chart text", has_text=evil).count() == 1
     open_settings(page, server)
     sid = page.locator("tr.cbi-section-table-row").first.get_attribute("data-sid")
-    assert field(page, sid, "name").input_value() == evil
+    assert grid_text(page, sid, "name") == evil
+    assert field(open_edit_dialog(page, sid), sid, "name").input_value() == evil
     assert page.locator("#view img").count() == 0
     assert page.dialogs == [] and page.errors == []

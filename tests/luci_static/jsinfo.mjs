@@ -70,6 +70,70 @@ function walk(node, visit, parents = []) {
 	}
 }
 
+// Text a user reads that would bypass _(): a string literal (also 'x'.format(),
+// 'a' + 'b', both arms of c ? 'a' : 'b') where LuCI shows it: E() children and
+// its title/placeholder attributes, the title and description of form.Map,
+// of a section and of an option, the properties LuCI renders as text, and
+// ui.addNotification / ui.showModal. A literal without two letters in a row
+// once its %-formats are gone ('%s (%s, %s)', '☰', ' ') is not text.
+const SHOWN_PROPERTIES = new Set(['title', 'description', 'placeholder', 'addbtntitle',
+	'delbtntitle', 'modaltitle', 'sectiontitle', 'tooltip', 'actionstitle']);
+const SHOWN_ATTRIBUTES = ['title', 'placeholder', 'alt', 'aria-label', 'data-tooltip'];
+
+function shownLiterals(node) {
+	if (!node) return [];
+	if (node.type === 'Literal' && typeof node.value === 'string') return [node];
+	if (node.type === 'TemplateLiteral') return [node];
+	if (node.type === 'ArrayExpression') return node.elements.flatMap(shownLiterals);
+	if (node.type === 'ConditionalExpression') return shownLiterals(node.consequent).concat(shownLiterals(node.alternate));
+	if (node.type === 'BinaryExpression' && node.operator === '+') return shownLiterals(node.left).concat(shownLiterals(node.right));
+	if (node.type === 'CallExpression' && node.callee.type === 'MemberExpression' && !node.callee.computed
+	    && node.callee.property.name === 'format')
+		return shownLiterals(node.callee.object);
+	return [];
+}
+
+function untranslatedText(ast) {
+	const out = [];
+	const check = (node, where) => {
+		for (const lit of shownLiterals(node)) {
+			const text = lit.type === 'Literal' ? lit.value : lit.quasis.map(q => q.value.cooked).join('');
+			if (/[A-Za-z]{2}/.test(text.replace(/%[-+ 0#]*\d*(?:\.\d+)?[a-zA-Z%]/g, '')))
+				out.push({ line: lit.loc.start.line, where, text });
+		}
+	};
+	walk(ast, (node) => {
+		if (node.type === 'AssignmentExpression' && node.left.type === 'MemberExpression'
+		    && !node.left.computed && SHOWN_PROPERTIES.has(node.left.property.name))
+			check(node.right, '.' + node.left.property.name);
+		if (node.type === 'NewExpression' && dotted(node.callee) === 'form.Map')
+			node.arguments.slice(1, 3).forEach(a => check(a, 'form.Map'));
+		if (node.type !== 'CallExpression') return;
+		const callee = dotted(node.callee), args = node.arguments;
+		const method = (node.callee.type === 'MemberExpression' && !node.callee.computed) ? node.callee.property.name : null;
+		if (callee === 'E') {
+			const attrs = objectLiteral(args[1]);
+			if (attrs) {
+				SHOWN_ATTRIBUTES.forEach(k => check(attrs[k], 'E() ' + k));
+				check(args[2], 'E() children');
+			} else {
+				check(args[1], 'E() children');
+			}
+		}
+		if (method === 'option' || method === 'taboption') {
+			const at = method === 'taboption' ? 1 : 0;
+			args.slice(at + 2, at + 4).forEach(a => check(a, method + '() title/description'));
+		}
+		if (method === 'section') {
+			const named = (dotted(args[0]) || '').endsWith('NamedSection');
+			args.slice(named ? 3 : 2, named ? 5 : 4).forEach(a => check(a, 'section() title/description'));
+		}
+		if (callee === 'ui.addNotification' || callee === 'ui.showModal')
+			args.slice(0, 2).forEach(a => check(a, callee));
+	});
+	return out;
+}
+
 function header(ast) {
 	const pragmas = [];
 	const requires = [];
@@ -192,7 +256,7 @@ function info(file) {
 	});
 
 	return { file, header: head, returns, compiles, compileError, rpc, options,
-	         sections: sectionsSeen, maps, uci, strings };
+	         sections: sectionsSeen, maps, uci, strings, untranslated: untranslatedText(ast) };
 }
 
 function evalSchema(file) {
@@ -203,7 +267,8 @@ function evalSchema(file) {
 		throw new Error(`${file}: header must be 'use strict' and 'require baseclass'`);
 	let seen = null;
 	const baseclass = { extend: (props) => (seen = props, function () {}) };
-	new Function('window', 'document', 'L', 'baseclass', source)({}, {}, {}, baseclass);
+	// _() is LuCI's global translation function; without a catalog it returns its argument
+	new Function('window', 'document', 'L', 'baseclass', '_', source)({}, {}, {}, baseclass, (s) => s);
 	return seen;
 }
 

@@ -80,12 +80,14 @@ def ubus_methods(path=UBUS_OBJECT):
             obj = consts[name.id] if isinstance(name, ast.Name) else name.value
             methods = {}
             for key, value in zip(node_.args[1].keys, node_.args[1].values):
-                handler_sig = value.elts[1]
-                if isinstance(handler_sig, ast.Dict):
-                    methods[key.value] = [k.value for k in handler_sig.keys]
+                # python3-ubus's form {"signature": {arg: type}, "method": fn}, written out
+                # or made by ubus_object._method(handler, ubus, *arg_names)
+                if isinstance(value, ast.Dict):
+                    entry = dict(zip((k.value for k in value.keys), value.values))
+                    methods[key.value] = [k.value for k in entry["signature"].keys]
                 else:
-                    assert isinstance(handler_sig, ast.Call) and handler_sig.func.id == "_signature"
-                    methods[key.value] = [a.value for a in handler_sig.args[1:]]
+                    assert isinstance(value, ast.Call) and value.func.id == "_method", ast.dump(value)
+                    methods[key.value] = [a.value for a in value.args[2:]]
             return obj, methods
     raise AssertionError(f"no ubus.add(OBJECT, {{...}}) in {path}")
 

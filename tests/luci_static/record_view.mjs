@@ -125,8 +125,8 @@ for (const method of ['load', 'get', 'get_first', 'set', 'set_first', 'add', 're
 function loadSchema(file) {
 	const source = readFileSync(file, 'utf8');
 	const baseclass = { extend: (props) => function () { Object.assign(this, props); } };
-	const Cls = new Function('window', 'document', 'L', 'baseclass', source)(
-		absorber(), absorber(), absorber(), baseclass);
+	const Cls = new Function('window', 'document', 'L', 'baseclass', '_', source)(
+		absorber(), absorber(), absorber(), baseclass, (s) => s);
 	return new Cls();
 }
 

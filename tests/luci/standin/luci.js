@@ -1,10 +1,17 @@
 /*
  * A thin stand-in for the part of LuCI's client API that the dprive views use.
- * Written for the tests from the descriptions in shared notes/luci.md (which
- * quote openwrt/luci luci.js, rpc.js, form.js, uci.js, ui.js, validation.js);
- * no LuCI code is copied. Section numbers below refer to those notes.
- * What it does not do (on purpose): tabs, depends(), modal section editing,
- * rollback timers, translations, CSS.
+ * Written for the tests from openwrt/luci's own sources (read at mj22226/luci
+ * 46cd823, which tracks openwrt/luci master: modules/luci-base/htdocs/
+ * luci-static/resources/{luci,rpc,uci,form,ui,validation}.js) and the shared
+ * notes/luci.md (section numbers below); no LuCI code is copied. The uci and
+ * form blocks name, per behaviour, the real function they mirror; where the
+ * real one is harsh (uci.js dropping a reorder, form.js deleting values equal
+ * to their default), this one is just as harsh, so the views are tested
+ * against what LuCI does, not against what would be convenient.
+ * What it does not do (on purpose): tabs, depends(), touch and header sorting,
+ * rollback timers, login and session expiry, the readonly form of a read-only
+ * ACL (CBIMap.load's session access check), translations (_() returns its
+ * argument, as LuCI does without a catalog), CSS.
  */
 (function(window, document) {
 'use strict';
@@ -207,120 +214,182 @@ var rpc = Class.singleton({
 	}
 });
 
-/* ---- uci client cache (§1.7) --------------------------------------------- */
+/* ---- uci client cache ------------------------------------------------------
+ * Mirrors openwrt/luci modules/luci-base/htdocs/luci-static/resources/uci.js
+ * (read at mj22226/luci 46cd823), function by function:
+ *  - set(): on a loaded section a null/'' value becomes a per-option delete
+ *    (state.deletes[conf][sid][opt] = true) and only when the option exists
+ *    in the loaded values; it also drops a pending change of that option.
+ *    On a just-created section null deletes the key, '' is stored as is.
+ *  - get(): a pending option delete hides the value; a pending change wins.
+ *  - remove(): a created section is forgotten, a loaded one is marked
+ *    state.deletes[conf][sid] = true (its pending changes dropped).
+ *  - move(): renumbers '.index' of every section, sets state.reorder[conf].
+ *  - save(): ONE batch of delete, add, set calls (in that order), then
+ *    reorderSections(), then unload + load. reorderSections() SKIPS every
+ *    config that has any pending delete ("skip deletes within re-orders":
+ *    the deleted sections are still in state.values and rpcd's `uci order`
+ *    saves nothing when one name is not found) and then clears
+ *    state.reorder for all configs: the reorder is lost, not postponed.
+ *  - save() names created sections from responses[i], counting from the
+ *    first task: with deletes pending the names are those of the delete
+ *    replies (the bug is real; only reorderSections reads them).
+ *  - unload() keeps state.reorder.
+ */
 var uciGet = rpc.declare({ object: 'uci', method: 'get', params: ['config'], expect: { values: {} } });
 var uciAdd = rpc.declare({ object: 'uci', method: 'add', params: ['config', 'type', 'name', 'values'], expect: { section: '' } });
 var uciSet = rpc.declare({ object: 'uci', method: 'set', params: ['config', 'section', 'values'] });
 var uciDelete = rpc.declare({ object: 'uci', method: 'delete', params: ['config', 'section', 'options'] });
 var uciOrder = rpc.declare({ object: 'uci', method: 'order', params: ['config', 'sections'] });
 var uciChanges = rpc.declare({ object: 'uci', method: 'changes', expect: { changes: {} } });
-var newId = 0;
+var hasKeys = function(o) { return o != null && Object.keys(o).length > 0; };
 var uci = Class.singleton({
-	__init__: function() { this.state = { values: {}, creates: {}, changes: {}, deletes: {}, reorder: {} }; },
-	load: function(configs) {
-		var self = this, list = L.toArray(configs);
-		return Promise.all(list.map(function(c) {
-			if (self.state.values[c]) return c;
-			return uciGet(c).then(function(v) { self.state.values[c] = v; return c; });
-		}));
+	__init__: function() { this.state = { newidx: 0, values: {}, creates: {}, changes: {}, deletes: {}, reorder: {} }; },
+	createSID: function(conf) {
+		var sid;
+		do { sid = 'new' + ('00000' + Math.floor(Math.random() * 0xFFFFFF).toString(16)).slice(-6); }
+		while ((this.state.creates[conf] || {})[sid] || (this.state.values[conf] || {})[sid]);
+		return sid;
 	},
-	unload: function(configs) {
-		var self = this;
-		L.toArray(configs).forEach(function(c) {
-			delete self.state.values[c]; delete self.state.creates[c]; delete self.state.changes[c];
-			delete self.state.deletes[c]; delete self.state.reorder[c];
+	load: function(configs) {
+		var self = this, list = L.toArray(configs).filter(function(c) { return !self.state.values[c]; });
+		return Promise.all(list.map(function(c) { return uciGet(c); })).then(function(res) {
+			res.forEach(function(v, i) { self.state.values[list[i]] = v; });
+			return list;
 		});
 	},
-	_all: function(conf) {
-		var v = this.state.values[conf] || {}, c = this.state.creates[conf] || {}, out = {};
-		Object.keys(v).forEach(function(s) { out[s] = v[s]; });
-		Object.keys(c).forEach(function(s) { out[s] = c[s]; });
-		return out;
+	unload: function(configs) {
+		var st = this.state;
+		L.toArray(configs).forEach(function(c) {
+			delete st.values[c]; delete st.creates[c]; delete st.changes[c]; delete st.deletes[c];
+		});
 	},
 	sections: function(conf, type, cb) {
-		var all = this._all(conf), dels = this.state.deletes[conf] || {};
-		var list = Object.keys(all).filter(function(s) { return !dels[s] && (!type || all[s]['.type'] === type); })
-			.map(function(s) { return all[s]; })
-			.sort(function(a, b) { return a['.index'] - b['.index']; });
-		if (cb) list.forEach(function(s) { cb.call(this, s, s['.name']); });
-		return list;
+		var v = this.state.values[conf], n = this.state.creates[conf], c = this.state.changes[conf],
+			d = this.state.deletes[conf], out = [];
+		if (!v) return out;
+		Object.keys(v).forEach(function(s) {
+			if ((!d || d[s] !== true) && (!type || v[s]['.type'] === type)) out.push(Object.assign({}, v[s], c ? c[s] : null));
+		});
+		Object.keys(n || {}).forEach(function(s) { if (!type || n[s]['.type'] === type) out.push(Object.assign({}, n[s])); });
+		out.sort(function(a, b) { return a['.index'] - b['.index']; });
+		out.forEach(function(s, i) { s['.index'] = i; });
+		if (typeof cb === 'function') out.forEach(function(s) { cb.call(this, s, s['.name']); }, this);
+		return out;
 	},
 	get: function(conf, sid, opt) {
-		var all = this._all(conf), s = all[sid];
-		if (!s || (this.state.deletes[conf] || {})[sid]) return null;
-		if (opt == null) return s;
-		var ch = (this.state.changes[conf] || {})[sid];
-		if (ch && opt in ch) return ch[opt];
-		return s[opt];
+		var st = this.state, n = st.creates[conf], v = st.values[conf], c = st.changes[conf], d = st.deletes[conf];
+		if (sid == null) return null;
+		if (n && n[sid]) return opt == null ? n[sid] : n[sid][opt];
+		if (opt != null) {
+			if (d && d[sid] && (d[sid] === true || d[sid][opt])) return null;
+			if (c && c[sid] && c[sid][opt] != null) return c[sid][opt];
+			return (v && v[sid]) ? v[sid][opt] : null;
+		}
+		if (!v || (d && d[sid] === true)) return null;
+		var s = v[sid] || null;
+		if (s && c && c[sid]) Object.keys(c[sid]).forEach(function(o) { if (c[sid][o] != null) s[o] = c[sid][o]; });
+		if (s && d && d[sid]) Object.keys(d[sid]).forEach(function(o) { delete s[o]; });
+		return s;
 	},
 	get_first: function(conf, type, opt) {
 		var s = this.sections(conf, type)[0];
-		return s ? this.get(conf, s['.name'], opt) : null;
+		return this.get(conf, s ? s['.name'] : null, opt);
 	},
 	set: function(conf, sid, opt, val) {
-		var c = (this.state.creates[conf] || {})[sid];
-		if (c) { if (val == null || val === '') delete c[opt]; else c[opt] = val; return; }
-		var cur = this.state.values[conf] && this.state.values[conf][sid];
-		var pending = this.state.changes[conf] && this.state.changes[conf][sid];
-		if (val == null && !(cur && opt in cur) && !(pending && opt in pending)) return;   /* nothing to delete */
-		var ch = this.state.changes[conf] = this.state.changes[conf] || {};
-		ch[sid] = ch[sid] || {};
-		ch[sid][opt] = (val === '') ? null : val;
+		var st = this.state, n = st.creates, v = st.values, c = st.changes, d = st.deletes;
+		if (sid == null || opt == null || opt.charAt(0) === '.') return;
+		if (n[conf] && n[conf][sid]) {
+			if (val != null) n[conf][sid][opt] = val; else delete n[conf][sid][opt];
+		}
+		else if (val != null && val !== '') {
+			if ((d[conf] && d[conf][sid] === true) || !(v[conf] && v[conf][sid])) return;
+			c[conf] = c[conf] || {}; c[conf][sid] = c[conf][sid] || {};
+			if (d[conf] && d[conf][sid]) { delete d[conf][sid][opt]; if (!hasKeys(d[conf][sid])) delete d[conf][sid]; }
+			c[conf][sid][opt] = val;
+		}
+		else {
+			if (c[conf] && c[conf][sid]) { delete c[conf][sid][opt]; if (!hasKeys(c[conf][sid])) delete c[conf][sid]; }
+			if (v[conf] && v[conf][sid] && Object.prototype.hasOwnProperty.call(v[conf][sid], opt)) {
+				d[conf] = d[conf] || {}; d[conf][sid] = d[conf][sid] || {};
+				if (d[conf][sid] !== true) d[conf][sid][opt] = true;
+			}
+		}
 	},
-	unset: function(conf, sid, opt) { this.set(conf, sid, opt, null); },
+	unset: function(conf, sid, opt) { return this.set(conf, sid, opt, null); },
 	add: function(conf, type, name) {
-		var sid = name || ('new' + ('000000' + (++newId).toString(16)).slice(-6));
-		var c = this.state.creates[conf] = this.state.creates[conf] || {};
-		var n = this.sections(conf).length;
-		c[sid] = { '.name': sid, '.type': type, '.anonymous': !name, '.index': 1000 + n };
+		var n = this.state.creates, sid = name || this.createSID(conf);
+		n[conf] = n[conf] || {};
+		n[conf][sid] = { '.type': type, '.name': sid, '.create': name, '.anonymous': !name, '.index': 1000 + this.state.newidx++ };
 		return sid;
 	},
 	remove: function(conf, sid) {
-		var c = this.state.creates[conf] || {};
-		if (c[sid]) { delete c[sid]; return; }
-		(this.state.deletes[conf] = this.state.deletes[conf] || {})[sid] = true;
+		var st = this.state;
+		if (st.creates[conf] && st.creates[conf][sid]) { delete st.creates[conf][sid]; return; }
+		if (st.values[conf] && st.values[conf][sid]) {
+			if (st.changes[conf]) delete st.changes[conf][sid];
+			st.deletes[conf] = st.deletes[conf] || {};
+			st.deletes[conf][sid] = true;
+		}
 	},
 	move: function(conf, sid1, sid2, after) {
-		var list = this.sections(conf), moving = this.get(conf, sid1);
-		if (!moving) return false;
-		list = list.filter(function(s) { return s['.name'] !== sid1; });
-		var idx = sid2 == null ? list.length : list.findIndex(function(s) { return s['.name'] === sid2; }) + (after ? 1 : 0);
-		list.splice(idx, 0, moving);
-		list.forEach(function(s, i) { s['.index'] = i; });
+		var list = this.sections(conf), idx = list.findIndex(function(s) { return s['.name'] === sid1; });
+		if (idx < 0) return false;
+		var moving = list.splice(idx, 1)[0];
+		if (sid2 == null) list.push(moving);
+		else {
+			var to = list.findIndex(function(s) { return s['.name'] === sid2; });
+			if (to < 0) return false;
+			list.splice(to + (after ? 1 : 0), 0, moving);
+		}
+		list.forEach(function(s, i) { this.get(conf, s['.name'])['.index'] = i; }, this);
 		this.state.reorder[conf] = true;
 		return true;
 	},
+	reorderSections: function() {
+		var st = this.state, tasks = [];
+		Object.keys(st.reorder).forEach(function(c) {
+			if (st.deletes[c]) return;                 /* uci.js: "skip deletes within re-orders" */
+			var all = Object.keys(st.creates[c] || {}).map(function(s) { return st.creates[c][s]; })
+				.concat(Object.keys(st.values[c] || {}).map(function(s) { return st.values[c][s]; }));
+			if (!all.length) return;
+			all.sort(function(a, b) { return a['.index'] - b['.index']; });
+			tasks.push(uciOrder(c, all.map(function(s) { return s['.name']; })));
+		});
+		st.reorder = {};
+		return Promise.all(tasks);
+	},
 	save: function() {
-		var self = this, st = this.state, configs = {};
-		[st.creates, st.changes, st.deletes, st.reorder].forEach(function(m) { Object.keys(m).forEach(function(c) { configs[c] = true; }); });
-		return Object.keys(configs).reduce(function(p, conf) {
-			var idmap = {};
-			return p.then(function() {
-				return Promise.all(Object.keys(st.deletes[conf] || {}).map(function(sid) { return uciDelete(conf, sid, null); }));
-			}).then(function() {
-				var creates = st.creates[conf] || {};
-				return Object.keys(creates).reduce(function(q, sid) {
-					var s = creates[sid], values = {};
-					Object.keys(s).forEach(function(k) { if (k.charAt(0) !== '.') values[k] = s[k]; });
-					return q.then(function() {
-						return uciAdd(conf, s['.type'], s['.anonymous'] ? null : sid, values).then(function(real) { idmap[sid] = real; });
-					});
-				}, Promise.resolve());
-			}).then(function() {
-				var ch = st.changes[conf] || {};
-				return Promise.all(Object.keys(ch).map(function(sid) {
-					var sets = {}, dels = [];
-					Object.keys(ch[sid]).forEach(function(o) { if (ch[sid][o] == null) dels.push(o); else sets[o] = ch[sid][o]; });
-					var calls = [];
-					if (Object.keys(sets).length) calls.push(uciSet(conf, sid, sets));
-					if (dels.length) calls.push(uciDelete(conf, sid, dels));
-					return Promise.all(calls);
-				}));
-			}).then(function() {
-				if (!st.reorder[conf]) return;
-				return uciOrder(conf, self.sections(conf).map(function(s) { return idmap[s['.name']] || s['.name']; }));
-			}).then(function() { self.unload(conf); return self.load(conf); });
-		}, Promise.resolve());
+		var self = this, st = this.state, tasks = [], created = [], pkgs = {};
+		Object.keys(st.deletes).forEach(function(conf) {
+			Object.keys(st.deletes[conf]).forEach(function(sid) {
+				var o = st.deletes[conf][sid];
+				tasks.push(uciDelete(conf, sid, o === true ? null : Object.keys(o)));
+			});
+			pkgs[conf] = true;
+		});
+		Object.keys(st.creates).forEach(function(conf) {
+			Object.keys(st.creates[conf]).forEach(function(sid) {
+				var s = st.creates[conf][sid], values = {};
+				Object.keys(s).forEach(function(k) { if (k.charAt(0) !== '.') values[k] = s[k]; });
+				created.push(s);
+				tasks.push(uciAdd(conf, s['.type'], s['.create'], values));
+			});
+			pkgs[conf] = true;
+		});
+		Object.keys(st.changes).forEach(function(conf) {
+			Object.keys(st.changes[conf]).forEach(function(sid) { tasks.push(uciSet(conf, sid, st.changes[conf][sid])); });
+			pkgs[conf] = true;
+		});
+		Object.keys(st.reorder).forEach(function(conf) { pkgs[conf] = true; });
+		return Promise.all(tasks).then(function(responses) {
+			created.forEach(function(s, i) { s['.name'] = responses[i]; });   /* sic: uci.js counts from the first task */
+			return self.reorderSections();
+		}).then(function() {
+			var list = Object.keys(pkgs);
+			self.unload(list);
+			return self.load(list);
+		});
 	},
 	changes: function() { return uciChanges(); }
 });
@@ -409,17 +478,20 @@ var ui = Class.singleton({
 		mc.insertBefore(msg, mc.firstChild);
 		return msg;
 	},
+	/* ui.js showModal()/hideModal(): ONE #modal_overlay > .modal for the page; showModal
+	   replaces its content and class and sets body.modal-overlay-active, hideModal only
+	   removes that class: the dialog and its widgets stay in the DOM, hidden (by CSS). */
 	showModal: function(title, children) {
-		var classes = Array.prototype.slice.call(arguments, 2);
-		this.hideModal();
-		var m = E('div', { 'class': 'modal ' + classes.join(' ') }, [ title ? E('h4', {}, [ title ]) : '', E('div', {}, [].concat(children)) ]);
-		document.body.appendChild(E('div', { id: 'modal_overlay' }, [ m ]));
+		var classes = Array.prototype.slice.call(arguments, 2), o = document.getElementById('modal_overlay');
+		if (!o) o = document.body.appendChild(E('div', { 'id': 'modal_overlay', 'tabindex': -1 }, [ E('div', { 'class': 'modal' }) ]));
+		var dlg = o.firstElementChild;
+		dlg.setAttribute('class', ['modal'].concat(classes).join(' '));
+		dom.content(dlg, E('h4', {}, title));
+		dom.append(dlg, children);
 		document.body.classList.add('modal-overlay-active');
-		return m;
+		return dlg;
 	},
 	hideModal: function() {
-		var o = document.getElementById('modal_overlay');
-		if (o) o.remove();
 		document.body.classList.remove('modal-overlay-active');
 	},
 	createHandlerFn: function(ctx, fn) {
@@ -434,20 +506,27 @@ var ui = Class.singleton({
 			});
 		};
 	},
+	/* ui.js addValidator(): nothing at all without a datatype (vfunc included); a
+	   datatype typo is swallowed (§2.1); the check runs on 'blur' and 'keyup' only
+	   (not on 'input': a value set by script, or by Playwright's fill(), is not
+	   checked until one of those), and isValid() reports the state of the last
+	   run (ui.js UIElement.isValid: validState), it does not check again. */
 	addValidator: function(field, type, optional, vfunc) {
+		if (type == null) return;
 		var check;
-		try { check = type ? compile(type) : null; } catch (e) { check = null; }  /* §2.1: typo = no validation */
+		try { check = compile(type); } catch (e) { return; }
 		var validate = function() {
 			var v = field.value, err = null;
 			if (v === '') { if (!optional) err = _('non-empty value'); }
-			else if (check && !check(v)) err = _('valid value of type %s').format(type);
+			else if (!check(v)) err = _('valid value of type %s').format(type);
 			if (err == null && vfunc) { var r = vfunc(v); if (r !== true) err = (r === false) ? _('valid value') : r; }
 			field.classList.toggle('cbi-input-invalid', err != null);
 			if (err != null) field.setAttribute('data-tooltip', _('Expecting: %s').format(err));
 			else field.removeAttribute('data-tooltip');
-			return err == null;
+			validate.valid = (err == null);
+			return validate.valid;
 		};
-		[ 'keyup', 'blur', 'input', 'change' ].forEach(function(e) { field.addEventListener(e, validate); });
+		[ 'blur', 'keyup' ].forEach(function(e) { field.addEventListener(e, validate); });
 		validate();
 		return validate;
 	},
@@ -458,7 +537,11 @@ var ui = Class.singleton({
 		});
 	},
 	changes: {
-		/* §5: apply_rollback / apply_unchecked, then confirm, then the view reloads */
+		/* §5: apply_rollback / apply_unchecked, then confirm. ui.js changes.confirm() then
+		   shows "Configuration changes applied." and reloads the whole page
+		   (window.location = ..., after L.env.apply_display s); here the view is
+		   instantiated again in place, on a uci cache as fresh as a reload makes it
+		   (state.reorder too, which uci.unload() would keep). */
 		apply: function(checked) {
 			var post = function(url) {
 				return fetch(L.url('admin/uci', url) + '?sid=' + encodeURIComponent(L.env.sessionid), { method: 'POST' });
@@ -469,7 +552,7 @@ var ui = Class.singleton({
 			}).then(function() {
 				ui.addNotification(null, E('p', [ _('Configuration changes applied.') ]), 'info');
 				document.dispatchEvent(new CustomEvent('uci-applied'));
-				uci.unload(Object.keys(uci.state.values));
+				uci.__init__();
 				delete L.classes[L.currentView];
 				return ui.instantiateView(L.currentView.replace(/^view\./, '').replace(/\./g, '/'));
 			});
@@ -477,26 +560,72 @@ var ui = Class.singleton({
 	}
 });
 
-/* ---- form (§1.5) ----------------------------------------------------------- */
+/* ---- form ------------------------------------------------------------------
+ * Mirrors openwrt/luci modules/luci-base/htdocs/luci-static/resources/form.js
+ * (mj22226/luci 46cd823) where the dprive views depend on it:
+ *  - CBIMap.load(): every option's cfgvalue is read ONCE per load and cached
+ *    (CBIAbstractSection.load -> option.cfgvalue(sid, option.load(sid)));
+ *    CBIMap.save(): parse() -> cb -> uci.save() -> load() -> renderContents().
+ *  - CBIAbstractValue.parse(): an empty value, or one EQUAL TO this.default
+ *    while rmempty (true unless set) or optional, is removed (this.remove ->
+ *    uci.unset); otherwise written when !isEqual(cfgvalue, formvalue). An
+ *    inactive (not rendered) option is removed unless `retain`.
+ *  - CBIFlagValue.parse(): formvalue == default && (rmempty || optional) ->
+ *    remove, else write (always, without comparing).
+ *  - CBIValue.renderFrame(): outside a table the description is a bare string
+ *    child, i.e. innerHTML (dom.append); in a table cell it is only the
+ *    td's data-description attribute.
+ *  - CBITableSection.renderHeaderRows(): a row of option descriptions under
+ *    the titles whenever one non-modalonly option has a description, unless
+ *    `nodescriptions`; header cells carry no tooltip.
+ *  - CBIGridSection.renderChildren(): modalonly options are left out of the
+ *    table, the others are a widget if `editable`, else renderTextValue()
+ *    (textvalue(), %h-escaped); parse() parses only editable, non-modalonly
+ *    options; renderRowActions(): drag handle button, "Edit" (the modal),
+ *    "Delete"; handleAdd(): uci.add then the modal (Dismiss removes it again).
+ *  - CBITableSection.renderMoreOptionsModal(): a new CBIMap (not the view's
+ *    map) with a NamedSection of the row; every option except
+ *    modalonly === false is cloned with its title, description and own
+ *    properties; handleModalSave(): that map's save(), then the parent map's
+ *    load() and reset().
+ *  - CBITableSection.handleDragStart/Enter/Over/Drop(): the drag starts only
+ *    on the .drag-handle; the drop inserts the row above or below the row it
+ *    is over and calls this.map.data.move(config, sid1, sid2, after).
+ * Not here: tabs, depends, touch sorting, header-click sorting (handleSort),
+ * max_cols, cloning, JSONMap.
+ */
 var cbid = function(map, sid, opt) { return 'cbid.' + map.config + '.' + sid + '.' + opt; };
+var isEqual = function(x, y) {
+	if (x == null || y == null) return x == y;
+	if (typeof x !== typeof y) return false;
+	if (Array.isArray(x)) return Array.isArray(y) && x.length === y.length && x.every(function(v, i) { return isEqual(v, y[i]); });
+	return x === y;
+};
+var stripTags = function(s) { var d = document.createElement('div'); d.innerHTML = s == null ? '' : String(s); return d.textContent.trim(); };
 var AbstractValue = Class.extend({
 	__init__: function(map, section, option, title, description) {
 		this.map = map; this.section = section; this.option = option;
 		this.title = title || ''; this.description = description || '';
 		this.rmempty = true; this.default = null; this.optional = false; this.retain = false;
-		this.validators = {};
+		this.validators = {}; this.data = {};
 	},
-	cfgvalue: function(sid) { return this.map.data.get(this.map.config, sid, this.option); },
+	load: function(sid) { return this.map.data.get(this.map.config, sid, this.option); },
+	cfgvalue: function(sid, set) { if (arguments.length === 2) this.data[sid] = set; return this.data[sid]; },
 	formvalue: function(sid) {
 		var el = this.map.findElement('id', 'widget.' + cbid(this.map, sid, this.option));
 		return el ? el.value : null;
 	},
-	textvalue: function(sid) { var v = this.cfgvalue(sid); return v == null ? this.default : v; },
-	write: function(sid, val) { this.map.data.set(this.map.config, sid, this.option, val); },
+	textvalue: function(sid) {
+		var v = this.cfgvalue(sid); if (v == null) v = this.default;
+		if (Array.isArray(v)) v = v.join(' ');
+		return v != null ? '%h'.format(v) : null;
+	},
+	write: function(sid, val) { return this.map.data.set(this.map.config, sid, this.option, val); },
 	remove: function(sid) { this.map.data.unset(this.map.config, sid, this.option); },
-	isValid: function(sid) { var v = this.validators[sid]; return v ? v() : true; },
-	renderWidget: function(sid) {
-		var val = this.cfgvalue(sid); if (val == null) val = this.default;
+	isActive: function(sid) { return this.map.findElement('data-field', cbid(this.map, sid, this.option)) != null; },
+	isValid: function(sid) { var v = this.validators[sid]; return v ? v.valid !== false : true; },
+	renderWidget: function(sid, cval) {
+		var val = cval != null ? cval : this.default;
 		var input = E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'widget.' + cbid(this.map, sid, this.option),
 			'value': val == null ? '' : val, 'placeholder': this.placeholder });
 		this.attachValidator(input, sid);
@@ -508,29 +637,31 @@ var AbstractValue = Class.extend({
 			this.validate ? function(v) { return self.validate(sid, v); } : null);
 	},
 	render: function(sid, inTable) {
-		var w = this.renderWidget(sid);
-		var attrs = { 'class': 'cbi-value', 'id': 'cbi-' + this.map.config + '-' + sid + '-' + this.option,
-			'data-name': this.option, 'data-widget': this.__name__, 'data-field': cbid(this.map, sid, this.option) };
-		if (inTable) {
-			attrs['class'] = 'td cbi-value-field'; attrs['data-title'] = this.title;
-			return E('td', attrs, [ w ]);
-		}
-		return E('div', attrs, [
-			E('label', { 'class': 'cbi-value-title', 'for': 'widget.' + cbid(this.map, sid, this.option) }, [ this.title ]),
-			E('div', { 'class': 'cbi-value-field' }, [ w, this.description ? E('div', { 'class': 'cbi-value-description' }, [ this.description ]) : '' ])
+		var w = this.renderWidget(sid, this.cfgvalue(sid));
+		var field = { 'id': 'cbi-' + this.map.config + '-' + sid + '-' + this.option, 'data-field': cbid(this.map, sid, this.option) };
+		if (inTable)
+			return E('td', { 'class': 'td cbi-value-field', 'data-title': stripTags(this.title) || null,
+				'data-description': stripTags(this.description), 'data-name': this.option, 'data-widget': this.__name__ },
+				[ E('div', field, [ w ]) ]);
+		field['class'] = 'cbi-value'; field['data-name'] = this.option; field['data-widget'] = this.__name__;
+		return E('div', field, [
+			this.title ? E('label', { 'class': 'cbi-value-title', 'for': 'widget.' + cbid(this.map, sid, this.option) }, this.title) : '',
+			E('div', { 'class': 'cbi-value-field' }, [ w, this.description ? E('div', { 'class': 'cbi-value-description' }, this.description.trim()) : '' ])
 		]);
 	},
 	parse: function(sid) {
-		if (!this.map.findElement('data-field', cbid(this.map, sid, this.option))) return Promise.resolve();  /* not rendered */
-		var fval = this.formvalue(sid), cval = this.cfgvalue(sid);
-		if (!this.isValid(sid)) {
-			return Promise.reject(new TypeError(_('Option "%s" contains an invalid input value.').format(this.title || this.option)));
+		var active = this.isActive(sid);
+		if (active && !this.isValid(sid))
+			return Promise.reject(new TypeError(_('Option "%s" contains an invalid input value.').format(stripTags(this.title) || this.option)));
+		if (active) {
+			var cval = this.cfgvalue(sid), fval = this.formvalue(sid);
+			if (fval == null || fval == '' || (fval == this.default && (this.optional || this.rmempty))) {
+				if (this.rmempty || this.optional) return Promise.resolve(this.remove(sid));
+				return Promise.reject(new TypeError(_('Option "%s" must not be empty.').format(stripTags(this.title) || this.option)));
+			}
+			if (this.forcewrite || !isEqual(cval, fval)) return Promise.resolve(this.write(sid, fval));
 		}
-		if (fval == null || fval === '' || (Array.isArray(fval) && !fval.length)) {
-			if (this.rmempty || this.optional) return Promise.resolve(this.remove(sid));
-			return Promise.reject(new TypeError(_('Option "%s" must not be empty.').format(this.title || this.option)));
-		}
-		if (this.forcewrite || JSON.stringify(cval) !== JSON.stringify(fval)) return Promise.resolve(this.write(sid, fval));
+		else if (!this.retain) return Promise.resolve(this.remove(sid));
 		return Promise.resolve();
 	}
 });
@@ -539,38 +670,40 @@ var ListValue = AbstractValue.extend({
 	__name__: 'CBI.ListValue',
 	__init__: function() { this.super('__init__', arguments); this.keylist = []; this.vallist = []; },
 	value: function(k, l) { this.keylist.push(String(k)); this.vallist.push(l != null ? l : k); },
-	renderWidget: function(sid) {
-		var val = this.cfgvalue(sid); if (val == null) val = this.default;
-		var self = this;
+	renderWidget: function(sid, cval) {
+		var val = cval != null ? cval : this.default, self = this;
 		return E('select', { 'class': 'cbi-input-select', 'id': 'widget.' + cbid(this.map, sid, this.option) },
 			this.keylist.map(function(k, i) { return E('option', { 'value': k, 'selected': (String(val) === k) ? '' : null }, [ self.vallist[i] ]); }));
 	}
 });
 var Flag = AbstractValue.extend({
-	__name__: 'CBI.Flag',
+	__name__: 'CBI.FlagValue',
 	__init__: function() { this.super('__init__', arguments); this.enabled = '1'; this.disabled = '0'; this.default = this.disabled; },
-	renderWidget: function(sid) {
-		var val = this.cfgvalue(sid); if (val == null) val = this.default;
+	renderWidget: function(sid, cval) {
+		var val = cval != null ? cval : this.default;
 		return E('input', { 'type': 'checkbox', 'class': 'cbi-input-checkbox', 'id': 'widget.' + cbid(this.map, sid, this.option),
-			'checked': (val === this.enabled) ? '' : null });
+			'checked': (val == this.enabled) ? '' : null });
 	},
 	formvalue: function(sid) {
 		var el = this.map.findElement('id', 'widget.' + cbid(this.map, sid, this.option));
-		return el ? (el.checked ? this.enabled : this.disabled) : null;
+		return (el && el.checked) ? this.enabled : this.disabled;
 	},
+	textvalue: function(sid) { var v = this.cfgvalue(sid); if (v == null) v = this.default; return (v == this.enabled) ? _('Yes') : _('No'); },
 	parse: function(sid) {
-		if (!this.map.findElement('data-field', cbid(this.map, sid, this.option))) return Promise.resolve();
-		var fval = this.formvalue(sid), cval = this.cfgvalue(sid);
-		if (fval === this.default && (this.rmempty || this.optional)) return Promise.resolve(cval == null ? undefined : this.remove(sid));
-		if (cval !== fval) return Promise.resolve(this.write(sid, fval));
-		return Promise.resolve();
+		if (this.isActive(sid)) {
+			var fval = this.formvalue(sid);
+			if (!this.isValid(sid))
+				return Promise.reject(new TypeError(_('Option "%s" contains an invalid input value.').format(stripTags(this.title) || this.option)));
+			if (fval == this.default && (this.optional || this.rmempty)) return Promise.resolve(this.remove(sid));
+			return Promise.resolve(this.write(sid, fval));
+		}
+		else if (!this.retain) return Promise.resolve(this.remove(sid));
 	}
 });
-var DynamicList = AbstractValue.extend({
+var DynamicList = Value.extend({
 	__name__: 'CBI.DynamicList',
-	cfgvalue: function(sid) { var v = this.map.data.get(this.map.config, sid, this.option); return v == null ? null : L.toArray(v); },
-	renderWidget: function(sid) {
-		var self = this, vals = this.cfgvalue(sid) || [];
+	renderWidget: function(sid, cval) {
+		var self = this, vals = L.toArray(cval != null ? cval : this.default);
 		var box = E('div', { 'class': 'cbi-dynlist', 'id': 'widget.' + cbid(this.map, sid, this.option) });
 		var validators = [];
 		var addItem = function(v) {
@@ -585,7 +718,7 @@ var DynamicList = AbstractValue.extend({
 			'click': function() { if (newInput.value !== '') { addItem(newInput.value); newInput.value = ''; } } }, [ '+' ]) ]);
 		box.appendChild(adder);
 		vals.forEach(addItem);
-		this.validators[sid] = function() { return validators.every(function(x) { return x.fn(); }); };
+		this.validators[sid] = { get valid() { return validators.every(function(x) { return !x.fn || x.fn.valid !== false; }); } };
 		return box;
 	},
 	formvalue: function(sid) {
@@ -594,9 +727,9 @@ var DynamicList = AbstractValue.extend({
 		return Array.prototype.map.call(box.querySelectorAll('.item input'), function(i) { return i.value; });
 	}
 });
-var DummyValue = AbstractValue.extend({
+var DummyValue = Value.extend({
 	__name__: 'CBI.DummyValue',
-	renderWidget: function(sid) { var v = this.cfgvalue(sid); return E('div', {}, [ v == null ? (this.default || '') : v ]); },
+	renderWidget: function(sid, cval) { return E('div', {}, [ cval == null ? (this.default || '') : cval ]); },
 	parse: function() { return Promise.resolve(); }
 });
 
@@ -617,6 +750,10 @@ var AbstractSection = Class.extend({
 		return this.map.data.sections(this.map.config, this.sectiontype)
 			.map(function(s) { return s['.name']; }).filter(function(s) { return self.filter(s); });
 	},
+	load: function() {
+		var self = this;
+		this.cfgsections().forEach(function(sid) { self.children.forEach(function(o) { o.cfgvalue(sid, o.load(sid)); }); });
+	},
 	parse: function() {
 		var self = this;
 		return Promise.all(this.cfgsections().reduce(function(all, sid) {
@@ -632,77 +769,123 @@ var NamedSection = AbstractSection.extend({
 	cfgsections: function() { return [ this.section ]; },
 	render: function() {
 		var sid = this.section;
-		return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-' + this.map.config + '-' + sid }, [
-			this.title ? E('h3', {}, [ this.title ]) : '',
-			this.description ? E('div', { 'class': 'cbi-section-descr' }, [ this.description ]) : '',
-			E('div', { 'class': 'cbi-section-node' }, this.children.map(function(o) { return o.render(sid, false); }))
+		return E('div', { 'class': 'cbi-section' }, [
+			this.title ? E('h3', {}, this.title) : '',
+			this.description ? E('div', { 'class': 'cbi-section-descr' }, this.description) : '',
+			E('div', { 'class': 'cbi-section-node', 'id': 'cbi-' + this.map.config + '-' + sid }, this.children.map(function(o) { return o.render(sid, false); }))
 		]);
 	}
 });
-var TypedSection = AbstractSection.extend({
-	__name__: 'CBI.TypedSection',
+var dragState = null;
+var GridSection = AbstractSection.extend({
+	__name__: 'CBI.GridSection',
 	handleAdd: function(ev, name) {
-		this.map.data.add(this.map.config, this.sectiontype, name);
-		return this.map.save(null, true);
+		var sid = this.map.data.add(this.map.config, this.sectiontype, name);
+		this.map.addedSection = sid;
+		return this.renderMoreOptionsModal(sid);
 	},
 	handleRemove: function(sid) {
 		this.map.data.remove(this.map.config, sid);
 		return this.map.save(null, true);
 	},
-	renderAddButton: function() {
-		return this.addremove ? E('div', { 'class': 'cbi-section-create' }, [
-			E('button', { 'class': 'cbi-button cbi-button-add', 'type': 'button', 'click': ui.createHandlerFn(this, 'handleAdd') },
-				[ this.addbtntitle || _('Add') ]) ]) : '';
+	handleModalCancel: function(modalMap, ev, isSaving) {
+		if (this.map.addedSection != null && !isSaving) this.map.data.remove(this.map.config, this.map.addedSection);
+		delete this.map.addedSection;
+		ui.hideModal();
+		return Promise.resolve();
+	},
+	handleModalSave: function(modalMap, ev) {
+		var self = this;
+		return modalMap.save(null, true).then(function() { return self.map.load(); }).then(function() { return self.map.reset(); })
+			.then(function() { return self.handleModalCancel(modalMap, ev, true); }).catch(function() {});
+	},
+	renderMoreOptionsModal: function(sid) {
+		var self = this, m = new Map(this.map.config, null, null);
+		var s = m.section(NamedSection, sid, this.sectiontype);
+		m.parent = this.map;
+		this.children.forEach(function(o1) {
+			if (o1.modalonly === false) return;
+			var o2 = s.option(o1.constructor, o1.option, o1.title, o1.description);
+			Object.keys(o1).forEach(function(k) {
+				if ([ 'map', 'section', 'option', 'title', 'description', 'data', 'validators' ].indexOf(k) < 0) o2[k] = o1[k];
+			});
+		});
+		return m.render().then(function(nodes) {
+			ui.showModal(self.map.title, [ nodes, E('div', { 'class': 'button-row' }, [
+				E('button', { 'class': 'btn cbi-button', 'click': ui.createHandlerFn(self, 'handleModalCancel', m) }, [ _('Dismiss') ]), ' ',
+				E('button', { 'class': 'btn cbi-button cbi-button-positive important', 'click': ui.createHandlerFn(self, 'handleModalSave', m) }, [ _('Save') ])
+			]) ], 'cbi-modal');
+		});
+	},
+	renderRowActions: function(sid, tr) {
+		var self = this, btns = [];
+		if (this.sortable) btns.push(E('button', { 'title': _('Drag to reorder'), 'class': 'cbi-button drag-handle center', 'draggable': 'true',
+			'dragstart': function(ev) {
+				if (!ev.target.classList.contains('drag-handle')) { dragState = null; return; }
+				dragState = { node: tr }; ev.dataTransfer.setData('text', 'drag');
+			} }, '☰'));
+		btns.push(E('button', { 'title': _('Edit'), 'class': 'btn cbi-button cbi-button-edit',
+			'click': ui.createHandlerFn(this, 'renderMoreOptionsModal', sid) }, [ _('Edit') ]));
+		if (this.addremove) btns.push(E('button', { 'title': _('Delete'), 'class': 'btn cbi-button cbi-button-remove',
+			'click': ui.createHandlerFn(this, 'handleRemove', sid) }, [ _('Delete') ]));
+		return E('td', { 'class': 'td cbi-section-table-cell nowrap cbi-section-actions' }, [ E('div', {}, btns) ]);
+	},
+	handleDrop: function(ev) {
+		var s = dragState;
+		if (!s) return;
+		if (s.node && s.targetNode) {
+			var ref = s.targetNode, after = false;
+			if (ref.classList.contains('drag-over-below')) { ref = ref.nextElementSibling; after = true; }
+			s.node.parentNode.insertBefore(s.node, ref);
+			this.map.data.move(this.map.config, s.node.getAttribute('data-sid'), s.targetNode.getAttribute('data-sid'), after);
+		}
+		dragState = null;
+		ev.preventDefault();
+	},
+	renderTextValue: function(sid, o) {
+		var v = o.textvalue(sid);
+		return E('td', { 'class': 'td cbi-value-field', 'data-title': stripTags(o.title) || null, 'data-description': stripTags(o.description) || null,
+			'data-name': o.option, 'data-widget': 'CBI.DummyValue' }, v != null ? v : E('em', _('none')));
 	},
 	render: function() {
-		var self = this;
-		return E('fieldset', { 'class': 'cbi-section', 'id': 'cbi-' + this.map.config + '-' + this.sectiontype }, [
-			this.title ? E('h3', {}, [ this.title ]) : '',
-			this.cfgsections().map(function(sid) {
-				return E('div', { 'class': 'cbi-section-node', 'id': 'cbi-' + self.map.config + '-' + sid },
-					self.children.map(function(o) { return o.render(sid, false); }));
-			}),
-			this.renderAddButton()
-		]);
-	}
-});
-/* TableSection/GridSection: one row per section; this stand-in renders every
- * option in the table (as `editable = true` does) and has no edit modal. */
-var TableSection = TypedSection.extend({
-	__name__: 'CBI.TableSection',
-	render: function() {
-		var self = this, dragged = null;
+		var self = this, cols = this.children.filter(function(o) { return !o.modalonly; });
 		var rows = this.cfgsections().map(function(sid) {
-			var cells = self.children.filter(function(o) { return o.modalonly !== true; }).map(function(o) { return o.render(sid, true); });
-			var actions = [];
-			if (self.sortable) actions.push(E('div', { 'class': 'btn cbi-button drag-handle', 'draggable': 'true', 'title': _('Drag to reorder'),
-				'dragstart': function(ev) { dragged = sid; ev.dataTransfer.setData('text', sid); } }, [ '☰' ]));
-			if (self.addremove) actions.push(E('button', { 'class': 'cbi-button cbi-button-remove', 'type': 'button',
-				'click': ui.createHandlerFn(self, 'handleRemove', sid) }, [ _('Delete') ]));
-			return E('tr', { 'class': 'tr cbi-section-table-row', 'data-sid': sid,
-				'dragover': function(ev) { ev.preventDefault(); },
-				'drop': function(ev) {
+			var tr = E('tr', { 'class': 'tr cbi-section-table-row', 'data-sid': sid, 'id': 'cbi-' + self.map.config + '-' + sid,
+				'dragenter': function(ev) { if (dragState) { dragState.rect = ev.currentTarget.getBoundingClientRect(); dragState.targetNode = ev.currentTarget; } },
+				'dragover': function(ev) {
+					if (!dragState || !dragState.targetNode) return;
+					var n = dragState.targetNode, below = ev.clientY > dragState.rect.top + dragState.rect.height / 2;
+					n.classList.toggle('drag-over-above', !below); n.classList.toggle('drag-over-below', below);
 					ev.preventDefault();
-					var from = dragged || ev.dataTransfer.getData('text');
-					if (!from || from === sid) return;
-					var r = ev.currentTarget.getBoundingClientRect(), after = ev.clientY > r.top + r.height / 2;
-					self.map.data.move(self.map.config, from, sid, after);
-					var tr = self.map.findElement('data-sid', from);
-					ev.currentTarget.parentNode.insertBefore(tr, after ? ev.currentTarget.nextSibling : ev.currentTarget);
-				} }, cells.concat([ E('td', { 'class': 'td cbi-section-table-cell nowrap cbi-section-actions' }, actions) ]));
+				},
+				'dragleave': function(ev) { ev.currentTarget.classList.remove('drag-over-above', 'drag-over-below'); },
+				'drop': function(ev) { return self.handleDrop(ev); } });
+			cols.forEach(function(o) { tr.appendChild(o.editable ? o.render(sid, true) : self.renderTextValue(sid, o)); });
+			tr.appendChild(self.renderRowActions(sid, tr));
+			return tr;
 		});
-		var head = E('tr', { 'class': 'tr cbi-section-table-titles' }, this.children.filter(function(o) { return o.modalonly !== true; })
-			.map(function(o) { return E('th', { 'class': 'th cbi-section-table-cell', 'title': o.description }, [ o.title ]); }).concat([ E('th', { 'class': 'th' }) ]));
-		return E('fieldset', { 'class': 'cbi-section cbi-tblsection', 'id': 'cbi-' + this.map.config + '-' + this.sectiontype }, [
-			this.title ? E('h3', {}, [ this.title ]) : '',
-			this.description ? E('div', { 'class': 'cbi-section-descr' }, [ this.description ]) : '',
-			E('table', { 'class': 'table cbi-section-table' }, [ head ].concat(rows.length ? rows :
-				[ E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td' }, [ _('This section contains no values yet') ]) ]) ])),
-			this.renderAddButton()
+		var head = [ E('tr', { 'class': 'tr cbi-section-table-titles anonymous' },
+			cols.map(function(o) { return E('th', { 'class': 'th cbi-section-table-cell', 'data-widget': o.__name__ }, o.title); }).concat([ E('th', { 'class': 'th cbi-section-table-cell cbi-section-actions' }) ])) ];
+		if (!this.nodescriptions && cols.some(function(o) { return !!o.description; }))
+			head.push(E('tr', { 'class': 'tr cbi-section-table-descr anonymous' },
+				cols.map(function(o) { return E('th', { 'class': 'th cbi-section-table-cell', 'data-widget': o.__name__ }, o.description); }).concat([ E('th', { 'class': 'th cbi-section-table-cell cbi-section-actions' }) ])));
+		return E('div', { 'class': 'cbi-section cbi-tblsection', 'id': 'cbi-' + this.map.config + '-' + this.sectiontype }, [
+			this.title ? E('h3', {}, this.title) : '',
+			this.description ? E('div', { 'class': 'cbi-section-descr' }, this.description) : '',
+			E('table', { 'class': 'table cbi-section-table' }, [ E('thead', { 'class': 'thead cbi-section-thead' }, head),
+				E('tbody', { 'class': 'tbody cbi-section-tbody' }, rows.length ? rows :
+					[ E('tr', { 'class': 'tr cbi-section-table-row placeholder' }, [ E('td', { 'class': 'td' }, [ E('em', {}, [ _('This section contains no values yet') ]) ]) ]) ]) ]),
+			this.addremove ? E('div', { 'class': 'cbi-section-create' }, [ E('button', { 'class': 'cbi-button cbi-button-add', 'type': 'button',
+				'click': ui.createHandlerFn(this, 'handleAdd') }, [ this.addbtntitle || _('Add') ]) ]) : ''
 		]);
+	},
+	parse: function() {
+		var self = this;
+		return Promise.all(this.cfgsections().reduce(function(all, sid) {
+			return all.concat(self.children.filter(function(o) { return o.editable && !o.modalonly; }).map(function(o) { return o.parse(sid); }));
+		}, []));
 	}
 });
-var GridSection = TableSection.extend({ __name__: 'CBI.GridSection' });
 
 var Map = Class.extend({
 	__name__: 'CBI.Map',
@@ -716,36 +899,37 @@ var Map = Class.extend({
 		this.children.push(s);
 		return s;
 	},
-	load: function() { return this.data.load(this.config); },
+	load: function() {
+		var self = this;
+		return this.data.load(this.config).then(function() { self.children.forEach(function(s) { s.load(); }); });
+	},
 	findElement: function(attr, value) {
 		return this.root ? this.root.querySelector('[' + attr + '="' + String(value).replace(/"/g, '\\"') + '"]') : null;
 	},
-	render: function() {
-		var self = this;
-		return this.load().then(function() {
-			if (!self.root) { self.root = E('div', { 'class': 'cbi-map', 'id': 'cbi-' + self.config }); dom.bindClassInstance(self.root, self); }
-			dom.content(self.root, [
-				self.title ? E('h2', { 'name': 'content' }, [ self.title ]) : '',
-				self.description ? E('div', { 'class': 'cbi-map-descr' }, [ self.description ]) : '',
-				E('div', { 'class': 'cbi-map-body' }, self.children.map(function(s) { return s.render(); }))
-			]);
-			return self.root;
-		});
+	renderContents: function() {
+		if (!this.root) { this.root = E('div', { 'class': 'cbi-map', 'id': 'cbi-' + this.config }); }
+		dom.bindClassInstance(this.root, this);
+		dom.content(this.root, [
+			this.title ? E('h2', { 'name': 'content' }, this.title) : '',
+			this.description ? E('div', { 'class': 'cbi-map-descr' }, this.description) : ''
+		].concat(this.children.map(function(s) { return s.render(); })));
+		return Promise.resolve(this.root);
 	},
+	render: function() { return this.load().then(this.renderContents.bind(this)); },
 	parse: function() { return Promise.all(this.children.map(function(s) { return s.parse(); })); },
 	save: function(cb, silent) {
 		var self = this;
-		return this.parse().then(cb).then(function() { return self.data.save(); }).then(function() { return self.render(); })
+		return this.parse().then(cb).then(function() { return self.data.save(); }).then(function() { return self.load(); })
 			.catch(function(e) {
 				if (!silent) ui.showModal(_('Save error'), [ E('p', {}, [ _('An error occurred while saving the form:') ]),
 					E('p', {}, [ E('em', { 'style': 'white-space:pre-wrap' }, [ e.message ]) ]),
 					E('div', { 'class': 'right' }, [ E('button', { 'class': 'cbi-button', 'click': ui.hideModal.bind(ui) }, [ _('Dismiss') ]) ]) ], 'cbi-modal');
 				return Promise.reject(e);
-			});
+			}).then(function() { return self.renderContents(); });
 	},
-	reset: function() { return this.render(); }
+	reset: function() { return this.renderContents(); }
 });
-var form = { Map: Map, NamedSection: NamedSection, TypedSection: TypedSection, TableSection: TableSection, GridSection: GridSection,
+var form = { Map: Map, NamedSection: NamedSection, GridSection: GridSection,
 	Value: Value, ListValue: ListValue, Flag: Flag, DynamicList: DynamicList, DummyValue: DummyValue, AbstractValue: AbstractValue };
 
 /* ---- view (§1.1) ----------------------------------------------------------- */
@@ -765,8 +949,9 @@ var view = Class.extend({
 		var maps = document.querySelectorAll('#maincontent .cbi-map');
 		return Promise.all(Array.prototype.map.call(maps, function(m) { return dom.callClassMethod(m, 'save'); }));
 	},
+	/* luci.js view.handleSaveApply(): the apply is started, not waited for */
 	handleSaveApply: function(ev, mode) {
-		return this.handleSave(ev).then(function() { return ui.changes.apply(mode == '0'); });
+		return this.handleSave(ev).then(function() { ui.changes.apply(mode == '0'); });
 	},
 	handleReset: function(ev) {
 		var maps = document.querySelectorAll('#maincontent .cbi-map');
@@ -774,7 +959,12 @@ var view = Class.extend({
 	},
 	addFooter: function() {
 		var btns = [];
-		if (this.handleSaveApply) btns.push(E('button', { 'class': 'cbi-button cbi-button-apply', 'click': ui.createHandlerFn(this, 'handleSaveApply', '0') }, [ _('Save & Apply') ]));
+		/* luci.js View.addFooter(): "Save & Apply" is a ui.ComboButton, a div.cbi-dropdown
+		   (not a button) whose click calls handleSaveApply(ev, '0'); its second choice,
+		   "Apply unchecked", is left out here */
+		if (this.handleSaveApply) btns.push(E('div', { 'class': 'cbi-dropdown btn cbi-button cbi-button-apply important', 'tabindex': '0',
+			'click': ui.createHandlerFn(this, function(ev) { return this.handleSaveApply(ev, '0'); }) },
+			[ E('ul', {}, [ E('li', { 'display': '0', 'data-value': '0' }, [ _('Save & Apply') ]) ]) ]));
 		if (this.handleSave) btns.push(E('button', { 'class': 'cbi-button cbi-button-save', 'click': ui.createHandlerFn(this, 'handleSave') }, [ _('Save') ]));
 		if (this.handleReset) btns.push(E('button', { 'class': 'cbi-button cbi-button-reset', 'click': ui.createHandlerFn(this, 'handleReset') }, [ _('Reset') ]));
 		return btns.length ? E('div', { 'class': 'cbi-page-actions' }, btns) : E([]);

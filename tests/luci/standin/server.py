@@ -15,17 +15,19 @@ What it reproduces (notes/luci.md §0-§5):
     every call against the session's ACL, which is built from the REAL acl.d file of
     luci-app/ (deny whatever is not granted; write implies read); the client may not
     send ubus_rpc_session itself, the server adds it.
-  - the `uci` object's ubus grants that luci-base gives every LuCI user (get, changes,
-    set, add, delete, order), with rpcd's per-config `uci` scope check on top (read for
-    get/changes, write for the rest) taken from our ACL file.
+  - the `uci` object's ubus methods, which a login gets from luci-base's ACL group
+    (without it: -32002, Backend(luci_base=False)), with rpcd's per-config `uci` scope
+    check on top (read for get/changes, write for the rest) taken from our ACL file;
+    `uci order` as rpcd's rpc_uci_order (one unknown section: nothing staged).
   - rpcd's uci: Save stages changes in memory for the session, the file is untouched;
     Apply writes the config file and fires the reload (on_apply: the tests send the
     daemon SIGHUP, as procd's reload trigger + the init script's reload would).
   - `dprive.*`: forwarded to the REAL daemon's UbusObject through tests/standins/ubus.py
     (the python3-ubus stand-in the daemon loads in tests), which applies python3-ubus's
     strict signature check; ubus status codes come back as LuCI's legacy [code, data].
-Not reproduced: login, session expiry, the rollback timer (confirm always arrives),
-uci revert, translations.
+Not reproduced: login, session expiry, the `unauthenticated` group, the rollback timer
+(confirm always arrives), uci revert, translations, the `uci get luci` and
+`luci getFeatures` calls real luci.js makes on every page.
 """
 
 import copy
@@ -43,10 +45,15 @@ from dprive.uci import parse_uci
 HERE = Path(__file__).resolve().parent
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 
-# luci-base's ACL grants these on the `uci` ubus object to every LuCI user; the per-config
-# check (scope "uci") then decides (rpcd uci.c).
+# The ubus methods of object `uci` come from luci-base's ACL group "luci-base"
+# (openwrt/luci modules/luci-base/root/usr/share/rpcd/acl.d/luci-base.json: read
+# ubus uci [changes, get], write [add, apply, confirm, delete, order, rename, set]),
+# not from the app's ACL; uhttpd (ubus.c uh_ubus_allowed) refuses a session
+# without it with -32002, seen in the real stack here: a login needs luci-base
+# read and write besides luci-app-dprive. Then rpcd (uci.c) checks the config
+# against the "uci" scope of the app's ACL (read for get/changes, write for the rest).
 UCI_READ = {"get", "changes"}
-UCI_WRITE = {"set", "add", "delete", "order"}
+UCI_WRITE = {"set", "add", "delete", "order", "rename"}
 
 E_PARSE, E_INVALID_REQ, E_NO_METHOD, E_INVALID_PARAMS = -32700, -32600, -32601, -32602
 E_NO_OBJECT, E_ACCESS = -32000, -32002
@@ -161,11 +168,20 @@ class UciConfig:
         return True
 
     def order(self, sids):
+        """rpcd uci.c rpc_uci_order(): the listed sections go to positions 0, 1, ...
+        (uci_reorder_section), the others follow; but when one entry is not a
+        string (UBUS_STATUS_INVALID_ARGUMENT) or names no section
+        (UBUS_STATUS_NOT_FOUND), uci_save() is skipped and nothing is staged."""
         by_name = {sec["name"]: sec for sec in self.staged}
-        ordered = [by_name[s] for s in sids if s in by_name]
+        if not all(isinstance(s, str) for s in sids):
+            return UBUS_INVALID_ARGUMENT
+        if not all(s in by_name for s in sids):
+            return UBUS_NOT_FOUND
+        ordered = [by_name[s] for s in sids]
         rest = [sec for sec in self.staged if sec["name"] not in sids]
         self.staged = ordered + rest
         self.changes.append(["order", list(sids)])
+        return UBUS_OK
 
     def text(self):
         out = []
@@ -189,8 +205,10 @@ class UciConfig:
 
 
 class Backend:
-    def __init__(self, acl_path, configs, ubus_socket, on_apply=None, acl_level="write"):
+    def __init__(self, acl_path, configs, ubus_socket, on_apply=None, acl_level="write",
+                 luci_base=True):
         self.acl = Acl(acl_path, acl_level)
+        self.luci_base = luci_base     # the session also holds luci-base's group
         self.configs = {name: UciConfig(path) for name, path in configs.items()}
         self.ubus_socket = ubus_socket
         self.on_apply = on_apply
@@ -239,7 +257,7 @@ class Backend:
 
     # -- uci (rpcd) ----------------------------------------------------------
     def call_uci(self, rid, method, args):
-        if method not in UCI_READ | UCI_WRITE:
+        if not self.luci_base or method not in UCI_READ | UCI_WRITE:
             return self.error(rid, E_ACCESS, "Access denied")
         if method == "changes":
             return self.result(rid, UBUS_OK, {"changes": {
@@ -262,8 +280,10 @@ class Backend:
                 [args["option"]] if args.get("option") else None)
             ok = conf.delete(args.get("section"), options)
         else:
-            conf.order(args.get("sections") or [])
-            ok = True
+            sections = args.get("sections")
+            if not isinstance(sections, list):
+                return self.result(rid, UBUS_INVALID_ARGUMENT)
+            return self.result(rid, conf.order(sections))
         return self.result(rid, UBUS_OK if ok else UBUS_NOT_FOUND)
 
     def apply(self):
@@ -302,11 +322,13 @@ body {{ font: 13px sans-serif; margin: 12px; color: #222; }}
 .alert-message.danger, .alert-message.error {{ background: #fdd; }}
 .alert-message.warning {{ background: #ffd; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 3px 5px; text-align: left; }}
-.cbi-value {{ margin: 3px 0; }} .cbi-value-title {{ display: inline-block; width: 220px; }}
-.cbi-value-field {{ display: inline-block; }} td.cbi-value-field {{ display: table-cell; }} .cbi-value-description {{ color: #666; font-size: 11px; }}
+.cbi-value {{ margin: 4px 0; display: flex; align-items: flex-start; }}
+.cbi-value-title {{ flex: none; width: 220px; padding-top: 3px; }}
+.cbi-value-field {{ flex: 1; }} td.cbi-value-field {{ display: table-cell; }} .cbi-value-description {{ color: #666; font-size: 11px; }}
 .cbi-section-table input[type=text] {{ width: 110px; }}
-#modal_overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.3); }}
-.modal {{ background: #fff; margin: 60px auto; width: 400px; padding: 12px; }}
+#modal_overlay {{ position: fixed; inset: 0; background: rgba(0,0,0,.3); overflow: auto; }}
+body:not(.modal-overlay-active) #modal_overlay {{ display: none; }}
+.modal {{ background: #fff; margin: 40px auto; width: 640px; padding: 12px; }}
 </style></head>
 <body><div id="maincontent"><div id="view"></div></div>
 <script>window.LUCI_ENV = {env};</script>

@@ -2,7 +2,8 @@
 'require baseclass';
 
 // generated, do not edit: package/gen_luci_schema.py writes this file from
-// dprive.schema.schema_as_json() (src/dprive/schema.py), the rules of `dprive check`.
+// dprive.schema.schema_as_json() (src/dprive/schema.py), the rules of `dprive check`;
+// each help text is a _() literal, so it is in dprive.pot and shown translated.
 return baseclass.extend({
 	"main": {
 		"section": "dprive",
@@ -14,12 +15,12 @@ return baseclass.extend({
 					"127.0.0.1",
 					"::1"
 				],
-				"help": "Addresses to answer DNS on (UDP and TCP)."
+				"help": _('Addresses to answer DNS on (UDP and TCP).')
 			},
 			"listen_port": {
 				"type": "port",
 				"default": 5453,
-				"help": "Port to answer DNS on; dnsmasq forwards to it.",
+				"help": _('Port to answer DNS on; dnsmasq forwards to it.'),
 				"doc": "dnsmasq is pointed at it as server=127.0.0.1#<port> (option dnsmasq)."
 			},
 			"profile": {
@@ -29,12 +30,12 @@ return baseclass.extend({
 					"opportunistic"
 				],
 				"default": "strict",
-				"help": "strict: only authenticated upstreams get queries (RFC 8310); opportunistic: encrypted even when authentication fails, never cleartext."
+				"help": _('strict: only authenticated upstreams get queries (RFC 8310); opportunistic: encrypted even when authentication fails, never cleartext.')
 			},
 			"ca_bundle": {
 				"type": "path",
 				"default": "/etc/ssl/certs/ca-certificates.crt",
-				"help": "PEM file of the certificate authorities that upstreams are checked against."
+				"help": _('PEM file of the certificate authorities that upstreams are checked against.')
 			},
 			"tls_min_version": {
 				"type": "enum",
@@ -43,79 +44,79 @@ return baseclass.extend({
 					"1.3"
 				],
 				"default": "1.2",
-				"help": "Oldest TLS version accepted from an upstream."
+				"help": _('Oldest TLS version accepted from an upstream.')
 			},
 			"padding_block": {
 				"type": "int",
 				"min": 0,
 				"max": 512,
 				"default": 128,
-				"help": "Pad queries to a multiple of this many bytes (RFC 8467); 0 turns padding off."
+				"help": _('Pad queries to a multiple of this many bytes (RFC 8467); 0 turns padding off.')
 			},
 			"query_timeout_ms": {
 				"type": "int",
 				"min": 200,
 				"max": 30000,
 				"default": 5000,
-				"help": "Longest a LAN client waits for an answer before it gets SERVFAIL."
+				"help": _('Longest a LAN client waits for an answer before it gets SERVFAIL.')
 			},
 			"connect_timeout_ms": {
 				"type": "int",
 				"min": 100,
 				"max": 30000,
 				"default": 3000,
-				"help": "Longest a TCP connect plus TLS handshake to an upstream may take."
+				"help": _('Longest a TCP connect plus TLS handshake to an upstream may take.')
 			},
 			"attempt_min_ms": {
 				"type": "int",
 				"min": 50,
 				"max": 30000,
 				"default": 400,
-				"help": "Shortest wait for one upstream answer before the query is also tried elsewhere (the wait is otherwise derived from the measured RTT)."
+				"help": _('Shortest wait for one upstream answer before the query is also tried elsewhere (the wait is otherwise derived from the measured RTT).')
 			},
 			"backoff_max_s": {
 				"type": "int",
 				"min": 1,
 				"max": 3600,
 				"default": 120,
-				"help": "Longest pause before a failing upstream is tried again."
+				"help": _('Longest pause before a failing upstream is tried again.')
 			},
 			"max_pending_queries": {
 				"type": "int",
 				"min": 16,
 				"max": 16384,
 				"default": 4096,
-				"help": "Queries that may wait for an answer at once; more are answered SERVFAIL."
+				"help": _('Queries that may wait for an answer at once; more are answered SERVFAIL.')
 			},
 			"max_tcp_clients": {
 				"type": "int",
 				"min": 1,
 				"max": 4096,
 				"default": 128,
-				"help": "LAN TCP connections served at once."
+				"help": _('LAN TCP connections served at once.')
 			},
 			"tcp_client_idle_ms": {
 				"type": "int",
 				"min": 500,
 				"max": 300000,
 				"default": 10000,
-				"help": "A LAN TCP client silent (or stalled mid-message) this long is disconnected."
+				"help": _('A LAN TCP client silent (or stalled mid-message) this long is disconnected.')
 			},
 			"tcp_fastopen": {
 				"type": "bool",
 				"default": true,
-				"help": "TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN.",
+				"help": _('TCP Fast Open to upstreams: after a first visit the ClientHello rides in the SYN.'),
 				"doc": "It saves a round trip on every reconnect to a server seen before."
 			},
 			"tls_resumption": {
 				"type": "bool",
 				"default": true,
-				"help": "Resume TLS sessions (1.2 tickets, 1.3 PSK) when reconnecting to an upstream."
+				"help": _('Resume TLS sessions (1.2 tickets, 1.3 PSK) when reconnecting to an upstream.')
 			},
 			"keep_warm": {
 				"type": "bool",
 				"default": false,
-				"help": "Send a tiny query just before an upstream's idle timeout instead of letting the session close (a few bytes a minute against a round trip).",
+				"help": _('Send a tiny query just before an upstream\'s idle timeout instead of letting the session close (a few bytes a minute against a round trip).'),
 				"doc": "About 100 bytes a minute per upstream; off: the session closes and the next query reconnects (with resumption, one round trip)."
 			},
 			"user_timeout_ms": {
@@ -123,7 +124,7 @@ return baseclass.extend({
 				"min": 1000,
 				"max": 600000,
 				"default": 10000,
-				"help": "A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).",
+				"help": _('A session whose sent data stays unacknowledged this long is ended (TCP_USER_TIMEOUT).'),
 				"doc": "The session is then reopened."
 			},
 			"dtls_resume_after_s": {
@@ -131,31 +132,31 @@ return baseclass.extend({
 				"min": 0,
 				"max": 86400,
 				"default": 60,
-				"help": "DTLS: after this long without traffic, resume the session before the next query instead of risking an alert (0: never)."
+				"help": _('DTLS: after this long without traffic, resume the session before the next query instead of risking an alert (0: never).')
 			},
 			"dtls_probe_interval_s": {
 				"type": "int",
 				"min": 0,
 				"max": 3600,
 				"default": 25,
-				"help": "DTLS: probe a quiet session this often with a tiny query, which also keeps the UDP pinhole open (below 30 s for carrier NATs; 0: never)."
+				"help": _('DTLS: probe a quiet session this often with a tiny query, which also keeps the UDP pinhole open (below 30 s for carrier NATs; 0: never).')
 			},
 			"dnsmasq": {
 				"type": "bool",
 				"default": true,
-				"help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while dprive runs; stopping dprive restores dnsmasq's own settings.",
+				"help": _('Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while dprive runs; stopping dprive restores dnsmasq\'s own settings.'),
 				"doc": "Off: dnsmasq is left alone."
 			},
 			"force_dns": {
 				"type": "bool",
 				"default": false,
-				"help": "Redirect LAN clients' DNS (port 53) to the router and answer NXDOMAIN for use-application-dns.net, so browsers keep using the router's DNS.",
+				"help": _('Redirect LAN clients\' DNS (port 53) to the router and answer NXDOMAIN for use-application-dns.net, so browsers keep using the router\'s DNS.'),
 				"doc": "Off: LAN clients may use any resolver they like."
 			},
 			"control_socket": {
 				"type": "path",
 				"default": "/var/run/dprive/control.sock",
-				"help": "Unix socket for `dprive status` and the ubus object."
+				"help": _('Unix socket for `dprive status` and the ubus object.')
 			},
 			"log_level": {
 				"type": "enum",
@@ -166,7 +167,7 @@ return baseclass.extend({
 					"error"
 				],
 				"default": "info",
-				"help": "debug logs every query; info logs every session event.",
+				"help": _('debug logs every query; info logs every session event.'),
 				"doc": "warning and error log only problems."
 			}
 		}
@@ -179,36 +180,36 @@ return baseclass.extend({
 				"required": true,
 				"min": 1,
 				"max": 64,
-				"help": "A name for logs and status.",
+				"help": _('A name for logs and status.'),
 				"doc": "Must be unique."
 			},
 			"address": {
 				"type": "ip",
 				"required": true,
-				"help": "IPv4 or IPv6 address of the DNS-over-TLS server."
+				"help": _('IPv4 or IPv6 address of the DNS-over-TLS server.')
 			},
 			"port": {
 				"type": "port",
 				"default": 853,
-				"help": "Server port (853 for DNS over TLS).",
+				"help": _('Server port (853 for DNS over TLS).'),
 				"doc": "A DNS over DTLS server (transport dtls) listens on UDP, usually port 853 too."
 			},
 			"auth_name": {
 				"type": "hostname",
 				"default": "",
-				"help": "Name the server certificate must carry (and sent as SNI)."
+				"help": _('Name the server certificate must carry (and sent as SNI).')
 			},
 			"spki": {
 				"type": "spki",
 				"list": true,
 				"default": [],
-				"help": "Pins: base64 SHA-256 of the server key's SubjectPublicKeyInfo (RFC 7858 4.2).",
+				"help": _('Pins: base64 SHA-256 of the server key\'s SubjectPublicKeyInfo (RFC 7858 4.2).'),
 				"doc": "With pins the server key must match one of them; add one list line per pin."
 			},
 			"enabled": {
 				"type": "bool",
 				"default": true,
-				"help": "Send queries to this upstream.",
+				"help": _('Send queries to this upstream.'),
 				"doc": "Off keeps the entry for later without using it."
 			},
 			"transport": {
@@ -219,28 +220,28 @@ return baseclass.extend({
 					"dtls tls"
 				],
 				"default": "tls",
-				"help": "tls: DNS over TLS (RFC 7858); dtls: DNS over DTLS (RFC 8094, needs dprive-dtls); 'dtls tls': DTLS, falling back to TLS where DTLS is blocked."
+				"help": _('tls: DNS over TLS (RFC 7858); dtls: DNS over DTLS (RFC 8094, needs dprive-dtls); \'dtls tls\': DTLS, falling back to TLS where DTLS is blocked.')
 			},
 			"keepalive_idle_s": {
 				"type": "int",
 				"min": 1,
 				"max": 7200,
 				"default": 60,
-				"help": "Probe a quiet session after this many seconds (TCP keepalive); keep it below the NAT timeouts on the path (OpenWrt: 7440 s; carrier NATs: less)."
+				"help": _('Probe a quiet session after this many seconds (TCP keepalive); keep it below the NAT timeouts on the path (OpenWrt: 7440 s; carrier NATs: less).')
 			},
 			"keepalive_interval_s": {
 				"type": "int",
 				"min": 1,
 				"max": 600,
 				"default": 10,
-				"help": "Seconds between probes that get no answer."
+				"help": _('Seconds between probes that get no answer.')
 			},
 			"keepalive_count": {
 				"type": "int",
 				"min": 1,
 				"max": 20,
 				"default": 3,
-				"help": "Unanswered probes after which the session is given up and reopened."
+				"help": _('Unanswered probes after which the session is given up and reopened.')
 			}
 		}
 	}
