@@ -1,11 +1,13 @@
 """Helpers of the static tier (tests/luci_static)."""
 
-import ast
 import json
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
+
+from dprive import ubus_object
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -15,7 +17,6 @@ VIEW_DIR = RESOURCES / "view" / "dprive"
 SCHEMA_JS = RESOURCES / "dprive" / "schema.js"
 MENU = APP / "root" / "usr" / "share" / "luci" / "menu.d" / "luci-app-dprive.json"
 ACL = APP / "root" / "usr" / "share" / "rpcd" / "acl.d" / "luci-app-dprive.json"
-UBUS_OBJECT = ROOT / "src" / "dprive" / "ubus_object.py"
 NODE_MODULES = HERE / "node_modules"
 ESLINT = NODE_MODULES / ".bin" / "eslint"
 ESLINT_CONFIG = HERE / "eslint.config.mjs"
@@ -66,30 +67,13 @@ def load_json(path):
     return json.loads(Path(path).read_text())
 
 
-def ubus_methods(path=UBUS_OBJECT):
-    """{method: [signature keys]} of the `ubus.add(OBJECT, {...})` call in
-    ubus_object.py, read from its syntax tree; and the object's name."""
-    tree = ast.parse(Path(path).read_text())
-    consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
-              for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
-    for node_ in ast.walk(tree):
-        if (isinstance(node_, ast.Call) and isinstance(node_.func, ast.Attribute)
-                and node_.func.attr == "add" and len(node_.args) == 2
-                and isinstance(node_.args[1], ast.Dict)):
-            name = node_.args[0]
-            obj = consts[name.id] if isinstance(name, ast.Name) else name.value
-            methods = {}
-            for key, value in zip(node_.args[1].keys, node_.args[1].values):
-                # python3-ubus's form {"signature": {arg: type}, "method": fn}, written out
-                # or made by ubus_object._method(handler, ubus, *arg_names)
-                if isinstance(value, ast.Dict):
-                    entry = dict(zip((k.value for k in value.keys), value.values))
-                    methods[key.value] = [k.value for k in entry["signature"].keys]
-                else:
-                    assert isinstance(value, ast.Call) and value.func.id == "_method", ast.dump(value)
-                    methods[key.value] = [a.value for a in value.args[2:]]
-            return obj, methods
-    raise AssertionError(f"no ubus.add(OBJECT, {{...}}) in {path}")
+def ubus_methods():
+    """{method: [signature keys]} of the table the daemon gives ubus.add()
+    (UbusObject.method_table, python3-ubus's {"signature", "method"} form), and
+    the object's name."""
+    fake_ubus = types.SimpleNamespace(BLOBMSG_TYPE_STRING=3)
+    table = ubus_object.UbusObject(daemon=None, loop=None).method_table(fake_ubus)
+    return ubus_object.OBJECT, {name: list(entry["signature"]) for name, entry in table.items()}
 
 
 def acl_grants(acl):
