@@ -22,7 +22,8 @@ SRC = common.REPO_ROOT / "src"
 CLI = SRC / "dprive" / "cli.py"
 SCANNER = common.REPO_ROOT / "tests" / "tools" / "import_scan.py"
 # Which feed package each `dprive COMMAND` needs (cli.py's _cmd_<command>).
-COMMAND_PACKAGE = {"run": "dprive", "check": "dprive", "status": "dprive", "gateway": "dprive-dtls"}
+COMMAND_PACKAGE = {"run": "dprive", "check": "dprive", "status": "dprive", "options": "dprive",
+                   "gateway": "dprive-dtls"}
 
 
 def scan(roots, rp):

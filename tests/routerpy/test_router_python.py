@@ -121,3 +121,11 @@ def test_gateway_and_dtls_under_the_dtls_package(dtls_root, unbound, pki, tmp_pa
             ask(dp)
             up = dp.upstream_status("gw")
             assert up["transport"] == "dtls", up
+
+
+def test_options_reference_under_the_router_python(main_root):
+    """`dprive options` is what a user reads once LuCI has dropped the config's comments."""
+    res = run(main_root, "-m", "dprive", "options", "main", "upstream", "gateway")
+    assert res.returncode == 0, res.stderr
+    for option in ("listen_port", "auth_name", "require_cookie"):
+        assert option in res.stdout, option

@@ -1,6 +1,8 @@
 """tls/dtls_support.py: what of pyOpenSSL and cryptography is missing, named with the
 version it came in, for the feed's pyOpenSSL 23.3.0 / 24.2.1 and anything older."""
 
+import sys
+
 import pytest
 
 SSL = pytest.importorskip("OpenSSL.SSL")
@@ -96,3 +98,20 @@ def test_no_pyopenssl_at_all_is_said_not_raised(monkeypatch):
     assert support.unavailable == ("pyOpenSSL (python3-pyopenssl) cannot be imported: "
                                    "No module named 'OpenSSL'")
     assert support.status()["pyopenssl"] is None
+
+
+def test_a_dtls_module_that_cannot_be_imported_leaves_the_daemon_up_and_says_why(monkeypatch, tmp_path):
+    """The probe may find pyOpenSSL while its import chain still breaks (a .so of
+    cryptography missing): the policy then has no DTLS engine and says why."""
+    from dprive.config import parse_settings
+    from dprive.io.policy import AuthPolicy
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    settings = parse_settings(
+        "config dprive 'main'\n\toption ca_bundle '%s'\n\toption profile 'opportunistic'\n"
+        "config upstream\n\toption name 'd'\n\toption address '127.0.0.1'\n"
+        "\toption auth_name 'dns.test'\n\toption transport 'dtls tls'\n" % bundle, "dprive")
+    monkeypatch.setitem(sys.modules, "dprive.tls.dtls", None)    # makes the import raise ImportError
+    policy = AuthPolicy(settings)
+    assert policy.dtls is None
+    assert "dprive.tls.dtls could not be imported" in policy.dtls_unavailable

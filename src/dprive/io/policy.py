@@ -61,16 +61,25 @@ class AuthPolicy:
         self.dtls_support = None     # tls.dtls_support.Support, once an upstream wants DTLS
         if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):
             self.dtls_support = dtls_support.probe(dtls_support.CLIENT)
-            why = self.dtls_support.unavailable
-            if why is not None:
-                # Not fatal: 'dtls tls' upstreams move to TLS, 'dtls' ones stay down, both saying why.
-                log.warning("DTLS unavailable: %s", why)
-            else:
-                from dprive.tls import dtls
-                self.dtls = _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
-                                    DTLS_MIN_VERSION, (OSError, TlsError))
+            self.dtls = self._dtls_engine(settings)
             for note in self.dtls_support.notes:
                 log.warning("DTLS: %s", note)
+
+    def _dtls_engine(self, settings):
+        """The DTLS engine, or None; not fatal: 'dtls tls' upstreams move to TLS,
+        'dtls' ones stay down, both saying why."""
+        if self.dtls_support.unavailable is None:
+            try:
+                # pyOpenSSL comes with dprive-dtls: the probe found it, but its own
+                # imports (cryptography, cffi and their .so files) may still fail
+                from dprive.tls import dtls
+            except ImportError as err:
+                self.dtls_support.missing.append("dprive.tls.dtls could not be imported: %s" % err)
+            else:
+                return _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
+                               DTLS_MIN_VERSION, (OSError, TlsError))
+        log.warning("DTLS unavailable: %s", self.dtls_support.unavailable)
+        return None
 
     @property
     def dtls_unavailable(self):
