@@ -111,7 +111,9 @@ def test_a_dtls_module_that_cannot_be_imported_leaves_the_daemon_up_and_says_why
         "config dprive 'main'\n\toption ca_bundle '%s'\n\toption profile 'opportunistic'\n"
         "config upstream\n\toption name 'd'\n\toption address '127.0.0.1'\n"
         "\toption auth_name 'dns.test'\n\toption transport 'dtls tls'\n" % bundle, "dprive")
+    import dprive.tls
     monkeypatch.setitem(sys.modules, "dprive.tls.dtls", None)    # makes the import raise ImportError
+    monkeypatch.delattr(dprive.tls, "dtls", raising=False)       # ... also after an earlier import
     policy = AuthPolicy(settings)
     assert policy.dtls is None
     assert "dprive.tls.dtls could not be imported" in policy.dtls_unavailable
