@@ -40,7 +40,6 @@ Python standard library only.
 
 import argparse
 import hashlib
-import importlib.util
 import re
 import struct
 import sys
@@ -50,15 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_build_ipk():
-    """package/build_ipk.py: what the packages contain (one source for both formats)."""
-    spec = importlib.util.spec_from_file_location("build_ipk", Path(__file__).with_name("build_ipk.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ipk = _load_build_ipk()
+# package/build_ipk.py says what the packages contain: one source for both formats.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_ipk as ipk  # noqa: E402
 
 # The Python of OpenWrt 25.12 (lang/python/python3-version.mk).
 PYTHON_25_12 = (3, 13)
@@ -385,9 +378,7 @@ def build(out_dir, root=ROOT, mtime=None, python=None):
     written = []
     for name, pkg in apk_packages(root, python).items():
         path = out_dir / f"{name}-{ver}.apk"
-        tmp = path.with_suffix(".apk.tmp")
-        tmp.write_bytes(build_one(name, pkg, ver, mtime))
-        tmp.replace(path)
+        ipk.write_atomically(path, build_one(name, pkg, ver, mtime))
         written.append(path)
     return written
 

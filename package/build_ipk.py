@@ -484,6 +484,14 @@ def ipk_name(name, ver):
     return f"{name}_{ver}_all.ipk"
 
 
+def write_atomically(path, data):
+    """Write data to path through a temporary file beside it, so an
+    interrupted build never leaves a half-written package behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def build(out_dir, root=ROOT, mtime=None, python=sys.executable):
     """Write the .ipk files into out_dir; return their paths."""
     out_dir = Path(out_dir)
@@ -494,9 +502,7 @@ def build(out_dir, root=ROOT, mtime=None, python=sys.executable):
     written = []
     for name, pkg in packages(root, python=python, epoch=mtime).items():
         path = out_dir / ipk_name(name, ver)
-        tmp = path.with_suffix(".ipk.tmp")
-        tmp.write_bytes(build_one(name, pkg, ver, mtime))
-        tmp.replace(path)
+        write_atomically(path, build_one(name, pkg, ver, mtime))
         written.append(path)
     return written
 

@@ -22,7 +22,6 @@ Python standard library only.
 
 import argparse
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -37,15 +36,9 @@ TREES = ("src/dprive", "files", "luci-app")
 EPOCH_LINE = re.compile(r"^# PKG_HASH is of `make dist` at SOURCE_DATE_EPOCH=(\d+)\.$", re.M)
 
 
-def _builder():
-    """package/build_ipk.py (its helpers: version, walk, modes, tar)."""
-    spec = importlib.util.spec_from_file_location("build_ipk", Path(__file__).with_name("build_ipk.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_ipk = _builder()
+# package/build_ipk.py's helpers: version, walk, modes, tar, atomic writes.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_ipk  # noqa: E402
 
 
 def tarball_name(root=ROOT):
@@ -144,9 +137,7 @@ def dist(out_dir, root=ROOT, update=True):
     blob = tarball(root, epoch)
     out = Path(out_dir) / tarball_name(root)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(out)
+    build_ipk.write_atomically(out, blob)
     if update:
         new = rewrite_makefile(text, build_ipk.version(root), hashlib.sha256(blob).hexdigest(), epoch)
         if new != text:
