@@ -330,12 +330,15 @@ class Daemon:
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
         self.apply(self.forwarder.start(self.now()))
-        self.ubus = UbusObject(self, self.loop)
-        self.ubus.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         self.loop.add_signal_handler(signal.SIGUSR1, self._on_usr1)
+        # After the handlers: python3-ubus runs libubox's uloop_init() in the ubus
+        # thread, which takes SIGTERM and SIGINT for itself where they are still at
+        # their defaults (a process left so outlives SIGTERM); ours must already be there.
+        self.ubus = UbusObject(self, self.loop)
+        self.ubus.start()
 
     def _on_hup(self):
         log.info("SIGHUP: reading %s again", self.settings.source)
