@@ -32,6 +32,23 @@ def test_reload_keeps_unchanged_sessions_and_applies_the_rest(make_dprive, make_
     assert "configuration reloaded: 1 upstreams kept" in dp.log_text()
 
 
+def test_reload_that_removes_the_last_upstream_of_the_list_applies_every_action(make_dprive, make_unbound):
+    """The removed upstream's CLOSE used to carry its old index, which the new,
+    shorter list did not have: IndexError in the reload task, and the actions
+    after it (the "configuration reloaded" line among them) were lost."""
+    one, two = make_unbound(), make_unbound()
+    dp = make_dprive([upstream("one", one.tls_port), upstream("two", two.tls_port)])
+    common.wait_until(lambda: dp.upstream_status("two")["state"] == "open", 5, what="two's session")
+    dp.upstreams = [upstream("one", one.tls_port)]
+    dp.write_config()
+    dp.proc.send_signal(signal.SIGHUP)
+    common.wait_until(lambda: "configuration reloaded: 1 upstreams kept" in dp.log_text(), 5,
+                      what="the reload's last action")
+    assert "Traceback" not in dp.log_text() and "never retrieved" not in dp.log_text(), dp.log_tail()
+    assert _names(dp) == ["one"]
+    assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]
+
+
 def test_reload_with_a_broken_config_is_refused_and_nothing_changes(make_dprive, unbound):
     dp = make_dprive([upstream("u", unbound.tls_port)])
     assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]

@@ -10,7 +10,9 @@ milliseconds, and carries out the actions returned, in order:
                                             transport frames it: TCP length prefix for
                                             TLS, one record per message for DTLS)
     (CLOSE, upstream_index, gen, reason)    close session `gen` (close_notify); no
-                                            `closed` event is expected back for it
+                                            `closed` event is expected back for it;
+                                            upstream_index is None for an upstream
+                                            that a reload removed
     (REPLY, client_key, msg)                answer the client
     (LOG, level, text)                      one log line (levels as in `logging`)
 """

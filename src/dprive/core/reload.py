@@ -54,15 +54,19 @@ class Reload:
             pq.lost_on = dict((moved[i], True) for i in pq.lost_on if i in moved)
 
     def _retire_upstream(self, up, now, out):
-        """Close every session of an upstream that left (or was disabled); replay its queries."""
+        """Close every session of an upstream that left (or was disabled); replay its queries.
+        One that left has no index in the new list: its CLOSE says None, and its name
+        is in the reason (the shell already holds the new list)."""
+        index = up.index if up in self.upstreams else None
+        reason = "%s removed from the configuration" % up.name if index is None else "disabled"
         for session in (up.previous, up.stream):
             if session is not None:
-                out.append((CLOSE, up.index, session.gen, "removed from the configuration"))
+                out.append((CLOSE, index, session.gen, reason))
         up.previous = up.stream = None
         session = up.session
         if session is None:
             return
-        out.append((CLOSE, up.index, session.gen, "removed from the configuration"))
+        out.append((CLOSE, index, session.gen, reason))
         up.session = None
         up.state = IDLE
         attempts = list(session.inflight.values())

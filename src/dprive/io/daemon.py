@@ -141,7 +141,10 @@ class Daemon:
                 self.gen_index[action[2]] = action[1]
             elif kind == core.CLOSE:
                 self._drop_conn(self._forget_conn(action[2]))
-                log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
+                if action[1] is None:    # the upstream left with a reload; the reason names it
+                    log.debug("closing session: %s", action[3])
+                else:
+                    log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
             elif kind == core.LOG:
                 log.log(action[1], action[2])
         self._schedule()
