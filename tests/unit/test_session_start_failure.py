@@ -13,8 +13,9 @@ class Events:
     def __init__(self):
         self.failed = []
 
-    def on_connect_failed(self, index, gen, reason, auth_failure=False, heard=False):
+    def on_connect_failed(self, index, gen, reason, auth_failure=False, heard=False, transport="tls"):
         self.failed.append(reason)
+        self.transport = transport
 
 
 class Transport:
@@ -53,3 +54,4 @@ def test_dtls_connection_reports_what_broke_its_client_hello():
     DtlsConnection(events, 0, 1, Engine()).connection_made(Transport())
     assert len(events.failed) == 1
     assert events.failed[0].endswith("DTLS session could not start: LookupError: unknown encoding: idna")
+    assert events.transport == "dtls", "the daemon must forget the DTLS session, not the TLS one"

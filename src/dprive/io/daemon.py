@@ -29,6 +29,12 @@ from dprive.ubus_object import UbusObject
 log = logging.getLogger("dprive")
 
 
+def session_key(upstream, transport):
+    """Where the resumption session of `upstream` over `transport` is kept: TLS
+    and DTLS sessions of one server are not interchangeable."""
+    return upstream.identity() + (("dtls",) if transport == "dtls" else ())
+
+
 def keepalive_of(settings, upstream):
     return tcp.KeepaliveSettings(upstream.keepalive_idle_s, upstream.keepalive_interval_s,
                                  upstream.keepalive_count, settings.user_timeout_ms)
@@ -77,12 +83,12 @@ class Daemon:
         info["auth"] = self.auth.auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
-    def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True):
+    def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True, transport="tls"):
         index = self.gen_index.get(gen, index)
         self._forget_conn(gen)
         if in_tls:
             # Should the stored session be what the server choked on, the next try is a full handshake.
-            self.sessions.forget(self.upstreams[index].identity())
+            self.sessions.forget(session_key(self.upstreams[index], transport))
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
     def on_alert(self, index, gen):
@@ -182,7 +188,7 @@ class Daemon:
             await self._connect_dtls(index, gen)
             return
         upstream = self.upstreams[index]
-        identity = upstream.identity()
+        identity = session_key(upstream, "tls")
         fast_open = fast_open and self.settings.tcp_fastopen
         session = self.sessions.get(identity) if self.settings.tls_resumption else None
         log.info("%s: connecting to %s port %d%s%s", upstream.name, upstream.address, upstream.port,
@@ -225,7 +231,7 @@ class Daemon:
 
     async def _connect_dtls(self, index, gen):
         upstream = self.upstreams[index]
-        identity = upstream.identity() + ("dtls",)
+        identity = session_key(upstream, "dtls")
         session = self.sessions.get(identity) if self.settings.tls_resumption else None
         log.info("%s: DTLS to %s port %d%s", upstream.name, upstream.address, upstream.port,
                  ", offering resumption" if session else "")

@@ -162,4 +162,5 @@ class DtlsConnection(asyncio.DatagramProtocol):
         else:
             if not auth_failure:
                 reason = "during the DTLS handshake: " + reason
-            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure, self.heard)
+            self.events.on_connect_failed(self.index, self.gen, reason, auth_failure, self.heard,
+                                          transport="dtls")

@@ -1,0 +1,45 @@
+"""A failed handshake forgets the stored resumption session of the transport
+that failed: DTLS sessions are kept under their own key, and a DTLS failure
+used to forget the TLS one (io/daemon.py), leaving the DTLS ticket in place."""
+
+import asyncio
+
+from dprive.config import parse_settings
+from dprive.io.daemon import Daemon, session_key
+
+CONFIG = """config dprive 'main'
+\toption profile 'opportunistic'
+\toption ca_bundle '%s'
+config upstream
+\toption name 'd'
+\toption address '127.0.0.1'
+\toption transport 'dtls tls'
+"""
+
+
+class Ticket:
+    """What SessionStore keeps: a session that can resume."""
+    has_ticket = True
+
+    def __init__(self, name):
+        self.id = name.encode()
+
+
+def test_a_failed_dtls_handshake_forgets_the_dtls_session_and_keeps_the_tls_one(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    daemon = Daemon(parse_settings(CONFIG % bundle, "dprive"))
+    daemon.loop = asyncio.new_event_loop()
+    try:
+        upstream = daemon.upstreams[0]
+        tls_key, dtls_key = session_key(upstream, "tls"), session_key(upstream, "dtls")
+        assert tls_key != dtls_key
+        daemon.sessions.offer(tls_key, Ticket("tls"))
+        daemon.sessions.offer(dtls_key, Ticket("dtls"))
+        daemon.on_connect_failed(0, 99, "handshake failed", transport="dtls")
+        assert daemon.sessions.get(dtls_key) is None
+        assert daemon.sessions.get(tls_key).id == b"tls"
+        daemon.on_connect_failed(0, 98, "handshake failed")
+        assert daemon.sessions.get(tls_key) is None
+    finally:
+        daemon.loop.close()
