@@ -57,3 +57,10 @@ def test_refused_resumption_falls_back_to_a_full_handshake_without_a_failed_quer
     assert up["resumptions_accepted"] == 0, "the new unbound cannot know the old ticket: %r" % up
     assert up["resumed"] is False and up["state"] == "open", up
     assert dp.counters()["servfail"] == 0
+
+
+def test_tcp_fastopen_0_connects_without_it_and_the_status_says_so(make_dprive, unbound):
+    dp = make_dprive([upstream("u", unbound.tls_port)], tcp_fastopen=False)
+    assert clients.kdig("a.test", "A", port=dp.port).addresses() == ["192.0.2.1"]
+    assert dp.upstream_status("u")["tfo_enabled"] is False
+    assert "connecting to 127.0.0.1 port %d, Fast Open" % unbound.tls_port not in dp.log_text()

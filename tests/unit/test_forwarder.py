@@ -507,6 +507,15 @@ def test_rst_under_a_query_replays_it_and_records_the_round_trips():
     eq(h.counter("replays", 0), 1)
 
 
+def test_tcp_fastopen_off_in_the_config_is_off_in_the_connects_and_in_the_status():
+    h = Harness(config=fw.ForwarderConfig(tcp_fastopen=False))
+    h.query("c1", make_query())
+    eq(h.fwd.upstreams[0].session.tfo_attempted, False, "the connect asks for no Fast Open")
+    eq(h.fwd.status(h.clock.now)["upstreams"][0]["tfo_enabled"], False)
+    on = Harness()
+    eq(on.fwd.status(on.clock.now)["upstreams"][0]["tfo_enabled"], True)
+
+
 def test_fast_open_and_resumption_are_counted_and_a_tfo_black_hole_turns_tfo_off():
     h = Harness()
     h.query("c1", make_query())

@@ -36,7 +36,7 @@ class ForwarderConfig:
 
     def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
                  attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096, keep_warm=False,
-                 dtls_resume_after_ms=60000, dtls_probe_interval_ms=25000):
+                 dtls_resume_after_ms=60000, dtls_probe_interval_ms=25000, tcp_fastopen=True):
         self.padding_block = padding_block
         self.query_timeout_ms = query_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
@@ -49,3 +49,5 @@ class ForwarderConfig:
         # DTLS: resume at once after this much quiet (0: never); probe this often (0: never).
         self.dtls_resume_after_ms = dtls_resume_after_ms
         self.dtls_probe_interval_ms = dtls_probe_interval_ms
+        # TCP Fast Open at all (option tcp_fastopen); each upstream may still turn it off.
+        self.tcp_fastopen = tcp_fastopen

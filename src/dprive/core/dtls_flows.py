@@ -148,7 +148,7 @@ class DtlsFlows:
             self._gen += 1
             stream = up.stream = Session(self._gen, now)
             stream.transport = TLS
-            stream.tfo_attempted = up.use_tfo(now)
+            stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
             out.append((CONNECT, up.index, stream.gen, stream.tfo_attempted, TLS))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt

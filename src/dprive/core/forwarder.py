@@ -209,7 +209,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         return {
             "counters": dict(self.counters),
             "pending": len(self.pending),
-            "upstreams": [up.status(now) for up in self.upstreams],
+            "upstreams": [up.status(now, self.config.tcp_fastopen) for up in self.upstreams],
         }
 
     # ---- choosing and sending --------------------------------------------------
@@ -317,7 +317,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         up.count("connects")
         session = up.session = Session(self._gen, now)
         session.transport = self._transport_for(up, now)
-        session.tfo_attempted = session.transport == TLS and up.use_tfo(now)
+        session.tfo_attempted = session.transport == TLS and up.use_tfo(now, self.config.tcp_fastopen)
         up.state = CONNECTING
         up.last_connect_at = now
         up.connect_deadline = now + self.config.connect_timeout_ms

@@ -153,8 +153,10 @@ class Upstream:
             return (0 if rtt.backoff == 1 else rtt.rto_ms(), self.index)
         return (rtt.srtt_ms * rtt.backoff, self.index)
 
-    def use_tfo(self, now):
-        return self.tfo_off_until is None or now >= self.tfo_off_until
+    def use_tfo(self, now, allowed=True):
+        """Fast Open for the next connect: `allowed` by the config, and not off
+        for this upstream after a black hole."""
+        return allowed and (self.tfo_off_until is None or now >= self.tfo_off_until)
 
     def note_activity(self, session, now):
         """Bytes moved on `session`: count the keepalive probes its quiet time cost."""
@@ -184,7 +186,7 @@ class Upstream:
         self.state = BACKOFF
         self.retry_at = now + min(delay, cap_ms)
 
-    def status(self, now):
+    def status(self, now, tfo_allowed=True):
         out = {
             "name": self.name,
             "enabled": self.enabled,
@@ -198,7 +200,7 @@ class Upstream:
             "server_idle_timeout_ms": None,
             "learned_idle_timeout_ms": self.learned_idle_ms,
             "session_age_s": None,
-            "tfo_enabled": self.use_tfo(now),
+            "tfo_enabled": self.use_tfo(now, tfo_allowed),
             "transports": list(self.transports),
             "transport": self.transports[0],
             "dtls_blocked": self.dtls_blocked_until is not None and now < self.dtls_blocked_until,

@@ -15,6 +15,7 @@ def forwarder_config(settings):
         keep_warm=settings.keep_warm,
         dtls_resume_after_ms=settings.dtls_resume_after_s * 1000,
         dtls_probe_interval_ms=settings.dtls_probe_interval_s * 1000,
+        tcp_fastopen=settings.tcp_fastopen,
     )
 
 

@@ -189,7 +189,6 @@ class Daemon:
             return
         upstream = self.upstreams[index]
         identity = session_key(upstream, "tls")
-        fast_open = fast_open and self.settings.tcp_fastopen
         session = self.sessions.get(identity) if self.settings.tls_resumption else None
         log.info("%s: connecting to %s port %d%s%s", upstream.name, upstream.address, upstream.port,
                  ", Fast Open" if fast_open else "", ", offering resumption" if session else "")
