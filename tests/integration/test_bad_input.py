@@ -90,6 +90,26 @@ def test_udp_qdcount_lies_formerr(dprive):
     _still_answers(dprive)
 
 
+def test_dropped_datagrams_leave_nothing_behind(dprive):
+    """A datagram the core drops gets no answer, and the daemon must let go of
+    the client all the same: it kept every such reply callable (issue 10's
+    memory growth under malformed LAN datagrams)."""
+    before = dprive.counters()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(2000):
+            sock.sendto(b"\x12\x34\x56"[: 1 + i % 3], ("127.0.0.1", dprive.port))
+            sock.sendto(_header(i, flags=QR | RD) + _question("a.test."), ("127.0.0.1", dprive.port))
+            if i % 100 == 99:
+                time.sleep(0.01)          # stay within the socket buffers
+    finally:
+        sock.close()
+    _counted(dprive, before, ("dropped",), at_least=3000, timeout_s=10)
+    _still_answers(dprive)
+    status = dprive.status()
+    assert status["waiting_clients"] == status["pending"] == 0, status["waiting_clients"]
+
+
 def test_udp_response_is_not_answered(dprive):
     """A message with QR set is not a query: answering it could start a
     loop between two forwarders."""

@@ -72,6 +72,7 @@ class Harness:
         self.fwd = fw.Forwarder(config or fw.ForwarderConfig(), list(names), rand16, enabled,
                                 transports=transports)
         self.replies = {}        # client key -> [messages]
+        self.let_go = []         # client keys the core dropped without an answer
         self.connects = []       # (index, gen)
         self.transports_used = []   # the transport of each CONNECT
         self.closes = []         # (index, gen, reason)
@@ -88,6 +89,8 @@ class Harness:
                 self.sent.setdefault((action[1], action[2]), []).append(action[3])
             elif kind == fw.CLOSE:
                 self.closes.append((action[1], action[2], action[3]))
+            elif kind == fw.REPLY and action[2] is None:
+                self.let_go.append(action[1])          # dropped: no answer, client forgotten
             elif kind == fw.REPLY:
                 self.replies.setdefault(action[1], []).append(action[2])
             elif kind == fw.LOG:

@@ -321,6 +321,7 @@ def test_bad_client_input_counted_and_answered_where_possible():
     h = Harness()
     h.query("short", b"\x12\x34\x01")
     eq(h.replies.get("short"), None, "no header, no answer")
+    eq(h.let_go, ["short"], "but the shell is told to forget the client")
     eq(h.counter("dropped"), 1)
     liar = make_query()[:-3]                   # QDCOUNT says 1, question cut short
     h.query("liar", liar)
@@ -329,6 +330,7 @@ def test_bad_client_input_counted_and_answered_where_possible():
     eq(wire.get_id(answer), 0x1234)
     h.query("resp", make_answer(make_query()))
     eq(h.replies.get("resp"), None, "responses from the LAN are dropped")
+    eq(h.let_go, ["short", "resp"])
     notify = bytearray(make_query())
     notify[2] |= 0x20                          # opcode 4, NOTIFY
     h.query("notify", bytes(notify))

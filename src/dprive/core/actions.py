@@ -13,7 +13,9 @@ milliseconds, and carries out the actions returned, in order:
                                             `closed` event is expected back for it;
                                             upstream_index is None for an upstream
                                             that a reload removed
-    (REPLY, client_key, msg)                answer the client
+    (REPLY, client_key, msg)                answer the client; msg None: nothing goes
+                                            back (the message was dropped), but the
+                                            shell forgets the client all the same
     (LOG, level, text)                      one log line (levels as in `logging`)
 """
 

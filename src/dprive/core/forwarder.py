@@ -65,6 +65,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         if verdict == message.DROP:
             self.counters["dropped"] += 1
             out.append((LOG, DEBUG, "dropped a client message: " + reason))
+            out.append((REPLY, key, None))     # no answer, but the shell must let go of the client
             return out
         if verdict == message.REPLY:
             rcode = wire.parse_header(what).rcode()

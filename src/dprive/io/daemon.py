@@ -139,7 +139,7 @@ class Daemon:
                     self.dirty.add(conn)
             elif kind == core.REPLY:
                 reply = self.clients.pop(action[1], None)
-                if reply is not None:
+                if reply is not None and action[2] is not None:
                     reply(action[2])
             elif kind == core.CONNECT:
                 task = self.loop.create_task(self._connect(*action[1:]))
@@ -289,6 +289,8 @@ class Daemon:
             "profile": self.settings.profile,
             "listen": ["%s port %d" % (a, self.settings.listen_port) for a in self.settings.listen_address],
             "pending": snapshot["pending"],
+            # LAN clients the daemon still holds a reply for: those pending, no more
+            "waiting_clients": len(self.clients),
             "counters": counters,
             "upstreams": upstreams,
             # pyOpenSSL, cryptography and OpenSSL versions, what is missing, what is off
