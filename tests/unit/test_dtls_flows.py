@@ -202,6 +202,23 @@ def test_udp_client_with_a_small_buffer_gets_the_truncated_answer_at_once():
     eq(h.transports_used, ["dtls"])
 
 
+def test_tls_beside_dtls_that_never_connects_hands_out_the_truncated_answer_at_its_deadline():
+    config = fw.ForwarderConfig(connect_timeout_ms=3000, query_timeout_ms=5000,
+                                dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
+    h = dtls_harness(transports=[("dtls", "tls")], config=config)
+    h.query("c1", make_query(), udp=False)
+    h.connected()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    stream = h.fwd.upstreams[0].stream
+    h.tick(2999)
+    eq(h.replies.get("c1"), None, "still waiting for the TLS session")
+    h.tick(1)                                  # a TCP black hole: no SYN-ACK, ever
+    ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "the truncated answer, at the connect deadline")
+    ok((0, stream.gen, "connect timeout") in h.closes, "the silent session is closed")
+    eq(h.fwd.upstreams[0].stream, None)
+    eq(h.fwd.upstreams[0].state, OPEN, "the DTLS session is unharmed")
+
+
 def test_tls_beside_dtls_failing_hands_out_the_truncated_answer():
     h = dtls_harness(transports=[("dtls", "tls")])
     h.query("c1", make_query(), udp=False)

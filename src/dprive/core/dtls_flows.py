@@ -149,6 +149,8 @@ class DtlsFlows:
             stream = up.stream = Session(self._gen, now)
             stream.transport = TLS
             stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
+            stream.connect_deadline = now + self.config.connect_timeout_ms
+            self._arm(stream.connect_deadline)
             out.append((CONNECT, up.index, stream.gen, stream.tfo_attempted, TLS))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt
@@ -165,10 +167,25 @@ class DtlsFlows:
             return
         session.established_at = now
         session.last_activity = now
+        session.connect_deadline = None
         queued, session.queued = session.queued, []
         for attempt in queued:
             if not attempt.pending.done:
                 self._transmit(attempt, now, out)
+
+    def _stream_timer(self, up, now, out):
+        """The TLS session beside DTLS has the same connect deadline as any
+        session: on a TCP black hole its clients get the truncated answer then,
+        not SERVFAIL at the query timeout."""
+        stream = up.stream
+        if stream is None or stream.connect_deadline is None:
+            return
+        if now < stream.connect_deadline:
+            self._arm(stream.connect_deadline)
+            return
+        out.append((CLOSE, up.index, stream.gen, "connect timeout"))
+        self._stream_lost(up.index, stream.gen, "no TLS session within %d ms"
+                          % self.config.connect_timeout_ms, out)
 
     def _stream_lost(self, index, gen, reason, out):
         """The TLS session beside DTLS failed: its clients get the truncated answers."""

@@ -267,6 +267,7 @@ class Recovery:
     # ---- timers ---------------------------------------------------------------------
 
     def _upstream_timers(self, up, now, out):
+        self._stream_timer(up, now, out)
         if up.state == CONNECTING:
             if now >= up.connect_deadline:
                 gen = up.session.gen

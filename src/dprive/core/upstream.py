@@ -64,6 +64,7 @@ class Session:
         self.last_activity = now
         self.last_answer_at = None
         self.established_at = None
+        self.connect_deadline = None   # the TLS session beside DTLS: up by then, or given up
         self.transport = "tls"       # or "dtls"
         self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
