@@ -2,12 +2,12 @@
 
 import json
 import subprocess
-import types
 from pathlib import Path
 
 import pytest
 
 from dprive import ubus_object
+from tests.tools.ubusd_proc import published_methods
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -71,8 +71,7 @@ def ubus_methods():
     """{method: [signature keys]} of the table the daemon gives ubus.add()
     (UbusObject.method_table, python3-ubus's {"signature", "method"} form), and
     the object's name."""
-    fake_ubus = types.SimpleNamespace(BLOBMSG_TYPE_STRING=3)
-    table = ubus_object.UbusObject(daemon=None, loop=None).method_table(fake_ubus)
+    table = published_methods()
     return ubus_object.OBJECT, {name: list(entry["signature"]) for name, entry in table.items()}
 
 

@@ -9,9 +9,17 @@ on it the way `ubus call` and rpcd do.
 import os
 import signal
 import sys
+import types
 
-from dprive import status_client
+from dprive import status_client, ubus_object
 from tests.tools import common
+
+
+def published_methods():
+    """What the daemon gives ubus.add(): UbusObject.method_table, in python3-ubus's
+    {name: {"signature": {arg: type}, "method": fn}} form (for the ACL checks)."""
+    fake_ubus = types.SimpleNamespace(BLOBMSG_TYPE_STRING=3)
+    return ubus_object.UbusObject(daemon=None, loop=None).method_table(fake_ubus)
 
 STANDINS = common.REPO_ROOT / "tests" / "standins"
 OK, INVALID_ARGUMENT, METHOD_NOT_FOUND, NOT_FOUND = 0, 2, 3, 4

@@ -4,19 +4,12 @@ no file, exec or other objects), checked against the methods the daemon
 registers."""
 
 import json
-import types
 
-from dprive import ubus_object
 from tests.tools import common
+from tests.tools.ubusd_proc import published_methods
 
 UBUSD_ACL = common.REPO_ROOT / "files" / "usr" / "share" / "acl.d" / "dprive.json"
 RPCD_ACL = common.REPO_ROOT / "luci-app" / "root" / "usr" / "share" / "rpcd" / "acl.d" / "luci-app-dprive.json"
-
-
-def registered_methods():
-    """What UbusObject publishes: the table it gives ubus.add()."""
-    fake = types.SimpleNamespace(BLOBMSG_TYPE_STRING=3)
-    return ubus_object.UbusObject(daemon=None, loop=None).method_table(fake)
 
 
 def test_ubusd_acl_lets_the_dprive_user_publish_only_its_object():
@@ -34,7 +27,7 @@ def test_rpcd_acl_grants_exactly_what_the_views_need():
 
 
 def test_every_granted_method_exists_with_the_session_key_luci_adds():
-    methods = registered_methods()
+    methods = published_methods()
     grants = json.loads(RPCD_ACL.read_text())["luci-app-dprive"]
     for mode in ("read", "write"):
         for name in grants[mode]["ubus"]["dprive"]:
