@@ -163,6 +163,7 @@ class UbusObject:
 
     def _lost(self, err):
         self.published = False
+        self.last_error = "lost the ubus connection: %s" % _text(err)   # what the status shows meanwhile
         self._disconnect(deregister=False)
         log.warning("lost the ubus connection (%s); publishing %s again", _text(err), OBJECT)
 
