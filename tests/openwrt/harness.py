@@ -66,8 +66,9 @@ class Router:
             (root / sub).mkdir(parents=True, exist_ok=True)
         # The package's files, paths moved under the root.
         self._install(FILES / "etc/init.d/dprive", "lib/initscripts/dprive", rewrite_paths=True)
-        self._install(FILES / "usr/share/dprive/dnsmasq.sh", "usr/share/dprive/dnsmasq.sh",
-                      rewrite_paths=True)
+        for helper in ("dnsmasq.sh", "jail.sh"):
+            self._install(FILES / "usr/share/dprive" / helper, "usr/share/dprive/" + helper,
+                          rewrite_paths=True)
         for hook in ("iface", "ntp"):
             self._install(FILES / "etc/hotplug.d" / hook / "95-dprive",
                           "etc/hotplug.d/%s/95-dprive" % hook, rewrite_paths=True)

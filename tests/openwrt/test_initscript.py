@@ -7,7 +7,8 @@ import pytest
 
 from tests.openwrt.harness import BUSYBOX, FILES, REAL_DPRIVE
 
-CMD = ("command", "/usr/sbin/dprive", "run", "--config", "/etc/config/dprive")
+# The daemon reads root's copy of the config (files/usr/share/dprive/jail.sh).
+CMD = ("command", "/usr/sbin/dprive", "run", "--config", "/var/etc/dprive/dprive")
 SERVER = "127.0.0.1#5453"
 
 
@@ -48,9 +49,10 @@ def test_scripts_parse_under_busybox_ash(router):
 
 def test_start_tells_procd_the_instance_and_triggers(router):
     router.init("start")
-    assert instance_params(router) == [
-        CMD, ("user", "dprive"), ("respawn",), ("stdout", "1"), ("stderr", "1"),
-        ("file", "/etc/config/dprive")]
+    # The jail's parameters follow (tests/openwrt/test_jail.py).
+    assert instance_params(router)[:7] == [
+        CMD, ("user", "dprive"), ("group", "dprive"), ("respawn",), ("stdout", "1"),
+        ("stderr", "1"), ("file", "/etc/config/dprive")]
     assert router.calls("procd_open_instance") == [("dprive",)]
     assert router.calls("procd_add_reload_trigger") == [("dprive",)]
     assert router.calls("chown") == [("dprive:dprive", "/var/run/dprive")]

@@ -19,10 +19,44 @@ procd_close_service() {
 		rm -f "$DPRIVE_ROOT/procd/$name.running"
 	fi
 }
-procd_open_instance() { __procd_instances=$((__procd_instances + 1)); record procd_open_instance "$@"; }
+procd_open_instance() {
+	__procd_instances=$((__procd_instances + 1))
+	__procd_jail=0
+	record procd_open_instance "$@"
+}
 procd_set_param() { record procd_set_param "$@"; }
 procd_append_param() { record procd_append_param "$@"; }
-procd_close_instance() { record procd_close_instance "$@"; }
+procd_close_instance() { __procd_jail=0; record procd_close_instance "$@"; }
+# The jail calls as procd's own procd.sh (openwrt/openwrt
+# package/system/procd/files/procd.sh: _procd_add_jail, _procd_add_jail_mount,
+# _procd_add_jail_mount_rw) turns them into the instance's "jail" table:
+# _procd_add_jail keeps only the flags it knows (a misspelt one is dropped
+# without a word) and opens the jail's "mount" table; the mount calls add to
+# that table only once procd_add_jail opened it (before, json_select jail
+# fails and they return); both loop `for a in $@` unquoted, so every argument
+# is split at blanks and globbed, one mount per resulting word.
+procd_add_jail() {
+	local __name="$1" __flag __flags=""
+	shift
+	for __flag in $@; do
+		case "$__flag" in
+			log|ubus|procfs|sysfs|ronly|requirejail|netns|userns|cgroupsns)
+				__flags="$__flags $__flag" ;;
+		esac
+	done
+	__procd_jail=1
+	record procd_add_jail "$__name" $__flags
+}
+procd_add_jail_mount() {
+	local __a
+	[ "$__procd_jail" = 1 ] || return
+	for __a in $@; do record procd_add_jail_mount "$__a"; done
+}
+procd_add_jail_mount_rw() {
+	local __a
+	[ "$__procd_jail" = 1 ] || return
+	for __a in $@; do record procd_add_jail_mount_rw "$__a"; done
+}
 procd_open_data() { record procd_open_data "$@"; }
 procd_close_data() { record procd_close_data "$@"; }
 procd_add_reload_trigger() { record procd_add_reload_trigger "$@"; }

@@ -1,0 +1,55 @@
+# dprive: the daemon's procd jail (ujail). Sourced by /etc/init.d/dprive.
+#
+# procd starts the instance through /sbin/ujail when that exists (procd's
+# service/instance.c, instance_jail_parse and jail_run); without it procd
+# drops the jail and runs dprive as the dprive user, unjailed, as before. In
+# the jail / is a tmpfs remounted read-only ('ronly') holding only the paths
+# mounted here (each read-only but RUN_DIR), plus /dev's null/zero/urandom and
+# /etc/passwd and /etc/group (ujail adds those for -U). No /proc, no /sys, no
+# capabilities (an empty set: dprive binds only ports above 1023), no new
+# privileges. What dprive opens, found with strace -f -e trace=file,network:
+#   python3, its standard library and extension modules (and their libraries),
+#   /usr/lib/dprive, the config, the CA bundle, /etc/TZ (log timestamps),
+#   RUN_DIR (the control socket, written), /var/run/ubus/ubus.sock ('ubus').
+# Logs go to stderr, which procd reads through a pipe: no /dev/log.
+# tests/openwrt/test_jail.py runs the daemon with only these paths visible.
+
+DPRIVE_CAPABILITIES=/etc/capabilities/dprive.json
+# Root's copy of the config, the one the daemon reads. The jail cannot mount
+# /etc/config/dprive itself: a bind mount keeps the file of the start, and uci
+# commit (LuCI's Save & Apply too) writes a new file and renames it over the
+# old one, so the daemon would reread the old settings on every SIGHUP.
+DPRIVE_JAIL_DIR=/var/etc/dprive
+DPRIVE_JAIL_CONFIG=/var/etc/dprive/dprive
+
+# dprive_jail_config FILE: copy FILE to DPRIVE_JAIL_CONFIG, atomically (the
+# daemon may be rereading it). Root's, world-readable like /etc/config/dprive
+# (it holds no secret: addresses, names, public key pins).
+dprive_jail_config() {
+	mkdir -p "$DPRIVE_JAIL_DIR"
+	chmod 0755 "$DPRIVE_JAIL_DIR"
+	cp "$1" "$DPRIVE_JAIL_CONFIG.new" || return 1
+	chmod 0644 "$DPRIVE_JAIL_CONFIG.new"
+	mv -f "$DPRIVE_JAIL_CONFIG.new" "$DPRIVE_JAIL_CONFIG"
+}
+
+# The Python extension modules installed: ujail mounts each one given with
+# the libraries it links (libssl, libcrypto, libffi, libubus, ...), which a
+# directory mount would not bring along.
+dprive_jail_python_modules() {
+	find /usr/lib/python3* -name '*.so' 2>/dev/null
+}
+
+# dprive_jail_add RUN_DIR CA_BUNDLE: the jail of the instance being declared
+# (between procd_open_instance and procd_close_instance).
+dprive_jail_add() {
+	local run_dir="$1" ca_bundle="$2"
+	procd_add_jail dprive ubus ronly
+	procd_set_param no_new_privs 1
+	procd_set_param capabilities "$DPRIVE_CAPABILITIES"
+	# procd.sh splits and globs these (for a in $@): one pattern per word.
+	procd_add_jail_mount /usr/sbin/dprive /usr/bin/python3 '/usr/lib/python3*' /usr/lib/dprive
+	procd_add_jail_mount $(dprive_jail_python_modules)
+	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ
+	procd_add_jail_mount_rw "$run_dir"
+}

@@ -1,0 +1,101 @@
+"""The procd jail of the daemon (files/usr/share/dprive/jail.sh): what the
+init script declares, and that it follows the config through reloads.
+tests/openwrt/test_jail_run.py runs the daemon in it."""
+
+import json
+
+from tests.openwrt.harness import FILES
+from tests.openwrt.jail import declared_jail
+
+RUN_DIR = "/var/run/dprive"
+CONFIG_COPY = "/var/etc/dprive/dprive"
+CAPS = "/etc/capabilities/dprive.json"
+CA_DEFAULT = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_start_puts_the_instance_in_a_read_only_jail_without_privileges(router):
+    router.init("start")
+    jail = declared_jail(router)
+    assert jail.name == "dprive"
+    # ubus: python3-ubus publishes the dprive object; ronly: / read-only.
+    # No procfs, sysfs or /dev/log: dprive opens none of them.
+    assert set(jail.flags) == {"ubus", "ronly"}
+    assert jail.params["user"] == ("dprive",) and jail.params["group"] == ("dprive",)
+    assert jail.params["no_new_privs"] == ("1",)
+    assert jail.params["capabilities"] == (CAPS,)
+    # Written: only RUN_DIR (the control socket).
+    assert jail.rw == [RUN_DIR]
+    # Read: the config copy the daemon is pointed at, the CA bundle, TZ, Python.
+    assert jail.command == ("/usr/sbin/dprive", "run", "--config", CONFIG_COPY)
+    assert jail.system_ro() == ["/var/etc/dprive", CA_DEFAULT, "/etc/TZ"]
+    assert jail.router_python() == ["/usr/sbin/dprive", "/usr/bin/python3", "/usr/lib/python3*",
+                                    "/usr/lib/dprive"]
+
+
+def test_the_jail_follows_the_ca_bundle_of_the_config(router):
+    router.set_main(ca_bundle="/etc/dprive/my-ca.pem")
+    router.init("start")
+    assert declared_jail(router).system_ro() == ["/var/etc/dprive", "/etc/dprive/my-ca.pem",
+                                                 "/etc/TZ"]
+
+
+def test_every_python_extension_module_is_mounted_for_its_libraries(router):
+    # ujail mounts what a given ELF file links (libssl for _ssl, libubus for
+    # ubus): a module only seen through its directory would fail to load.
+    modules = ["usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so",
+               "usr/lib/python3.11/site-packages/ubus.cpython-311.so",
+               "usr/lib/python3.11/site-packages/cryptography/hazmat/bindings/_rust.abi3.so"]
+    for rel in modules:
+        path = router.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x7fELF")
+    router.init("start")
+    assert sorted(p for p in declared_jail(router).ro if p.endswith(".so")) == sorted(
+        "/" + rel for rel in modules)
+
+
+def test_capabilities_file_drops_every_capability():
+    # ujail (jail/capabilities.c, parseOCIcapabilities): a set left out keeps
+    # every capability, so all five are given, and empty.
+    caps = json.loads((FILES / "etc/capabilities/dprive.json").read_text())
+    assert caps == {name: [] for name in ("bounding", "effective", "ambient", "permitted",
+                                          "inheritable")}
+
+
+def test_the_daemon_reads_a_copy_of_the_config(router):
+    router.init("start")
+    copy = router.root / CONFIG_COPY.lstrip("/")
+    assert copy.read_text() == (router.root / "etc/config/dprive").read_text()
+    assert copy.stat().st_mode & 0o777 == 0o644   # the dprive user reads it
+
+
+def test_reload_after_a_uci_commit_gives_the_daemon_the_new_config(router):
+    """uci commit writes a new file and renames it over /etc/config/dprive: a
+    jail mount of that file would keep showing the old one to the SIGHUP."""
+    router.init("start")
+    router.clear()
+    router.set_main(query_timeout_ms="4000")   # a new file renamed over the old, as uci does
+    router.init("reload")
+    assert "option query_timeout_ms '4000'" in (router.root / CONFIG_COPY.lstrip("/")).read_text()
+    assert router.calls("procd_send_signal") == [("dprive", "*", "HUP")]
+    assert router.calls("procd_open_instance") == []
+
+
+def test_reload_with_another_ca_bundle_restarts_the_instance_in_a_new_jail(router):
+    router.init("start")
+    router.clear()
+    router.set_main(ca_bundle="/etc/dprive/my-ca.pem")
+    router.init("reload")
+    # A HUP would leave the new bundle outside the jail: the instance is declared again.
+    assert router.calls("procd_send_signal") == []
+    assert "/etc/dprive/my-ca.pem" in declared_jail(router).ro
+    router.clear()
+    router.init("reload")
+    assert router.calls("procd_send_signal") == [("dprive", "*", "HUP")]
+
+
+def test_stop_forgets_the_jail_state(router):
+    router.init("start")
+    assert (router.root / "var/run/dprive.jail").read_text() == CA_DEFAULT + "\n"
+    router.init("stop")
+    assert not (router.root / "var/run/dprive.jail").exists()

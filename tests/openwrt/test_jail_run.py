@@ -1,0 +1,166 @@
+"""The daemon in the jail the init script declares, answering real queries.
+
+The init script runs in the scratch router (tests/openwrt/harness.py); the
+jail it declared (tests/openwrt/jail.py) is handed to a jail runner with
+exactly its mounts, at their scratch-root paths, but for the router's Python,
+swapped for this machine's. Then kdig asks over UDP and TCP, through dprive,
+a local unbound over DNS-over-TLS. A path the daemon needs that the jail does
+not mount (the CA bundle, the control socket's directory, the config) fails
+the start or the query; a reload after a uci-style rename must reach the
+jailed daemon. Runners:
+  minijail  tests/openwrt/minijail.py, the stand-in for ujail (root only);
+  ujail     procd's real ujail, built out of the repository from openwrt/procd
+            (DPRIVE_UJAIL, default /opt/real/procd/src/procd/ujail); it needs
+            a ubusd (DPRIVE_UBUSD, default /opt/real/procd/inst/sbin/ubusd) on
+            the socket its libubus was built for, and LD_LIBRARY_PATH for the
+            libraries built with it (DPRIVE_UJAIL_LIBS, default /opt/real/procd/inst/lib).
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.openwrt.harness import FILES
+from tests.openwrt.jail import (HOST_GROUP, HOST_USER, JailedDprive, declared_jail,
+                                host_python_mounts, in_root, ujail_argv)
+from tests.tools import certs, clients, common
+from tests.tools.dprive_proc import config_text, upstream
+from tests.tools.unbound import UnboundServer
+
+MINIJAIL = Path(__file__).with_name("minijail.py")
+UJAIL = os.environ.get("DPRIVE_UJAIL", "/opt/real/procd/src/procd/ujail")
+UBUSD = os.environ.get("DPRIVE_UBUSD", "/opt/real/procd/inst/sbin/ubusd")
+UJAIL_LIBS = os.environ.get("DPRIVE_UJAIL_LIBS", "/opt/real/procd/inst/lib")
+HOST_UBUS_SOCKET = "/var/run/ubus/ubus.sock"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a jail needs root (mount namespaces)")
+
+
+@pytest.fixture
+def unbound(tmp_path):
+    if common.missing_tools(["unbound", "kdig"]):
+        pytest.skip("unbound and kdig are needed (sh tests/tools/ensure-deps.sh)")
+    pki = certs.make_test_pki(tmp_path / "pki")
+    server = UnboundServer(tmp_path / "unbound", pki)
+    server.start()
+    yield server, pki
+    server.stop()
+
+
+@pytest.fixture
+def ubusd(tmp_path):
+    """The real ubusd ujail connects to (jail.c main: ubus_connect, or it exits)."""
+    if not (os.access(UJAIL, os.X_OK) and os.access(UBUSD, os.X_OK)):
+        pytest.skip("procd's ujail is not built here (%s, %s): see this file's docstring"
+                    % (UJAIL, UBUSD))
+    env = {"LD_LIBRARY_PATH": UJAIL_LIBS}
+    proc = common.spawn([UBUSD], tmp_path / "ubusd.log", env=env)
+    yield env
+    common.stop_process(proc)
+
+
+def jailed_router(router, unbound, tmp_path):
+    """The scratch router configured for the local unbound, started: its jail declared."""
+    server, pki = unbound
+    ca = router.root / "etc/ssl/dprive-test-ca.pem"
+    ca.parent.mkdir(parents=True)
+    shutil.copy(pki.ca_cert, ca)
+    ca.chmod(0o644)
+    port = common.free_port()
+    options = {"listen_address": ["127.0.0.1"], "listen_port": port, "ca_bundle": str(ca),
+               "control_socket": str(router.root / "var/run/dprive/control.sock")}
+    ups = [upstream("local-unbound", server.tls_port, spki=[pki.server_pin])]
+    (router.root / "etc/config/dprive").write_text(config_text(options, ups))
+    router.init("start")
+    # What chown does on the router, for the user the jail runs as here.
+    shutil.chown(router.root / "var/run/dprive", HOST_USER, HOST_GROUP)
+    return options, ups, port
+
+
+def runner_argv(router, runner, tmp_path):
+    """procd's ujail command line for the declared jail, at this machine's paths."""
+    jail = declared_jail(router)
+    ro = [in_root(router.root, p) for p in jail.system_ro()] + host_python_mounts()
+    rw = [in_root(router.root, p) for p in jail.rw]
+    argv = ujail_argv(jail, ujail=UJAIL, user=HOST_USER, group=HOST_GROUP, ro=ro, rw=rw)
+    argv[argv.index("-C") + 1] = str(FILES / "etc/capabilities/dprive.json")
+    if not os.path.exists(HOST_UBUS_SOCKET):
+        argv.remove("-u")   # ujail cannot bind a socket this machine has not got
+    if runner == "minijail":
+        (tmp_path / "jailroot").mkdir()
+        argv = [sys.executable, str(MINIJAIL), "--root", str(tmp_path / "jailroot")] + argv[1:]
+    return argv[:-1] + ["--"]
+
+
+def daemon_pid(top):
+    """The python process of the daemon: `top` itself or the one below it (ujail forks)."""
+    todo = [top]
+    while todo:
+        pid = todo.pop()
+        cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
+        if cmdline[0] == sys.executable.encode() and b"dprive" in cmdline:
+            return pid
+        for task in Path("/proc/%d/task" % pid).iterdir():
+            todo += [int(c) for c in (task / "children").read_text().split()]
+    raise AssertionError("no dprive process under %d" % top)
+
+
+def proc_status(pid):
+    return dict(line.split(":\t", 1) for line in Path("/proc/%d/status" % pid).read_text().splitlines()
+                if ":\t" in line)
+
+
+def writable_mounts(pid):
+    """Mount points the jailed process sees read-write (mountinfo: point, options)."""
+    out = []
+    for line in Path("/proc/%d/mountinfo" % pid).read_text().splitlines():
+        fields = line.split()
+        if "rw" in fields[5].split(","):
+            out.append(fields[4])
+    return out
+
+
+@pytest.mark.parametrize("runner", ["minijail", "ujail"])
+def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, tmp_path, request, runner):
+    env = request.getfixturevalue("ubusd") if runner == "ujail" else {}
+    options, ups, port = jailed_router(router, unbound, tmp_path)
+    dp = JailedDprive(tmp_path / "dprive", router, runner_argv(router, runner, tmp_path),
+                      ca_bundle=options["ca_bundle"], upstreams=ups, port=port)
+    dp.control_socket = Path(options["control_socket"])
+    dp.extra_env = env
+    dp.start()
+    try:
+        assert clients.kdig("a.test", "A", port=port).rcode == "NOERROR", dp.log_tail()
+        assert clients.kdig("b.test", "A", port=port, tcp=True).rcode == "NOERROR", dp.log_tail()
+
+        pid = daemon_pid(dp.proc.pid)
+        status = proc_status(pid)
+        assert status["Uid"].split() == [str(pwd.getpwnam(HOST_USER).pw_uid)] * 4
+        assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0
+        assert status["NoNewPrivs"].strip() == "1"
+        assert os.readlink("/proc/%d/ns/mnt" % pid) != os.readlink("/proc/self/ns/mnt")
+        # Written: RUN_DIR only (and the jail's own /dev).
+        run_dir = in_root(router.root, "/var/run/dprive")
+        assert [m for m in writable_mounts(pid) if not m.startswith("/dev")] == [run_dir]
+
+        # LuCI's Save & Apply: uci commit renames a new file over the config,
+        # then reload; procd would send the HUP the stand-in records.
+        config = router.root / "etc/config/dprive"
+        new = config.with_name("dprive.uci-tmp")
+        renamed = [dict(ups[0], name="renamed")]
+        new.write_text(config_text(options, renamed))
+        os.replace(new, config)
+        router.init("reload")
+        assert router.calls("procd_send_signal")[-1] == ("dprive", "*", "HUP")
+        os.kill(pid, signal.SIGHUP)
+        common.wait_until(lambda: [u["name"] for u in dp.status()["upstreams"]] == ["renamed"], 10,
+                          what="the jailed daemon to reload the renamed upstream")
+        assert clients.kdig("c.test", "A", port=port).rcode == "NOERROR", dp.log_tail()
+    finally:
+        dp.stop()
+    assert "Traceback" not in dp.log_text()
