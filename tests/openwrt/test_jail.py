@@ -3,6 +3,7 @@ init script declares, and that it follows the config through reloads.
 tests/openwrt/test_jail_run.py runs the daemon in it."""
 
 import json
+import os
 
 from tests.openwrt.harness import FILES
 from tests.openwrt.jail import declared_jail
@@ -74,7 +75,11 @@ def test_reload_after_a_uci_commit_gives_the_daemon_the_new_config(router):
     jail mount of that file would keep showing the old one to the SIGHUP."""
     router.init("start")
     router.clear()
-    router.set_main(query_timeout_ms="4000")   # a new file renamed over the old, as uci does
+    config = router.root / "etc/config/dprive"
+    new = config.with_name("dprive.uci-tmp")      # a new file renamed over the old, as uci does
+    new.write_text(config.read_text().replace("option query_timeout_ms '5000'",
+                                              "option query_timeout_ms '4000'"))
+    os.replace(new, config)
     router.init("reload")
     assert "option query_timeout_ms '4000'" in (router.root / CONFIG_COPY.lstrip("/")).read_text()
     assert router.calls("procd_send_signal") == [("dprive", "*", "HUP")]

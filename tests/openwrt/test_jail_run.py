@@ -157,7 +157,9 @@ def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, tmp_p
         os.replace(new, config)
         router.init("reload")
         assert router.calls("procd_send_signal")[-1] == ("dprive", "*", "HUP")
-        os.kill(pid, signal.SIGHUP)
+        # procd signals the pid it started: ujail, which passes it on (jail.c,
+        # jail_handle_signal) to the daemon, PID 1 of its PID namespace.
+        os.kill(dp.proc.pid, signal.SIGHUP)
         common.wait_until(lambda: [u["name"] for u in dp.status()["upstreams"]] == ["renamed"], 10,
                           what="the jailed daemon to reload the renamed upstream")
         assert clients.kdig("c.test", "A", port=port).rcode == "NOERROR", dp.log_tail()
