@@ -47,6 +47,13 @@ test-integration: deps venv
 test-netns: deps venv
 	$(PY) -m pytest -q tests/netns
 
+# The daemon's procd jail: what the init script declares, and the daemon run
+# in it (root: under tests/openwrt/minijail.py, and procd's own ujail where
+# one is built, see tests/openwrt/test_jail_run.py).
+.PHONY: test-jail
+test-jail: deps venv
+	$(PY) -m pytest -q tests/openwrt/test_jail.py tests/openwrt/test_jail_run.py
+
 # The ubus object on the python3-ubus stand-in and the fake ubusd (tests/standins/).
 .PHONY: test-ubus
 test-ubus: deps venv

@@ -28,7 +28,7 @@ def test_start_puts_the_instance_in_a_read_only_jail_without_privileges(router):
     assert jail.rw == [RUN_DIR]
     # Read: the config copy the daemon is pointed at, the CA bundle, TZ, Python.
     assert jail.command == ("/usr/sbin/dprive", "run", "--config", CONFIG_COPY)
-    assert jail.system_ro() == ["/var/etc/dprive", CA_DEFAULT, "/etc/TZ"]
+    assert jail.system_ro() == ["/var/etc/dprive", CA_DEFAULT, "/etc/TZ", "/etc/localtime"]
     assert jail.router_python() == ["/usr/sbin/dprive", "/usr/bin/python3", "/usr/lib/python3*",
                                     "/usr/lib/dprive"]
 
@@ -37,7 +37,7 @@ def test_the_jail_follows_the_ca_bundle_of_the_config(router):
     router.set_main(ca_bundle="/etc/dprive/my-ca.pem")
     router.init("start")
     assert declared_jail(router).system_ro() == ["/var/etc/dprive", "/etc/dprive/my-ca.pem",
-                                                 "/etc/TZ"]
+                                                 "/etc/TZ", "/etc/localtime"]
 
 
 def test_every_python_extension_module_is_mounted_for_its_libraries(router):

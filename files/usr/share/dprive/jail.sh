@@ -4,15 +4,17 @@
 # service/instance.c, instance_jail_parse and jail_run); without it procd
 # drops the jail and runs dprive as the dprive user, unjailed, as before. In
 # the jail / is a tmpfs remounted read-only ('ronly') holding only the paths
-# mounted here (each read-only but RUN_DIR), plus /dev's null/zero/urandom and
-# /etc/passwd and /etc/group (ujail adds those for -U). No /proc, no /sys, no
-# capabilities (an empty set: dprive binds only ports above 1023), no new
-# privileges. What dprive opens, found with strace -f -e trace=file,network:
+# mounted here (each read-only but RUN_DIR), plus a /dev of its own (null,
+# zero, full, random, urandom, tty) and /etc/passwd and /etc/group (ujail adds
+# those for -U). No /proc, no /sys, no capabilities (an empty set: as the
+# dprive user it had none before either, so a listen_port below 1024 fails as
+# it did), no new privileges. What dprive opens, found with strace -f -e trace=file,network:
 #   python3, its standard library and extension modules (and their libraries),
-#   /usr/lib/dprive, the config, the CA bundle, /etc/TZ (log timestamps),
+#   /usr/lib/dprive, the config, the CA bundle, /etc/TZ and /etc/localtime
+#   (the local time of log lines; ujail skips whichever is not there),
 #   RUN_DIR (the control socket, written), /var/run/ubus/ubus.sock ('ubus').
 # Logs go to stderr, which procd reads through a pipe: no /dev/log.
-# tests/openwrt/test_jail.py runs the daemon with only these paths visible.
+# tests/openwrt/test_jail_run.py runs the daemon with only these paths visible.
 
 DPRIVE_CAPABILITIES=/etc/capabilities/dprive.json
 # Root's copy of the config, the one the daemon reads. The jail cannot mount
@@ -50,6 +52,6 @@ dprive_jail_add() {
 	# procd.sh splits and globs these (for a in $@): one pattern per word.
 	procd_add_jail_mount /usr/sbin/dprive /usr/bin/python3 '/usr/lib/python3*' /usr/lib/dprive
 	procd_add_jail_mount $(dprive_jail_python_modules)
-	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ
+	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ /etc/localtime
 	procd_add_jail_mount_rw "$run_dir"
 }
