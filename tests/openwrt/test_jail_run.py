@@ -7,7 +7,8 @@ swapped for this machine's. Then kdig asks over UDP and TCP, through dprive,
 a local unbound over DNS-over-TLS. A path the daemon needs that the jail does
 not mount (the CA bundle, the control socket's directory, the config) fails
 the start or the query; a reload after a uci-style rename must reach the
-jailed daemon. Runners:
+jailed daemon. Upstreams: unbound's DNS over TLS, and DNS over DTLS through
+a dprive gateway in front of it (pyOpenSSL loaded in the jail). Runners:
   minijail  tests/openwrt/minijail.py, the stand-in for ujail (root only);
   ujail     procd's real ujail, built out of the repository from openwrt/procd
             (DPRIVE_UJAIL, default /opt/real/procd/src/procd/ujail); it needs
@@ -30,6 +31,7 @@ from tests.openwrt.jail import (HOST_GROUP, HOST_USER, JailedDprive, declared_ja
                                 host_python_mounts, in_root, ujail_argv)
 from tests.tools import certs, clients, common
 from tests.tools.dprive_proc import config_text, upstream
+from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import UnboundServer
 
 MINIJAIL = Path(__file__).with_name("minijail.py")
@@ -64,9 +66,25 @@ def ubusd(tmp_path):
     common.stop_process(proc)
 
 
-def jailed_router(router, unbound, tmp_path):
-    """The scratch router configured for the local unbound, started: its jail declared."""
+@pytest.fixture(params=["tls", "dtls"])
+def upstream_server(request, unbound, tmp_path):
+    """(port, transport) of the upstream: unbound's DoT, or a dprive gateway's
+    DNS over DTLS in front of unbound (pyOpenSSL in the jailed daemon)."""
     server, pki = unbound
+    if request.param == "tls":
+        yield server.tls_port, "tls"
+        return
+    pytest.importorskip("OpenSSL", reason="DNS over DTLS needs pyOpenSSL")
+    gateway = GatewayProcess(tmp_path / "gateway", pki, server.plain_port)
+    gateway.start()
+    yield gateway.port, "dtls"
+    gateway.stop()
+
+
+def jailed_router(router, unbound, upstream_server, tmp_path):
+    """The scratch router configured for the local upstream, started: its jail declared."""
+    server, pki = unbound
+    up_port, transport = upstream_server
     ca = router.root / "etc/ssl/dprive-test-ca.pem"
     ca.parent.mkdir(parents=True)
     shutil.copy(pki.ca_cert, ca)
@@ -74,7 +92,7 @@ def jailed_router(router, unbound, tmp_path):
     port = common.free_port()
     options = {"listen_address": ["127.0.0.1"], "listen_port": port, "ca_bundle": str(ca),
                "control_socket": str(router.root / "var/run/dprive/control.sock")}
-    ups = [upstream("local-unbound", server.tls_port, spki=[pki.server_pin])]
+    ups = [upstream("local", up_port, spki=[pki.server_pin], transport=transport)]
     (router.root / "etc/config/dprive").write_text(config_text(options, ups))
     router.init("start")
     # What chown does on the router, for the user the jail runs as here.
@@ -126,9 +144,10 @@ def writable_mounts(pid):
 
 
 @pytest.mark.parametrize("runner", ["minijail", "ujail"])
-def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, tmp_path, request, runner):
+def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, upstream_server, tmp_path,
+                                                          request, runner):
     env = request.getfixturevalue("ubusd") if runner == "ujail" else {}
-    options, ups, port = jailed_router(router, unbound, tmp_path)
+    options, ups, port = jailed_router(router, unbound, upstream_server, tmp_path)
     dp = JailedDprive(tmp_path / "dprive", router, runner_argv(router, runner, tmp_path),
                       ca_bundle=options["ca_bundle"], upstreams=ups, port=port)
     dp.control_socket = Path(options["control_socket"])
@@ -136,6 +155,7 @@ def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, tmp_p
     dp.start()
     try:
         assert clients.kdig("a.test", "A", port=port).rcode == "NOERROR", dp.log_tail()
+        assert dp.upstream_status("local")["transport"] == upstream_server[1]
         assert clients.kdig("b.test", "A", port=port, tcp=True).rcode == "NOERROR", dp.log_tail()
 
         pid = daemon_pid(dp.proc.pid)
