@@ -104,3 +104,28 @@ def test_stop_forgets_the_jail_state(router):
     assert (router.root / "var/run/dprive.jail").read_text() == CA_DEFAULT + "\n"
     router.init("stop")
     assert not (router.root / "var/run/dprive.jail").exists()
+
+
+def test_a_ca_bundle_path_the_jail_cannot_mount_is_refused_with_the_reason(router):
+    # procd.sh would split it at the blank: the jailed daemon would find no
+    # CA bundle and respawn, logging a missing file that is there.
+    router.set_main(ca_bundle="/etc/ssl/my ca.pem")
+    before = router.config("dhcp")
+    router.init("start")
+    assert router.calls("procd_open_instance") == []
+    assert router.config("dhcp") == before    # dnsmasq untouched
+    why = "option ca_bundle '/etc/ssl/my ca.pem': procd's jail cannot mount a path"
+    assert any(why in c[2] for c in router.calls("logger"))
+    assert why in router.init("status", check=False).stdout
+
+
+def test_a_reload_to_such_a_path_keeps_the_running_daemon(router):
+    router.init("start")
+    router.clear()
+    router.set_main(ca_bundle="/etc/ssl/*.pem")
+    assert router.init("reload", check=False).returncode != 0
+    # Not a start without an instance (procd would stop the daemon), no HUP.
+    assert router.calls("procd_open_instance") == [] and router.calls("procd_kill") == []
+    assert router.calls("procd_send_signal") == []
+    assert any("option ca_bundle '/etc/ssl/*.pem'" in c[2] for c in router.calls("logger"))
+    assert router.init("status").stdout.startswith("running")

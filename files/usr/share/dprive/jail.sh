@@ -42,6 +42,18 @@ dprive_jail_python_modules() {
 	find /usr/lib/python3* -name '*.so' 2>/dev/null
 }
 
+# dprive_jail_path_ok OPTION PATH: procd.sh splits and globs every mount
+# argument (for a in $@): a path with a blank or one of * ? [ would be mounted
+# as something else, and the daemon would not find the file in its jail
+# (dprive check cannot know: such a path is fine outside the jail). Prints why.
+dprive_jail_path_ok() {
+	case "$2" in
+		*" "*|*"	"*|*"*"*|*"?"*|*"["*)
+			echo "option $1 '$2': procd's jail cannot mount a path with a blank or one of * ? ["
+			return 1 ;;
+	esac
+}
+
 # dprive_jail_add RUN_DIR CA_BUNDLE: the jail of the instance being declared
 # (between procd_open_instance and procd_close_instance).
 dprive_jail_add() {
