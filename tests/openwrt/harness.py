@@ -72,7 +72,8 @@ class Router:
         for hook in ("iface", "ntp"):
             self._install(FILES / "etc/hotplug.d" / hook / "95-dprive",
                           "etc/hotplug.d/%s/95-dprive" % hook, rewrite_paths=True)
-        shutil.copy(FILES / "etc/config/dprive", root / "etc/config/dprive")
+        # The config's paths too (control_socket must be in the script's RUN_DIR).
+        self._install(FILES / "etc/config/dprive", "etc/config/dprive", rewrite_paths=True)
         (root / "etc/config/dhcp").write_text(DHCP_DEFAULT)
         # The stand-ins.
         self._install(STANDINS / "record.sh", "lib/record.sh")

@@ -5,6 +5,8 @@ tests/openwrt/test_jail_run.py runs the daemon in it."""
 import json
 import os
 
+import pytest
+
 from tests.openwrt.harness import FILES
 from tests.openwrt.jail import declared_jail
 
@@ -101,9 +103,10 @@ def test_reload_with_another_ca_bundle_restarts_the_instance_in_a_new_jail(route
 
 def test_stop_forgets_the_jail_state(router):
     router.init("start")
-    assert (router.root / "var/run/dprive.jail").read_text() == CA_DEFAULT + "\n"
+    state = router.root / "var/run/dprive.jail"
+    assert state.read_text().replace(router.rootstr, "") == CA_DEFAULT + "\n"
     router.init("stop")
-    assert not (router.root / "var/run/dprive.jail").exists()
+    assert not state.exists()
 
 
 def test_a_ca_bundle_path_the_jail_cannot_mount_is_refused_with_the_reason(router):
@@ -129,3 +132,15 @@ def test_a_reload_to_such_a_path_keeps_the_running_daemon(router):
     assert router.calls("procd_send_signal") == []
     assert any("option ca_bundle '/etc/ssl/*.pem'" in c[2] for c in router.calls("logger"))
     assert router.init("status").stdout.startswith("running")
+
+
+@pytest.mark.parametrize("where", ["/tmp/dprive.sock", "/var/run/dprive/sub/control.sock"])
+def test_a_control_socket_outside_run_dir_is_refused_with_the_reason(router, where):
+    # The jail's one writable directory is RUN_DIR: elsewhere the daemon
+    # could not create its socket.
+    router.set_main(control_socket=router.rootstr + where)
+    router.init("start")
+    assert router.calls("procd_open_instance") == []
+    why = "option control_socket '%s': in procd's jail dprive can write only in %s/" % (
+        where, RUN_DIR)
+    assert why in router.init("status", check=False).stdout.replace(router.rootstr, "")

@@ -42,14 +42,22 @@ dprive_jail_python_modules() {
 	find /usr/lib/python3* -name '*.so' 2>/dev/null
 }
 
-# dprive_jail_path_ok OPTION PATH: procd.sh splits and globs every mount
-# argument (for a in $@): a path with a blank or one of * ? [ would be mounted
-# as something else, and the daemon would not find the file in its jail
-# (dprive check cannot know: such a path is fine outside the jail). Prints why.
-dprive_jail_path_ok() {
+# dprive_jail_options_ok RUN_DIR CA_BUNDLE CONTROL_SOCKET: whether the jail
+# can hold these options; prints why not. dprive check cannot know: the
+# paths are fine outside the jail, and the jailed daemon would respawn on a
+# file it cannot see, logging it missing.
+dprive_jail_options_ok() {
+	# procd.sh splits and globs every mount argument (for a in $@).
 	case "$2" in
 		*" "*|*"	"*|*"*"*|*"?"*|*"["*)
-			echo "option $1 '$2': procd's jail cannot mount a path with a blank or one of * ? ["
+			echo "option ca_bundle '$2': procd's jail cannot mount a path with a blank or one of * ? ["
+			return 1 ;;
+	esac
+	# The one directory the jailed daemon may write in: a name right in it
+	# (what is left after taking "RUN_DIR/" off has no slash).
+	case "${3#"$1"/}" in
+		""|*/*)
+			echo "option control_socket '$3': in procd's jail dprive can write only in $1/"
 			return 1 ;;
 	esac
 }
