@@ -49,10 +49,10 @@ test-netns: deps venv
 
 # The daemon's procd jail: what the init script declares, and the daemon run
 # in it (root: under tests/openwrt/minijail.py, and procd's own ujail where
-# one is built, see tests/openwrt/test_jail_run.py).
+# one is built, see tests/openwrt/jail_runners.py).
 .PHONY: test-jail
 test-jail: deps venv
-	$(PY) -m pytest -q tests/openwrt/test_jail.py tests/openwrt/test_jail_run.py
+	$(PY) -m pytest -q tests/openwrt/test_jail.py tests/openwrt/test_jail_run.py tests/openwrt/test_jail_ubus.py
 
 # The ubus object on the python3-ubus stand-in and the fake ubusd (tests/standins/).
 .PHONY: test-ubus

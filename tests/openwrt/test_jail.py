@@ -20,9 +20,9 @@ def test_start_puts_the_instance_in_a_read_only_jail_without_privileges(router):
     router.init("start")
     jail = declared_jail(router)
     assert jail.name == "dprive"
-    # ubus: python3-ubus publishes the dprive object; ronly: / read-only.
-    # No procfs, sysfs or /dev/log: dprive opens none of them.
-    assert set(jail.flags) == {"ubus", "ronly"}
+    # ronly: / read-only. Not 'ubus' (ubusd's directory is mounted instead,
+    # test_jail_ubus.py). No procfs, sysfs or /dev/log: dprive opens none of them.
+    assert set(jail.flags) == {"ronly"}
     assert jail.params["user"] == ("dprive",) and jail.params["group"] == ("dprive",)
     assert jail.params["no_new_privs"] == ("1",)
     assert jail.params["capabilities"] == (CAPS,)
@@ -30,7 +30,8 @@ def test_start_puts_the_instance_in_a_read_only_jail_without_privileges(router):
     assert jail.rw == [RUN_DIR]
     # Read: the config copy the daemon is pointed at, the CA bundle, TZ, Python.
     assert jail.command == ("/usr/sbin/dprive", "run", "--config", CONFIG_COPY)
-    assert jail.system_ro() == ["/var/etc/dprive", CA_DEFAULT, "/etc/TZ", "/etc/localtime"]
+    assert jail.system_ro() == ["/var/etc/dprive", CA_DEFAULT, "/etc/TZ", "/etc/localtime",
+                                "/var/run/ubus"]
     assert jail.router_python() == ["/usr/sbin/dprive", "/usr/bin/python3", "/usr/lib/python3*",
                                     "/usr/lib/dprive"]
 
@@ -39,7 +40,7 @@ def test_the_jail_follows_the_ca_bundle_of_the_config(router):
     router.set_main(ca_bundle="/etc/dprive/my-ca.pem")
     router.init("start")
     assert declared_jail(router).system_ro() == ["/var/etc/dprive", "/etc/dprive/my-ca.pem",
-                                                 "/etc/TZ", "/etc/localtime"]
+                                                 "/etc/TZ", "/etc/localtime", "/var/run/ubus"]
 
 
 def test_every_python_extension_module_is_mounted_for_its_libraries(router):

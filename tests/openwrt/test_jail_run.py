@@ -8,13 +8,8 @@ a local unbound over DNS-over-TLS. A path the daemon needs that the jail does
 not mount (the CA bundle, the control socket's directory, the config) fails
 the start or the query; a reload after a uci-style rename must reach the
 jailed daemon. Upstreams: unbound's DNS over TLS, and DNS over DTLS through
-a dprive gateway in front of it (pyOpenSSL loaded in the jail). Runners:
-  minijail  tests/openwrt/minijail.py, the stand-in for ujail (root only);
-  ujail     procd's real ujail, built out of the repository from openwrt/procd
-            (DPRIVE_UJAIL, default /opt/real/procd/src/procd/ujail); it needs
-            a ubusd (DPRIVE_UBUSD, default /opt/real/procd/inst/sbin/ubusd) on
-            the socket its libubus was built for, and LD_LIBRARY_PATH for the
-            libraries built with it (DPRIVE_UJAIL_LIBS, default /opt/real/procd/inst/lib).
+a dprive gateway in front of it (pyOpenSSL loaded in the jail). Runners: see
+tests/openwrt/jail_runners.py.
 """
 
 import os
@@ -26,19 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.openwrt.harness import FILES
-from tests.openwrt.jail import (HOST_GROUP, HOST_USER, JailedDprive, declared_jail,
-                                host_python_mounts, in_root, ujail_argv)
+from tests.openwrt.jail import HOST_GROUP, HOST_USER, JailedDprive, in_root
+from tests.openwrt.jail_runners import runner_argv
 from tests.tools import certs, clients, common
 from tests.tools.dprive_proc import config_text, upstream
 from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import UnboundServer
-
-MINIJAIL = Path(__file__).with_name("minijail.py")
-UJAIL = os.environ.get("DPRIVE_UJAIL", "/opt/real/procd/src/procd/ujail")
-UBUSD = os.environ.get("DPRIVE_UBUSD", "/opt/real/procd/inst/sbin/ubusd")
-UJAIL_LIBS = os.environ.get("DPRIVE_UJAIL_LIBS", "/opt/real/procd/inst/lib")
-HOST_UBUS_SOCKET = "/var/run/ubus/ubus.sock"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a jail needs root (mount namespaces)")
 
@@ -52,18 +40,6 @@ def unbound(tmp_path):
     server.start()
     yield server, pki
     server.stop()
-
-
-@pytest.fixture
-def ubusd(tmp_path):
-    """The real ubusd ujail connects to (jail.c main: ubus_connect, or it exits)."""
-    if not (os.access(UJAIL, os.X_OK) and os.access(UBUSD, os.X_OK)):
-        pytest.skip("procd's ujail is not built here (%s, %s): see this file's docstring"
-                    % (UJAIL, UBUSD))
-    env = {"LD_LIBRARY_PATH": UJAIL_LIBS}
-    proc = common.spawn([UBUSD], tmp_path / "ubusd.log", env=env)
-    yield env
-    common.stop_process(proc)
 
 
 @pytest.fixture(params=["tls", "dtls"])
@@ -100,21 +76,6 @@ def jailed_router(router, unbound, upstream_server, tmp_path):
     return options, ups, port
 
 
-def runner_argv(router, runner, tmp_path):
-    """procd's ujail command line for the declared jail, at this machine's paths."""
-    jail = declared_jail(router)
-    ro = [in_root(router.root, p) for p in jail.system_ro()] + host_python_mounts()
-    rw = [in_root(router.root, p) for p in jail.rw]
-    argv = ujail_argv(jail, ujail=UJAIL, user=HOST_USER, group=HOST_GROUP, ro=ro, rw=rw)
-    argv[argv.index("-C") + 1] = str(FILES / "etc/capabilities/dprive.json")
-    if not os.path.exists(HOST_UBUS_SOCKET):
-        argv.remove("-u")   # ujail cannot bind a socket this machine has not got
-    if runner == "minijail":
-        (tmp_path / "jailroot").mkdir()
-        argv = [sys.executable, str(MINIJAIL), "--root", str(tmp_path / "jailroot")] + argv[1:]
-    return argv[:-1] + ["--"]
-
-
 def daemon_pid(top):
     """The python process of the daemon: `top` itself or the one below it (ujail forks)."""
     todo = [top]
@@ -146,7 +107,7 @@ def writable_mounts(pid):
 @pytest.mark.parametrize("runner", ["minijail", "ujail"])
 def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, upstream_server, tmp_path,
                                                           request, runner):
-    env = request.getfixturevalue("ubusd") if runner == "ujail" else {}
+    env = request.getfixturevalue("ujail_ubusd") if runner == "ujail" else {}
     options, ups, port = jailed_router(router, unbound, upstream_server, tmp_path)
     dp = JailedDprive(tmp_path / "dprive", router, runner_argv(router, runner, tmp_path),
                       ca_bundle=options["ca_bundle"], upstreams=ups, port=port)

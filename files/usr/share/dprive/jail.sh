@@ -12,11 +12,18 @@
 #   python3, its standard library and extension modules (and their libraries),
 #   /usr/lib/dprive, the config, the CA bundle, /etc/TZ and /etc/localtime
 #   (the local time of log lines; ujail skips whichever is not there),
-#   RUN_DIR (the control socket, written), /var/run/ubus/ubus.sock ('ubus').
+#   RUN_DIR (the control socket, written), /var/run/ubus/ubus.sock (below).
 # Logs go to stderr, which procd reads through a pipe: no /dev/log.
 # tests/openwrt/test_jail_run.py runs the daemon with only these paths visible.
 
 DPRIVE_CAPABILITIES=/etc/capabilities/dprive.json
+# ubusd's directory, not procd's 'ubus' jail flag: that binds the socket file
+# (ujail -u), and ubusd unlinks and recreates it whenever it starts
+# (ubusd_main.c), so after a ubusd restart the jail would keep the dead one
+# and python3-ubus could never connect again. Through the directory the jail
+# sees the new socket; read-only, since connecting needs no write access to
+# the file system (only to the socket, which is 0666).
+DPRIVE_UBUS_DIR=/var/run/ubus
 # Root's copy of the config, the one the daemon reads. The jail cannot mount
 # /etc/config/dprive itself: a bind mount keeps the file of the start, and uci
 # commit (LuCI's Save & Apply too) writes a new file and renames it over the
@@ -66,12 +73,12 @@ dprive_jail_options_ok() {
 # (between procd_open_instance and procd_close_instance).
 dprive_jail_add() {
 	local run_dir="$1" ca_bundle="$2"
-	procd_add_jail dprive ubus ronly
+	procd_add_jail dprive ronly
 	procd_set_param no_new_privs 1
 	procd_set_param capabilities "$DPRIVE_CAPABILITIES"
 	# procd.sh splits and globs these (for a in $@): one pattern per word.
 	procd_add_jail_mount /usr/sbin/dprive /usr/bin/python3 '/usr/lib/python3*' /usr/lib/dprive
 	procd_add_jail_mount $(dprive_jail_python_modules)
-	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ /etc/localtime
+	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ /etc/localtime "$DPRIVE_UBUS_DIR"
 	procd_add_jail_mount_rw "$run_dir"
 }
