@@ -1,9 +1,9 @@
 """The OpenWrt tier's scratch router: the init script and hotplug hooks under BusyBox ash.
 
 Each test gets a scratch root laid out like the router's: the real
-files/etc/init.d/dprive, hotplug hooks and /usr/share/dprive helpers, copied
-with their absolute paths (/etc/, /var/, /usr/, /lib/, /tmp/) moved under the
-scratch root, and stand-ins (tests/openwrt/standins, each a few lines written
+files/etc/init.d/dprive, hotplug hooks, /usr/share/dprive helpers and the
+default /etc/config/dprive, copied with their absolute paths (/etc/, /var/,
+/usr/, /lib/, /tmp/) moved under the scratch root, and stand-ins (tests/openwrt/standins, each a few lines written
 for these tests) for rc.common, procd's shell API and json_*, uci,
 /lib/functions.sh, network.sh, logger, chown and /etc/init.d/dnsmasq. Each
 stand-in appends what it was told to record.log; the tests read it back with
