@@ -54,6 +54,12 @@ test-netns: deps venv
 test-jail: deps venv
 	$(PY) -m pytest -q tests/openwrt/test_jail.py tests/openwrt/test_jail_run.py tests/openwrt/test_jail_ubus.py
 
+# What the daemon opens and calls (strace), the list its jail is made from.
+.PHONY: jail-paths
+jail-paths: deps venv
+	$(PY) bench/jail_paths.py
+	$(PY) bench/jail_paths.py --dtls
+
 # The ubus object on the python3-ubus stand-in and the fake ubusd (tests/standins/).
 .PHONY: test-ubus
 test-ubus: deps venv
