@@ -145,3 +145,13 @@ def test_a_control_socket_outside_run_dir_is_refused_with_the_reason(router, whe
     why = "option control_socket '%s': in procd's jail dprive can write only in %s/" % (
         where, RUN_DIR)
     assert why in router.init("status", check=False).stdout.replace(router.rootstr, "")
+
+
+def test_a_config_copy_that_fails_is_refused_with_the_reason(router):
+    # /var/etc/dprive taken by a file: mkdir and cp fail (as on a full /tmp).
+    (router.root / "var/etc").mkdir(parents=True)
+    (router.root / "var/etc/dprive").write_text("not a directory")
+    router.init("start")
+    assert router.calls("procd_open_instance") == []
+    status = router.init("status", check=False).stdout.replace(router.rootstr, "")
+    assert "cannot copy /etc/config/dprive to %s: " % CONFIG_COPY in status
