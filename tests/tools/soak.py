@@ -36,7 +36,7 @@ DPRIVE_PORTS = {"dprive": netlab.DPRIVE_PORT, "dprive-dtls": netlab.DPRIVE_PORT 
 RELAY_PORTS = {"dprive": netlab.RELAY_PORT, "stubby": 8857, "dprive-dtls": netlab.GATEWAY_PORT}
 DPRIVE_OPTIONS = {"log_level": "info"}
 COUNTED = ("handshakes", "resumptions_accepted", "connects", "rsts", "failures", "timeouts",
-           "alerts", "reconnects", "server_closes", "graceful_closes")
+           "alerts", "reconnects", "server_closes", "graceful_closes", "dtls_fallbacks")
 _CONN = re.compile(r"^(\d+\.\d+) CONN peer=\S+ version=\S+ resumed=(\S+)", re.M)
 
 

@@ -28,11 +28,14 @@ def _delta(before, after, *names):
     return dict((n, after.get(n, 0) - before.get(n, 0)) for n in names)
 
 
-def _counters_effect(names, need_any=True):
-    """Effect seen if any of these dprive counters went up in the window."""
+def _counters_effect(names, dtls=None):
+    """Effect seen if any of these dprive counters went up in the window
+    (`dtls`: another check for the DTLS forwarder)."""
     def effect(rig, kind, before, after):
         if kind == "stubby":
             return _stubby_reconnected(before, after)
+        if kind == "dprive-dtls" and dtls is not None:
+            return dtls(rig)
         d = _delta(before, after, *names)
         seen = dict((k, v) for k, v in d.items() if v > 0)
         return ", ".join("%s +%d" % kv for kv in sorted(seen.items())) if seen else None
@@ -114,6 +117,16 @@ def _nat_lost(policy):
         rig.net.invalid_policy(policy)
         return "%d flows flushed, INVALID TCP: %s" % (flows, policy)
     return inject
+
+
+def _udp_mapping_remade(rig):
+    """After a flush with plain MASQUERADE the next datagram makes the same
+    mapping again: the gateway sees the same address and port, nothing is lost."""
+    port = rig.gateway.port
+    for e in rig.net.conntrack_entries("udp"):
+        if e.get("dport") == port and e.get("reply_dport") == e.get("sport"):
+            return "UDP binding flushed, same mapping remade (port %d)" % e["sport"]
+    return None
 
 
 def _restore_nat(rig):
@@ -216,19 +229,23 @@ def _storm_effect(rig, kind, before, after, evidence):
 
 
 def schedule(storm_s, storm_after_ms):
-    """The rotation, in order; the storm comes last (it has its own table rows)."""
+    """The rotation, in order; the storm comes last (it has its own table rows).
+    The upstream restarts come late: after one, a 'dtls tls' upstream may use
+    TLS for a while (its DTLS handshake met the closed port), and the DTLS
+    faults before it need a DTLS session."""
     lost_tls = _counters_effect(("rsts", "failures", "timeouts", "alerts", "reconnects"))
+    lost_tcp = _counters_effect(("rsts", "failures", "timeouts", "alerts", "reconnects"),
+                                dtls=_udp_mapping_remade)
     return [
         Fault("baseline", "no fault", ALL_KINDS, None, lambda *a: "-"),
-        Fault("restart", "upstream graceful restart", ALL_KINDS, _restart_upstreams(True),
-              _wrap(_counters_effect(("server_closes", "graceful_closes", "rsts", "alerts",
-                                      "reconnects")))),
-        Fault("crash", "upstream silent crash", ALL_KINDS, _restart_upstreams(False),
-              _wrap(lost_tls)),
-        Fault("nat-rst", "NAT state lost, RST", ALL_KINDS, _nat_lost("reject"), _wrap(lost_tls),
+        Fault("forged-alert", "forged DTLS alert (on-path)", ("dprive-dtls",), _forged_alert,
+              _wrap(_counters_effect(("alerts",)))),
+        Fault("forged-rst", "forged TCP RST (on-path)", TLS_KINDS, _forged_rst,
+              _wrap(_counters_effect(("rsts",)))),
+        Fault("nat-rst", "NAT state lost, RST", ALL_KINDS, _nat_lost("reject"), _wrap(lost_tcp),
               _restore_nat),
         Fault("nat-drop", "NAT state lost, silent drop", ALL_KINDS, _nat_lost("drop"),
-              _wrap(lost_tls), _restore_nat),
+              _wrap(lost_tcp), _restore_nat),
         Fault("nat-rebind", "NAT rebinding (new mapping)", ALL_KINDS, _rebind, _wrap(lost_tls),
               _restore_nat),
         Fault("wan-down", "WAN down/up + hotplug reconnect", ALL_KINDS, _wan_down_up,
@@ -236,10 +253,11 @@ def schedule(storm_s, storm_after_ms):
         Fault("reload-add", "SIGHUP: upstream added", DPRIVE_KINDS, _reload(True), _reload_effect(True)),
         Fault("reload-del", "SIGHUP: upstream removed", DPRIVE_KINDS, _reload(False),
               _reload_effect(False)),
-        Fault("forged-rst", "forged TCP RST (on-path)", TLS_KINDS, _forged_rst,
-              _wrap(_counters_effect(("rsts",)))),
-        Fault("forged-alert", "forged DTLS alert (on-path)", ("dprive-dtls",), _forged_alert,
-              _wrap(_counters_effect(("alerts",)))),
+        Fault("restart", "upstream graceful restart", ALL_KINDS, _restart_upstreams(True),
+              _wrap(_counters_effect(("server_closes", "graceful_closes", "rsts", "alerts",
+                                      "reconnects", "dtls_fallbacks")))),
+        Fault("crash", "upstream silent crash", ALL_KINDS, _restart_upstreams(False),
+              _wrap(lost_tls)),
         Fault("rst-storm", "forged-RST storm, %g s" % storm_s, TLS_KINDS,
               rst_storm(storm_s, storm_after_ms), _storm_effect, seconds=storm_s),
         Fault("after-storm", "recovery after the storm", ALL_KINDS, None, lambda *a: "-"),

@@ -17,6 +17,7 @@ class Row:
         self.queries = self.answered = self.servfail = self.wrong = self.lost = 0
         self.latencies = []
         self.full = self.resumed = 0
+        self.attempts = 0           # connects begun (dprive only; stubby: its relay's handshakes)
         self.seconds = 0.0
         self.effects = []
 
@@ -29,6 +30,7 @@ class Row:
             d = soak.delta(w.before[kind], w.after[kind])
             row.resumed += d["resumptions_accepted"]
             row.full += d["handshakes"] - d["resumptions_accepted"]
+            row.attempts += d["connects"] if kind != "stubby" else d["handshakes"]
             row.effects.append(w.effects.get(kind))
             for s in samples:
                 if not w.start <= s.sent_at < w.end:
@@ -61,7 +63,7 @@ class Row:
         ms = ["-" if v is None else "%.0f" % v for v in
               (percentile(self.latencies, p) for p in (50, 95, 99))]
         hs_s = self.handshakes / self.seconds if self.seconds else 0.0
-        effect = "; ".join(sorted({e or "NOT SEEN" for e in self.effects}))
+        effect = "; ".join(sorted({e or "not seen" for e in self.effects}))
         return [str(self.queries), str(self.answered),
                 str(self.servfail) + ("" if not self.wrong else " (+%d wrong)" % self.wrong),
                 str(self.lost)] + ms + ["%d/%d" % (self.full, self.resumed), "%.2f" % hs_s, effect]

@@ -14,9 +14,10 @@ the upstream had sent them (netfilter never sees them):
       ACK). If the server's next segment was already on its way (a lost race),
       the RST is sent again with the newer number, at most RETRIES times.
   storm --ports 8853,8857 --seconds N [--after-ms MS]
-      for N seconds every new connection (its SYN-ACK seen) is reset as soon
-      as the first server segment at least MS after the SYN-ACK passes
-      (0: at the SYN-ACK itself, before TLS can start).
+      for N seconds every connection is reset: those open when it starts at
+      their next server segment, every new one (its SYN-ACK seen) at the
+      first server segment at least MS after the SYN-ACK (0: at the SYN-ACK
+      itself, before TLS can start).
   dtls-alert --ports 8855 [--count 1]
       a plaintext fatal alert record (what a DTLS server that lost our state
       sends, dprive.core.dtls_record.alert_record) in a UDP datagram from the
@@ -110,9 +111,11 @@ class Link:
         self.eth = bytes.fromhex(peer_mac.replace(":", "")) + own_mac + b"\x08\x00"
 
     def frames(self, until):
-        """(pkttype, frame) until the monotonic time `until`."""
+        """(pkttype, frame) until the monotonic time self.until (set from `until`;
+        the caller may bring it forward)."""
+        self.until = until
         while True:
-            left = until - time.monotonic()
+            left = self.until - time.monotonic()
             if left <= 0:
                 return
             ready, _, _ = select.select([self.sock], [], [], min(left, 0.2))
@@ -164,7 +167,7 @@ def run_rst(link, args):
         emit(event="rst", server_port=key[0], client_port=key[1], seq=seq, attempt=sent + 1)
         if len(flows) >= args.flows and all(n >= 1 for n in flows.values()):
             # keep watching briefly for a lost race (the server's next segment)
-            until = min(until, time.monotonic() + 0.3)
+            link.until = min(link.until, time.monotonic() + 0.3)
     emit(event="done", flows=len(flows), rsts=sum(flows.values()))
     return 0 if flows else 1
 
@@ -180,11 +183,12 @@ def run_storm(link, args):
             continue
         key = (fields[3], fields[4])
         now = time.monotonic()
-        if fields[6] & TCP_SYN:
+        if fields[6] & TCP_SYN or key not in born:
+            # a new connection, or one open before the storm (reset at once)
             if key not in born:
                 per_port[key[0]] += 1
                 emit(event="flow", server_port=key[0], client_port=key[1])
-            born[key] = now
+            born[key] = now if fields[6] & TCP_SYN else float("-inf")
             sent[key] = 0
         if key not in born or sent[key] >= RETRIES or now - born[key] < args.after_ms / 1000.0:
             continue
