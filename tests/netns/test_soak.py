@@ -11,14 +11,12 @@ bounded by its backoff. stubby runs beside it for the table (printed under
 import pytest
 
 from tests.tools import soak, soak_report
+from dprive.core.upstream import EARLY_RETRY_EVERY_MS, YOUNG_LOSSES_BEFORE_BACKOFF
 
 WINDOW_S = 5.0
 STORM_S = 8.0
 DPRIVE_KINDS = ("dprive", "dprive-dtls")
 NO_FAULT = ("baseline", "after-storm")
-# dprive.core.upstream's design, written out so a change to it shows here:
-YOUNG_LOSSES_BEFORE_BACKOFF = 3     # young deaths in a row before the backoff
-EARLY_RETRY_EVERY_MS = 1000         # a waiting query retries a backed-off upstream this often
 
 
 @pytest.fixture(scope="module")

@@ -469,23 +469,6 @@ def test_burst_of_resets_backs_off_and_the_query_waits_for_the_retry():
     eq(h.counter("rsts", 0), 3)
 
 
-def test_a_storm_of_resets_doubles_the_backoff_though_every_session_came_up():
-    """Each session of a forged-RST storm comes up (and resets the failure count)
-    before its RST: the backoff doubles with the young deaths in a row all the same."""
-    h = Harness()
-    up = h.fwd.upstreams[0]
-    h.run(h.fwd.start(h.clock.now))
-    waits = []
-    for _ in range(6):
-        h.connected()
-        h.tick(300)
-        h.closed(reason="connection reset by peer (RST)", kind=fw.RST)
-        if up.state == BACKOFF:
-            waits.append(up.retry_at - h.clock.now)
-            h.tick(up.retry_at - h.clock.now)
-    eq(waits, [500, 1000, 2000, 4000], "no query waits: the backoff alone paces the handshakes")
-
-
 def test_rst_found_while_quiet_reconnects_at_once_and_is_recorded():
     h = Harness()
     h.query("c1", make_query())

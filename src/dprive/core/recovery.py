@@ -209,10 +209,6 @@ class Recovery:
                 up.name, reason, "%d queries in flight sent again" % busy
                 if busy else "found while quiet, reconnecting now")))
             if self._dying_young(up, session, now):
-                # Each of these sessions came up, which set consecutive_failures to 0:
-                # the young deaths in a row are what the backoff must double with
-                # (the soak's RST storm: a flat 500 ms, over a handshake a second).
-                up.consecutive_failures = up.young_losses - YOUNG_LOSSES_BEFORE_BACKOFF
                 up.back_off(now, self.config.backoff_max_ms)
                 self._arm(up.retry_at)
                 reconnect = False
