@@ -123,6 +123,16 @@ bench: deps venv
 flows: deps venv
 	$(PY) bench/flows.py
 
+# The soak (root): dprive (TLS and DTLS) and stubby under steady load on the netns
+# network while faults rotate, then a forged-RST storm; prints the table.
+# In a private mount namespace, so nothing outside (an unmount propagated from
+# another mount namespace, e.g. a jail) can take its network namespaces away.
+SOAK_SECONDS ?= 300
+SOAK_RATE ?= 30
+.PHONY: soak
+soak: deps venv
+	unshare -m --propagation private $(PY) bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+
 # The OpenWrt 24.10 packages, without the SDK: build/ipk/dprive_<version>-r<release>_all.ipk,
 # dprive-src_..., dprive-dtls_... and luci-app-dprive_..._all.ipk, their .pyc
 # compiled by $(PYTHON), which must be Python 3.11 (package/build_ipk.py).

@@ -160,6 +160,39 @@ def test_dtls_blocked_falls_back_to_tls_at_once():
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
 
 
+def test_dtls_that_worked_before_is_tried_again_soon_after_a_fallback():
+    """The soak's gateway restart: its port refused the resumption handshake for a
+    second. DTLS had worked, so TLS stands in for DTLS_RETRY_MS, not an hour."""
+    from dprive.core.dtls_flows import DTLS_RETRY_MS
+    h = dtls_harness(transports=[("dtls", "tls")])
+    warm(h)
+    h.closed(0, "server gone")                 # the restart: reconnected at once
+    eq(h.transports_used, ["dtls", "dtls"])
+    h.connect_failed(0, "Connection refused (ICMP)")
+    eq(h.transports_used, ["dtls", "dtls", "tls"], "TLS at once, no query waits")
+    h.connected()
+    up = h.fwd.upstreams[0]
+    ok(up.status(h.clock.now)["dtls_blocked"], "the status says so")
+    h.tick(DTLS_RETRY_MS + 10)
+    eq(h.transports_used[-1], "dtls", "DTLS again once the retry time is up")
+    h.connected()
+    h.query("c1", make_query())
+    eq(len(h.outstanding()), 1)
+    h.answer_all()
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    eq(up.status(h.clock.now)["dtls_blocked"], False)
+
+
+def test_dtls_that_never_worked_stays_on_tls_for_the_hour():
+    h = dtls_harness(transports=[("dtls", "tls")])
+    h.query("c1", make_query())
+    h.connect_failed(0, "DTLS handshake timed out")
+    h.connected()
+    h.answer_all()
+    h.tick(240 * 1000)
+    eq(h.transports_used, ["dtls", "tls"], "a path that never let DTLS through keeps TLS")
+
+
 def test_dtls_only_upstream_backs_off_when_dtls_fails():
     h = dtls_harness()
     h.query("c1", make_query())

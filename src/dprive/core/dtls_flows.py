@@ -15,6 +15,12 @@
   alert, it starts the resumption.
 - DTLS blocked on the path (the handshake fails): an upstream that allows
   `tls` too moves to DNS over TLS for DTLS_BLOCKED_MS, and the status says so.
+  If DTLS worked to it before, the failure is more likely a restart of the
+  server (its port refused us for a second) than a path that blocks UDP:
+  TLS is then used for DTLS_RETRY_MS only, doubling with each fallback in a
+  row up to DTLS_BLOCKED_MS. When the time is up, a quiet TLS session makes
+  way for a DTLS handshake (the soak found a gateway restart costing an hour
+  of DTLS).
 - An answer that comes back truncated over DTLS is asked again over DNS over
   TLS to the same server when the upstream allows `tls` too, on a TLS session
   kept beside the DTLS one (`up.stream`); should that fail, the client gets
@@ -29,6 +35,7 @@ from dprive.core.upstream import OPEN, Attempt, Session
 TLS = "tls"
 DTLS = "dtls"
 DTLS_BLOCKED_MS = 3600 * 1000
+DTLS_RETRY_MS = 60 * 1000
 ALERT_HANDSHAKE_EVERY_MS = 1000
 
 
@@ -116,14 +123,39 @@ class DtlsFlows:
         """A DTLS handshake failed; move to TLS if the upstream allows it."""
         if session.transport != DTLS or TLS not in up.transports:
             return False
-        up.dtls_blocked_until = now + DTLS_BLOCKED_MS
+        up.dtls_fallbacks_in_a_row += 1
+        block_ms = DTLS_BLOCKED_MS
+        if up.dtls_worked:
+            block_ms = min(DTLS_BLOCKED_MS, DTLS_RETRY_MS << min(up.dtls_fallbacks_in_a_row - 1, 6))
+        up.dtls_blocked_until = now + block_ms
+        self._arm(up.dtls_blocked_until)
         up.count("dtls_fallbacks")
-        out.append((LOG, WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d min"
-                    % (up.name, reason, DTLS_BLOCKED_MS // 60000)))
+        out.append((LOG, WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
+                    % (up.name, reason, block_ms // 1000)))
+        return True
+
+    def _dtls_return_due(self, up, now, out):
+        """A TLS session of an upstream that prefers DTLS, once DTLS may be tried again:
+        when quiet, it makes way for a DTLS handshake. True if it did."""
+        session = up.session
+        until = up.dtls_blocked_until
+        if session.transport != TLS or up.transports[0] != DTLS or until is None:
+            return False
+        if now < until:
+            self._arm(until)
+            return False
+        if session.inflight or session.queued:
+            return False          # the timer comes again with their deadlines
+        up.dtls_blocked_until = None
+        out.append((LOG, INFO, "%s: trying DNS over DTLS again" % up.name))
+        self._drop_session(up, "DTLS tried again", now, out)
+        self._connect(up, now, out)
         return True
 
     def _dtls_probe_due(self, up, now, out):
         """Probe a quiet DTLS session with a tiny query; True if one was sent."""
+        if self._dtls_return_due(up, now, out):
+            return True
         interval = self.config.dtls_probe_interval_ms
         session = up.session
         if not interval or session.transport != DTLS or session.inflight:

@@ -66,6 +66,10 @@ class Recovery:
         """Count what the handshake used (TFO, resumption) and watch for TFO black holes."""
         info = session.info
         handshake_ms = now - session.started_at
+        up.count("handshakes")      # completed ones (connects counts every attempt)
+        if session.transport == "dtls":
+            up.dtls_worked = True
+            up.dtls_fallbacks_in_a_row = 0
         if info.get("tfo"):
             up.count("tfo_used")
             up.tfo_ok = True

@@ -98,7 +98,7 @@ class Session:
         return self.last_activity + idle_ms - margin
 
 
-COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnects",
+COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnects", "handshakes",
             "graceful_closes", "server_closes", "rsts", "replays", "probes_sent",
             "probe_failures", "tfo_used", "resumptions_offered", "resumptions_accepted",
             "keepwarm_queries", "alerts", "alerts_ignored", "false_starts", "dtls_fallbacks",
@@ -116,6 +116,8 @@ class Upstream:
         self.stream = None                   # a TLS session beside DTLS, for truncated answers
         self.last_replaced_at = None         # when an alert (or quiet) last started a new session
         self.dtls_blocked_until = None
+        self.dtls_worked = False             # a DTLS session came up to it before
+        self.dtls_fallbacks_in_a_row = 0
         self.probe_idle_ms = probe_idle_ms   # the kernel's keepalive idle time, for the count
         self.learned_idle_ms = None          # how long the server lets an idle session live
         self.young_losses = 0
