@@ -14,7 +14,7 @@ from dprive.core.framing import FrameDecoder, FramingError, frame
 RCVBUF_BYTES = 1 << 20
 
 LAN_COUNTERS = ("tcp_connections", "tcp_rejected", "tcp_zero_length", "tcp_incomplete",
-                "tcp_idle_closed", "tcp_paused", "tcp_overrun")
+                "tcp_idle_closed", "tcp_paused", "tcp_overrun", "tcp_evicted")
 
 
 class UdpListener:
@@ -108,6 +108,7 @@ class TcpClient(asyncio.Protocol):
         self.peer_done = False        # the client half-closed
         self.reading = True
         self.write_paused = False
+        self.last_active = 0.0        # loop time of the last whole message or answer
 
     def connection_made(self, transport):
         self.transport = transport
@@ -204,6 +205,7 @@ class TcpClient(asyncio.Protocol):
         if self.idle_handle is not None:
             self.idle_handle.cancel()
         loop = asyncio.get_running_loop()
+        self.last_active = loop.time()
         self.idle_handle = loop.call_later(self.idle_s, self._idle)
 
     def _idle(self):
@@ -211,6 +213,14 @@ class TcpClient(asyncio.Protocol):
         if self.decoder.pending():
             self.counters["tcp_incomplete"] += 1
         self.counters["tcp_idle_closed"] += 1
+        self._abort()
+
+    def idle(self):
+        """Nothing asked and nothing owed: the client may be let go for a newcomer."""
+        return self.outstanding == 0 and not self.backlog
+
+    def evict(self):
+        self.counters["tcp_evicted"] += 1
         self._abort()
 
     def _abort(self):
@@ -234,9 +244,22 @@ class TcpListenerFactory:
         self.active = set()
 
     def __call__(self):
-        if len(self.active) >= self.max_clients:
+        if len(self.active) >= self.max_clients and not self._evict_one():
             return _Refused(self.counters)
         return TcpClient(self.handler, self.counters, self.idle_ms, self.active)
+
+    def _evict_one(self):
+        """At the limit, the client idle longest makes room (RFC 7766 6.2.3: a
+        server under pressure may close idle connections), so connections held
+        open for nothing cannot lock the LAN's TCP clients out for their idle
+        time. Clients with queries in flight are never evicted."""
+        idle = [c for c in self.active if c.idle() and c.transport is not None]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        self.active.discard(oldest)   # its slot is the newcomer's now
+        oldest.evict()
+        return True
 
 
 class _Refused(asyncio.Protocol):
