@@ -113,7 +113,6 @@ class TcpClient(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES)
-        self.active.add(self)
         self.counters["tcp_connections"] += 1
         self._touch()
 
@@ -246,7 +245,12 @@ class TcpListenerFactory:
     def __call__(self):
         if len(self.active) >= self.max_clients and not self._evict_one():
             return _Refused(self.counters)
-        return TcpClient(self.handler, self.counters, self.idle_ms, self.active)
+        client = TcpClient(self.handler, self.counters, self.idle_ms, self.active)
+        # Counted from now, not from connection_made: asyncio accepts a whole
+        # backlog of connections before it calls any connection_made, and each
+        # accept asks here whether there is room.
+        self.active.add(client)
+        return client
 
     def _evict_one(self):
         """At the limit, the client idle longest makes room (RFC 7766 6.2.3: a
