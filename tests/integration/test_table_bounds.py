@@ -9,8 +9,9 @@ drives it past the bound finds it there (read from `dprive status`, its
 | Session.inflight / queued (core/upstream.py)| pending x MAX_ATTEMPTS; IDs < 65536          | same |
 | Daemon.clients (io/daemon.py)              | pending (a reply goes for every query)        | same, and test_dropped_datagrams_leave_nothing_behind |
 | TcpListenerFactory.active (io/lan.py)      | max_tcp_clients; the idle longest make room   | test_tcp_clients_held_open_stay_at_max_tcp_clients |
-| TcpClient outstanding / backlog            | MAX_QUERIES_PER_TCP_CLIENT, then no reading   | test_client_that_pipelines_and_never_reads_is_bounded_then_dropped |
-| TcpClient write buffer                     | WRITE_HIGH_BYTES pauses reading; past WRITE_HARD_LIMIT_BYTES dropped | same |
+| TcpClient outstanding / backlog            | MAX_QUERIES_PER_TCP_CLIENT, then no reading   | test_pipelined_queries_of_one_tcp_client_stay_at_the_per_client_bound |
+| TcpClient write buffer                     | WRITE_HIGH_BYTES pauses reading; past WRITE_HARD_LIMIT_BYTES dropped | test_client_that_never_reads_big_answers_is_dropped_at_the_write_limit |
+| a TCP client that never reads              | dropped at tcp_client_idle_ms (abort: close would wait for the buffer) | test_client_that_pipelines_and_never_reads_is_bounded_then_dropped |
 | a slow TCP message (slowloris)             | must be whole within tcp_client_idle_ms       | test_slowloris_is_disconnected_at_the_idle_time |
 | FrameDecoder buffers (core/framing.py)     | one message, 65535 bytes                      | by construction |
 | SessionStore (tls/sessions.py)             | one per configured upstream and transport (reload forgets the rest) | test_reloads_do_not_pile_up_tls_sessions |
@@ -34,6 +35,7 @@ from tests.tools import clients, common
 from tests.tools.dprive_proc import upstream
 from tests.tools.hostile_upstream import HostileUpstream
 from tests.tools.rogue_upstream import RogueUpstream
+from tests.tools.unbound import q_address, q_name as unbound_q
 
 MAX_QUERIES_PER_TCP_CLIENT = 64        # io/lan.py
 WRITE_HARD_LIMIT_BYTES = 256 * 1024    # io/lan.py
@@ -99,40 +101,90 @@ def test_tcp_clients_held_open_stay_at_max_tcp_clients(make_dprive, unbound):
     _still_answers(dp)
 
 
+def test_pipelined_queries_of_one_tcp_client_stay_at_the_per_client_bound(make_dprive, unbound, pki):
+    """300 pipelined queries while the first upstream holds them (silent, for
+    attempt_min_ms): the daemon takes MAX_QUERIES_PER_TCP_CLIENT at a time and
+    reads the rest as answers go out (back-pressure, nothing lost): every
+    answer comes back, right."""
+    with RogueUpstream(pki, "silent") as silent:
+        dp = make_dprive([upstream("silent", silent.port), upstream("good", unbound.tls_port)],
+                         attempt_min_ms=1000, query_timeout_ms=8000, tcp_client_idle_ms=10000)
+        with clients.TcpClient(dp.port, timeout_s=10) as conn:
+            conn.send_raw(b"".join(struct.pack("!H", len(q)) + q for q in
+                                   (clients.query_wire(unbound_q(i), qid=i) for i in range(300))))
+            common.wait_until(lambda: _tables(dp)["tcp_outstanding_max"] > 0, 5, what="the queries")
+            t = _tables(dp)
+            assert 0 < t["tcp_outstanding_max"] <= MAX_QUERIES_PER_TCP_CLIENT, t
+            assert t["pending"] <= MAX_QUERIES_PER_TCP_CLIENT, t
+            answered = {}
+            for _ in range(300):
+                raw = conn.recv_msg(timeout_s=15)
+                assert raw is not None, "closed after %d answers" % len(answered)
+                msg = clients.parse(raw)
+                answered[msg.id] = clients.a_records(msg)
+        assert sorted(answered) == list(range(300))
+        assert all(answered[i] == [q_address(i)] for i in range(300)), answered
+        assert dp.counters()["tcp_paused"] >= 1
+        _still_answers(dp)
+
+
 def test_client_that_pipelines_and_never_reads_is_bounded_then_dropped(make_dprive, unbound):
-    """500 pipelined queries for a 2.4 kB answer, never read: the daemon takes
-    at most MAX_QUERIES_PER_TCP_CLIENT at a time, stops reading the client, keeps
-    its write buffer under the hard limit, and once the client has been idle
-    for tcp_client_idle_ms it is gone: close() alone would wait for the buffer to
-    drain, forever, and the client would keep its slot."""
+    """Thousands of pipelined queries for a 2.4 kB answer, never read (more than
+    the kernel's socket buffers hold): the daemon stops reading the client,
+    keeps its write buffer under the hard limit, and the client is gone once
+    idle for tcp_client_idle_ms or past the limit. close() alone would wait
+    for the queued answers to drain, forever, and the client would keep its slot."""
     dp = make_dprive([upstream("u", unbound.tls_port)], max_tcp_clients=4, tcp_client_idle_ms=1500)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", dp.port))
     try:
         sock.setblocking(False)
-        burst = b"".join(struct.pack("!H", len(q)) + q for q in
-                         (clients.query_wire("big.test", "TXT", qid=i) for i in range(500)))
-        try:
-            sock.send(burst)
-        except BlockingIOError:
-            pass
+        query = clients.query_wire("big.test", "TXT", qid=1)
+        burst = (struct.pack("!H", len(query)) + query) * 8000
+        deadline = time.monotonic() + 2.0
+        while burst and time.monotonic() < deadline:
+            try:
+                burst = burst[sock.send(burst):]
+            except BlockingIOError:
+                time.sleep(0.01)
         common.wait_until(lambda: dp.counters()["tcp_paused"] >= 1, 5, what="reading paused")
-        worst = {"tcp_outstanding_max": 0, "tcp_backlog_max": 0, "tcp_write_buffer_max": 0}
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            t = _tables(dp)
-            for key in worst:
-                worst[key] = max(worst[key], t[key])
-            time.sleep(0.05)
-        assert worst["tcp_outstanding_max"] <= MAX_QUERIES_PER_TCP_CLIENT, worst
-        assert worst["tcp_write_buffer_max"] <= WRITE_HARD_LIMIT_BYTES + 65537, worst
+        t = _tables(dp)
+        assert t["tcp_outstanding_max"] <= MAX_QUERIES_PER_TCP_CLIENT, t
+        assert t["tcp_write_buffer_max"] <= WRITE_HARD_LIMIT_BYTES + 65537, t
         common.wait_until(lambda: _tables(dp)["tcp_clients"] == 0, 8,
                           what="the never-reading client to be dropped")
         assert dp.counters()["tcp_idle_closed"] + dp.counters()["tcp_overrun"] >= 1
     finally:
         sock.close()
     _still_answers(dp)
+
+
+def test_client_that_never_reads_big_answers_is_dropped_at_the_write_limit(make_dprive, pki):
+    """Answers of 32 kB each (right ones, from an upstream that has them), asked
+    in a pipeline and never read: the answers to the queries already taken
+    would queue up to MAX_QUERIES_PER_TCP_CLIENT x 32 kB (2 MB) per client; past
+    WRITE_HARD_LIMIT_BYTES the client is dropped instead."""
+    with HostileUpstream(pki, honest_share=1.0, big_txt_bytes=32768) as big:
+        dp = make_dprive([upstream("big", big.port)], tcp_client_idle_ms=5000)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", dp.port))
+        try:
+            query = clients.query_wire("big.test", "TXT", qid=2)
+            sock.sendall((struct.pack("!H", len(query)) + query) * 200)
+            worst = 0
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and dp.counters()["tcp_overrun"] == 0:
+                worst = max(worst, _tables(dp)["tcp_write_buffer_max"])
+                time.sleep(0.02)
+            assert dp.counters()["tcp_overrun"] == 1, dp.counters()
+            assert worst <= WRITE_HARD_LIMIT_BYTES + 65537, worst
+            assert _tables(dp)["tcp_clients"] == 0
+        finally:
+            sock.close()
+        res = clients.kdig("a.test", port=dp.port, timeout_s=3)
+        assert res.addresses() == ["192.0.2.1"], res.describe()
 
 
 def test_slowloris_is_disconnected_at_the_idle_time(make_dprive, unbound):

@@ -77,11 +77,16 @@ def _response(query_id, rd, question, rcode=0, answers=()):
     return out
 
 
-def honest_answer(query):
+def honest_answer(query, big_txt_bytes=0):
     """The answer unbound gives from the static test data: the address, no data
-    for another type, NXDOMAIN for other names under test., else REFUSED."""
+    for another type, NXDOMAIN for other names under test., else REFUSED.
+    With `big_txt_bytes`, big.test TXT is one record that large (a big answer
+    that is right)."""
     qid, flags = struct.unpack("!HH", query[:4])
     name, qtype, question = _question(query)
+    if big_txt_bytes and name == unbound.BIG_NAME and qtype == TXT:
+        rdata = (b"\xff" + b"x" * 255) * (big_txt_bytes // 256)
+        return _response(qid, flags & 0x0100, question, 0, [(TXT, rdata)])
     address = _data(name, qtype)
     if address is not None:
         family = socket.AF_INET6 if qtype == AAAA else socket.AF_INET
@@ -109,12 +114,14 @@ def _wrong_id(answer):
 
 
 class HostileUpstream:
-    def __init__(self, pki, seed=1, honest_share=0.5, faults=FAULTS, addresses=("127.0.0.1",)):
+    def __init__(self, pki, seed=1, honest_share=0.5, faults=FAULTS, addresses=("127.0.0.1",),
+                 big_txt_bytes=0):
         """`addresses`: loopback addresses to listen on, one port for all; a
         config that moves between them makes dprive see a new upstream (fresh
         RTT, so it is asked first again) at each reload."""
         self.port = common.free_port()
         self.addresses = tuple(addresses)
+        self.big_txt_bytes = big_txt_bytes
         self.rng = random.Random(seed)
         self.honest_share = honest_share
         self.choices = tuple(faults)
@@ -169,7 +176,7 @@ class HostileUpstream:
     async def _answer(self, fault, query, writer):
         """Carry out `fault`; False when the connection is to end."""
         raw_fd = writer.get_extra_info("socket").fileno()
-        honest = honest_answer(query)
+        honest = honest_answer(query, self.big_txt_bytes)
         if fault == "honest":
             out = honest
         elif fault == "garbage_bytes":
