@@ -251,3 +251,25 @@ def test_log_lines_of_a_flood_are_rate_limited(make_dprive, unbound):
     assert dp.counters()["log_suppressed"] >= 10000
     assert "held back by the log rate limit" in dp.log_text() or lines <= KEY_BURST
     _still_answers(dp)
+
+
+def test_resumed_reconnects_read_no_session_where_each_read_leaks(make_dprive, unbound):
+    """CPython gh-116810 (3.11, OpenWrt 24.10's Python): each read of an
+    SSLObject's session leaks a copy of it (6 kB). Twenty reconnects that
+    resume must not read one; RSS grew by 7 kB per reconnect (bench/wirefuzz.py)."""
+    from dprive.tls.dot import SESSION_READ_LEAKS
+    dp = make_dprive([upstream("u", unbound.tls_port)])
+    assert clients.kdig("a.test", port=dp.port).addresses() == ["192.0.2.1"]
+    common.wait_until(lambda: _tables(dp)["tls_sessions"] == 1, 5, what="a ticket")
+    reads = _tables(dp)["tls_session_reads"]
+    for i in range(20):
+        dp.control("reconnect")
+        common.wait_until(lambda: dp.upstream_status("u")["state"] == "open", 5, what="the session")
+        assert clients.kdig("b.test", port=dp.port).addresses() == ["192.0.2.2"]
+    up = dp.upstream_status("u")
+    assert up["resumptions_accepted"] >= 20, up
+    grew = _tables(dp)["tls_session_reads"] - reads
+    if SESSION_READ_LEAKS:
+        assert grew == 0, "%d session reads for 20 resumed reconnects" % grew
+    else:
+        assert grew <= 20 * 4, grew     # TICKET_READS per connection (io/upstream_conn.py)

@@ -56,6 +56,7 @@ class Daemon:
         self.gen_index = {}      # gen -> the upstream's index now (a reload may move it)
         self.clients = {}        # key -> reply callable
         self.dirty = set()       # UpstreamConnections with queued plaintext
+        self.session_reads = 0   # TLS sessions read for resumption
         self._next_key = 0
         self._timer = None
         self._timer_at = None
@@ -261,7 +262,8 @@ class Daemon:
 
     def _session_keeper(self, identity):
         def keep(session):
-            self.sessions.offer(identity, session)
+            self.session_reads += 1    # each may cost memory (tls/dot.py SESSION_READ_LEAKS)
+            return self.sessions.offer(identity, session)
         return keep
 
     # ---- status ---------------------------------------------------------------

@@ -63,6 +63,7 @@ def tables(daemon, snapshot):
         "gen_index": len(daemon.gen_index),
         "dirty": len(daemon.dirty),
         "tls_sessions": daemon.sessions.size(),
+        "tls_session_reads": daemon.session_reads,
         "tcp_clients": len(tcp_clients),
         "max_tcp_clients": settings.max_tcp_clients,
         "tcp_outstanding_max": max([c.outstanding for c in tcp_clients] or [0]),
