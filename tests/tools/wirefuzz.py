@@ -315,7 +315,7 @@ class WireFuzzer:
         answer = self._ask_tcp(wire) if tcp else self._ask_udp(wire, qid)
         if answer is None:
             self.report.good_lost += 1
-            if len(self.report.wrong) < 20:
+            if len(self.report.wrong) < 200:
                 self.report.wrong.append("lost: %s %s over %s" % (name, rdtype, "TCP" if tcp else "UDP"))
             return
         problem = check_answer(answer, qid, name, rdtype, expected)
@@ -323,7 +323,7 @@ class WireFuzzer:
             self.report.good_right += 1
         else:
             self.report.good_wrong += 1
-            if len(self.report.wrong) < 20:
+            if len(self.report.wrong) < 200:
                 self.report.wrong.append(problem)
 
     def _ask_udp(self, wire, qid):

@@ -215,8 +215,9 @@ class TcpClient(asyncio.Protocol):
         self._abort()
 
     def idle(self):
-        """Nothing asked and nothing owed: the client may be let go for a newcomer."""
-        return self.outstanding == 0 and not self.backlog
+        """The client may be let go for a newcomer: nothing asked and nothing
+        owed, or it does not read what it asked for (its answers pile up)."""
+        return self.outstanding == 0 and not self.backlog or self.write_paused
 
     def evict(self):
         self.counters["tcp_evicted"] += 1
@@ -256,7 +257,8 @@ class TcpListenerFactory:
         """At the limit, the client idle longest makes room (RFC 7766 6.2.3: a
         server under pressure may close idle connections), so connections held
         open for nothing cannot lock the LAN's TCP clients out for their idle
-        time. Clients with queries in flight are never evicted."""
+        time. Clients waiting for answers are not evicted, unless they do
+        not read them."""
         idle = [c for c in self.active if c.idle() and c.transport is not None]
         if not idle:
             return False
