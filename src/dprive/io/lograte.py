@@ -4,7 +4,9 @@ procd hands stderr to logd, whose ring buffer is small (64 KiB by default):
 one line per bad datagram would push every useful line out within a second.
 A filter on the root logger's handlers lets through, per kind of line (its
 text with the numbers taken out, cut short), a burst of KEY_BURST lines and then
-one every KEY_EVERY_S; all kinds together at most GLOBAL_PER_S a second.
+one every KEY_EVERY_S; all kinds together at most GLOBAL_PER_S a second (debug
+lines on a budget of their own, so a debug flood cannot silence a warning).
+Errors always pass.
 What it held back is counted (`log_suppressed` in the status) and said in
 the next line that passes: "(N similar lines suppressed)".
 """
@@ -48,6 +50,7 @@ class RateLimit(logging.Filter):
         super().__init__()
         self.clock = clock
         self.keys = {}               # kind -> _Bucket, oldest first
+        self.debug_bucket = _Bucket(GLOBAL_BURST, GLOBAL_PER_S, clock())
         self.global_bucket = _Bucket(GLOBAL_BURST, GLOBAL_PER_S, clock())
         self.suppressed = 0          # since start
         self.unsaid = 0              # since the last line that passed
@@ -62,7 +65,8 @@ class RateLimit(logging.Filter):
             bucket = self.keys[key] = _Bucket(KEY_BURST, 1.0 / KEY_EVERY_S, now)
             while len(self.keys) > MAX_KEYS:
                 del self.keys[next(iter(self.keys))]
-        if bucket.take(now) and self.global_bucket.take(now):
+        overall = self.debug_bucket if record.levelno <= logging.DEBUG else self.global_bucket
+        if bucket.take(now) and overall.take(now):
             return self._passed(record)
         self.suppressed += 1
         self.unsaid += 1
