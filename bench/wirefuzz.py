@@ -49,7 +49,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packets", type=int, default=1000000)
     parser.add_argument("--every", type=int, default=100000, help="RSS row every this many packets")
-    parser.add_argument("--reload-every", type=int, default=20000)
+    parser.add_argument("--reload-every", type=int, default=10000,
+                        help="SIGHUP moving the hostile upstream every this many packets (0: never)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="dprive-wirefuzz-"))
@@ -83,7 +84,7 @@ def main(argv=None):
         started = time.monotonic()
 
         def reload_if_due(report):
-            if report.hostile < next_reload[0]:
+            if args.reload_every <= 0 or report.hostile < next_reload[0]:
                 return
             next_reload[0] += args.reload_every
             reloads[0] += 1
@@ -101,7 +102,7 @@ def main(argv=None):
 
         print("== %d hostile packets against dprive pid %d (port %d)" % (args.packets, dp.pid, dp.port))
         with WireFuzzer(dp.port, seed=args.seed) as fuzz:
-            step = min(args.reload_every, args.every)
+            step = min(args.reload_every, args.every) if args.reload_every > 0 else args.every
 
             def tick(report):
                 reload_if_due(report)
