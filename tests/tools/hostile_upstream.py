@@ -175,7 +175,10 @@ class HostileUpstream:
 
     async def _answer(self, fault, query, writer):
         """Carry out `fault`; False when the connection is to end."""
-        raw_fd = writer.get_extra_info("socket").fileno()
+        sock = writer.get_extra_info("socket")
+        if sock is None:
+            return False      # dprive went away meanwhile
+        raw_fd = sock.fileno()
         honest = honest_answer(query, self.big_txt_bytes)
         if fault == "honest":
             out = honest
