@@ -119,6 +119,13 @@ bench: deps venv
 	$(PY) bench/bench.py
 	$(PY) bench/footprint.py
 
+# dprive's RSS across PACKETS hostile LAN packets (UDP and TCP) with a hostile
+# DoT upstream beside a good one, good queries checked (bench/wirefuzz.py).
+PACKETS ?= 1000000
+.PHONY: fuzz-wire
+fuzz-wire: deps venv
+	$(PY) bench/wirefuzz.py --packets $(PACKETS)
+
 # The draft's recovery flows on the netns network, dprive and stubby side by side (root).
 flows: deps venv
 	$(PY) bench/flows.py

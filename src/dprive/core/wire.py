@@ -191,9 +191,24 @@ def read_question(msg):
     cur = Cursor(msg, HEADER_LEN)
     cur.skip_name()
     name = bytes(msg[HEADER_LEN:cur.pos])
+    if _compressed(name):
+        # The first name of a message has nothing before it to point at: a
+        # pointer there loops or points into the header. Forwarded, such a query
+        # makes resolvers drop the whole TLS session (unbound does).
+        raise WireError("compression pointer in the question name")
     qtype = cur.u16()
     qclass = cur.u16()
     return Question(name, qtype, qclass, cur.pos)
+
+
+def _compressed(wire_name):
+    """True if a name skip_name has checked ends with a compression pointer."""
+    pos = 0
+    while wire_name[pos] != 0:
+        if wire_name[pos] & 0xC0:
+            return True
+        pos += wire_name[pos] + 1
+    return False
 
 
 def name_to_text(wire_name):

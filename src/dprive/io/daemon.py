@@ -16,11 +16,12 @@ from dprive import __version__
 from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
-from dprive.io import tcp
+from dprive.io import lograte, tcp
 from dprive.io.core_settings import forwarder_config, upstream_lists
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
+from dprive.io.status import daemon_status
 from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsError, start_failure
 from dprive.tls.sessions import SessionStore
@@ -55,12 +56,14 @@ class Daemon:
         self.gen_index = {}      # gen -> the upstream's index now (a reload may move it)
         self.clients = {}        # key -> reply callable
         self.dirty = set()       # UpstreamConnections with queued plaintext
+        self.session_reads = 0   # TLS sessions read for resumption
         self._next_key = 0
         self._timer = None
         self._timer_at = None
         self.loop = None
         self.started = time.time()
         self.servers = []
+        self.tcp_factory = None
         self.control = None
         self.ubus = None
         self.stopping = None
@@ -259,52 +262,21 @@ class Daemon:
 
     def _session_keeper(self, identity):
         def keep(session):
-            self.sessions.offer(identity, session)
+            self.session_reads += 1    # each may cost memory (tls/dot.py SESSION_READ_LEAKS)
+            return self.sessions.offer(identity, session)
         return keep
 
     # ---- status ---------------------------------------------------------------
 
     def status(self):
-        snapshot = self.forwarder.status(self.now())
-        counters = snapshot["counters"]
-        counters.update(self.lan_counters)
-        upstreams = snapshot["upstreams"]
-        for upstream, entry in zip(self.upstreams, upstreams):
-            entry["address"] = upstream.address
-            entry["port"] = upstream.port
-            entry["auth_name"] = upstream.auth_name
-            entry["pins"] = len(upstream.spki)
-            entry["keepalive"] = {
-                "idle_s": upstream.keepalive_idle_s,
-                "interval_s": upstream.keepalive_interval_s,
-                "count": upstream.keepalive_count,
-                "probe_bytes_per_hour": tcp.probe_bytes_per_hour(upstream.keepalive_idle_s),
-            }
-            if "dtls" in entry.get("transports", ()):
-                entry["dtls_unavailable"] = self.auth.dtls_unavailable
-        return {
-            "version": __version__,
-            "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.started, 1),
-            "profile": self.settings.profile,
-            "listen": ["%s port %d" % (a, self.settings.listen_port) for a in self.settings.listen_address],
-            "pending": snapshot["pending"],
-            # LAN clients the daemon still holds a reply for: those pending, no more
-            "waiting_clients": len(self.clients),
-            "counters": counters,
-            "upstreams": upstreams,
-            # pyOpenSSL, cryptography and OpenSSL versions, what is missing, what is off
-            "dtls": self.auth.dtls_support.status() if self.auth.dtls_support else None,
-            # LuCI's Status page reaches the daemon only through the ubus object
-            "ubus": self.ubus.status() if self.ubus else None,
-        }
+        return daemon_status(self)
 
     # ---- life cycle -----------------------------------------------------------
 
     async def open_listeners(self):
         port = self.settings.listen_port
-        tcp_factory = TcpListenerFactory(self, self.lan_counters, self.settings.tcp_client_idle_ms,
-                                         self.settings.max_tcp_clients)
+        tcp_factory = self.tcp_factory = TcpListenerFactory(
+            self, self.lan_counters, self.settings.tcp_client_idle_ms, self.settings.max_tcp_clients)
         for address in self.settings.listen_address:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             try:
@@ -386,6 +358,7 @@ def setup_logging(level_name):
         level=getattr(logging, level_name.upper()),
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    lograte.install(logging.getLogger().handlers)
 
 
 def run_daemon(settings):

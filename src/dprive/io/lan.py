@@ -14,7 +14,7 @@ from dprive.core.framing import FrameDecoder, FramingError, frame
 RCVBUF_BYTES = 1 << 20
 
 LAN_COUNTERS = ("tcp_connections", "tcp_rejected", "tcp_zero_length", "tcp_incomplete",
-                "tcp_idle_closed")
+                "tcp_idle_closed", "tcp_paused", "tcp_overrun", "tcp_evicted")
 
 
 class UdpListener:
@@ -82,6 +82,18 @@ def udp_socket(address, port):
     return sock
 
 
+# A LAN TCP client may pipeline (RFC 7766), but one that sends faster than it
+# reads must not grow the daemon. Past this many queries waiting for answers we
+# stop reading its socket (the kernel's buffers then push back on it): dnsmasq
+# sends one query per connection, stub resolvers pipeline a handful.
+MAX_QUERIES_PER_TCP_CLIENT = 64
+# Answers queued for a client that does not read: past the high mark we stop
+# reading it too; past the hard limit (a client that pipelined big answers and
+# never reads them) it is dropped. asyncio's own default high mark is 64 KiB.
+WRITE_HIGH_BYTES = 64 * 1024
+WRITE_HARD_LIMIT_BYTES = 256 * 1024
+
+
 class TcpClient(asyncio.Protocol):
     def __init__(self, handler, counters, idle_ms, active):
         self.handler = handler
@@ -92,59 +104,133 @@ class TcpClient(asyncio.Protocol):
         self.transport = None
         self.idle_handle = None
         self.outstanding = 0          # queries not yet answered
+        self.backlog = []             # whole messages read past the per-client bound
         self.peer_done = False        # the client half-closed
+        self.reading = True
+        self.write_paused = False
+        self.last_active = 0.0        # loop time of the last whole message or answer
 
     def connection_made(self, transport):
         self.transport = transport
-        self.active.add(self)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES)
         self.counters["tcp_connections"] += 1
         self._touch()
 
     def data_received(self, data):
-        self._touch()
+        # Only a whole message counts as activity: a client dripping one byte at a
+        # time (slowloris) must finish its message within the idle time.
+        was_between_messages = not self.decoder.pending()
         try:
             messages = self.decoder.feed(data)
         except FramingError:
             self.counters["tcp_zero_length"] += 1
-            self.transport.close()
+            self._abort()
             return
-        for msg in messages:
+        if messages or was_between_messages:
+            self._touch()
+        self.backlog.extend(messages)
+        self._take()
+
+    def _take(self):
+        """Hand the core what the per-client bound allows; stop reading past it."""
+        while self.backlog and self.outstanding < MAX_QUERIES_PER_TCP_CLIENT:
+            if self.transport is None or self.transport.is_closing():
+                self.backlog = []
+                return
+            msg = self.backlog.pop(0)
             self.outstanding += 1
             self.handler.client_query(msg, self._reply, False)
+        self._set_reading()
+
+    def _set_reading(self):
+        want = (not self.write_paused and not self.backlog
+                and self.outstanding < MAX_QUERIES_PER_TCP_CLIENT)
+        if want == self.reading or self.transport is None or self.transport.is_closing():
+            return
+        self.reading = want
+        if want:
+            self.transport.resume_reading()
+        else:
+            self.counters["tcp_paused"] += 1
+            self.transport.pause_reading()
+
+    def pause_writing(self):
+        self.write_paused = True
+        self._set_reading()
+
+    def resume_writing(self):
+        self.write_paused = False
+        self._set_reading()
 
     def eof_received(self):
         if self.decoder.pending():
             self.counters["tcp_incomplete"] += 1
         self.peer_done = True
         # Keep our half open while answers to queries already received are on their way.
-        return self.outstanding > 0
+        return self.outstanding > 0 or bool(self.backlog)
 
     def connection_lost(self, exc):
         self.active.discard(self)
+        self.backlog = []
         if self.idle_handle is not None:
             self.idle_handle.cancel()
+            self.idle_handle = None
 
     def _reply(self, msg):
         self.outstanding -= 1
         if self.transport is None or self.transport.is_closing():
             return
         self.transport.write(frame(msg))
-        if self.peer_done and self.outstanding == 0:
+        if self.transport.get_write_buffer_size() > WRITE_HARD_LIMIT_BYTES:
+            self.counters["tcp_overrun"] += 1
+            self._abort()
+            return
+        self._touch()
+        if self.backlog:
+            self._take()
+        elif self.peer_done and self.outstanding == 0:
+            # The idle timer stays armed: a client that half-closed and never
+            # reads would otherwise hold this connection until the answers drain.
             self.transport.close()
         else:
-            self._touch()
+            self._set_reading()
+
+    def write_buffer(self):
+        if self.transport is None or self.transport.is_closing():
+            return 0
+        return self.transport.get_write_buffer_size()
 
     def _touch(self):
         if self.idle_handle is not None:
             self.idle_handle.cancel()
         loop = asyncio.get_running_loop()
+        self.last_active = loop.time()
         self.idle_handle = loop.call_later(self.idle_s, self._idle)
 
     def _idle(self):
+        self.idle_handle = None
         if self.decoder.pending():
             self.counters["tcp_incomplete"] += 1
         self.counters["tcp_idle_closed"] += 1
-        self.transport.close()
+        self._abort()
+
+    def idle(self):
+        """The client may be let go for a newcomer: nothing asked and nothing
+        owed, or it does not read what it asked for (its answers pile up)."""
+        return self.outstanding == 0 and not self.backlog or self.write_paused
+
+    def evict(self):
+        self.counters["tcp_evicted"] += 1
+        self._abort()
+
+    def _abort(self):
+        """Go now. close() would wait for the queued answers to drain, forever
+        for a client that does not read, and it would keep its slot."""
+        self.backlog = []
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 class TcpListenerFactory:
@@ -158,9 +244,28 @@ class TcpListenerFactory:
         self.active = set()
 
     def __call__(self):
-        if len(self.active) >= self.max_clients:
+        if len(self.active) >= self.max_clients and not self._evict_one():
             return _Refused(self.counters)
-        return TcpClient(self.handler, self.counters, self.idle_ms, self.active)
+        client = TcpClient(self.handler, self.counters, self.idle_ms, self.active)
+        # Counted from now, not from connection_made: asyncio accepts a whole
+        # backlog of connections before it calls any connection_made, and each
+        # accept asks here whether there is room.
+        self.active.add(client)
+        return client
+
+    def _evict_one(self):
+        """At the limit, the client idle longest makes room (RFC 7766 6.2.3: a
+        server under pressure may close idle connections), so connections held
+        open for nothing cannot lock the LAN's TCP clients out for their idle
+        time. Clients waiting for answers are not evicted, unless they do
+        not read them."""
+        idle = [c for c in self.active if c.idle() and c.transport is not None]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        self.active.discard(oldest)   # its slot is the newcomer's now
+        oldest.evict()
+        return True
 
 
 class _Refused(asyncio.Protocol):

@@ -71,6 +71,9 @@ async def reload(daemon):
         if index in moved:
             daemon.gen_index[gen] = moved[index]
     daemon.upstreams = list(new.upstreams)
+    # Tickets of servers no longer configured would otherwise stay for good (one per reload).
+    daemon.sessions.keep_only(set(u.identity() for u in new.upstreams)
+                              | set(u.identity() + ("dtls",) for u in new.upstreams))
     daemon.settings = new
     logging.getLogger().setLevel(getattr(logging, new.log_level.upper()))
     daemon.apply(actions)

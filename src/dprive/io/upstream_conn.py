@@ -14,7 +14,7 @@ import socket
 from dprive.core.forwarder import CLOSE_NOTIFY, FIN, RST, TIMEOUT
 from dprive.core.framing import FrameDecoder, FramingError, frame
 from dprive.io import tcp
-from dprive.tls.dot import AuthError, TlsError, start_failure
+from dprive.tls.dot import SESSION_READ_LEAKS, AuthError, TlsError, start_failure
 
 # TLS 1.3 servers send their tickets right after the handshake; unbound sends two.
 TICKET_READS = 4
@@ -82,9 +82,7 @@ class UpstreamConnection(asyncio.Protocol):
         if out:
             self.transport.write(out)
         if self.tls.established and self.ticket_reads < TICKET_READS:
-            self.ticket_reads += 1
-            if self.on_session is not None:
-                self.on_session(self.tls.session())
+            self._read_ticket()
         if plaintext and not self.finished:
             self.answered = True
             self._deliver(plaintext)
@@ -147,6 +145,20 @@ class UpstreamConnection(asyncio.Protocol):
         data = b"".join(self.outbox)
         self.outbox = []
         return self.tls.send(data)
+
+    def _read_ticket(self):
+        self.ticket_reads += 1
+        if self.on_session is None:
+            return
+        if SESSION_READ_LEAKS:
+            # Every read leaks (see tls/dot.py): none after a resumption (the
+            # ticket offered stays in the store), and none once one is kept.
+            if self.tls.resumed():
+                self.ticket_reads = TICKET_READS
+            elif self.on_session(self.tls.session()):
+                self.ticket_reads = TICKET_READS
+            return
+        self.on_session(self.tls.session())
 
     def _quickack(self):
         """ACK the server's handshake flight and tickets at once, not 40 ms later.

@@ -7,8 +7,20 @@ log them plainly; strict profile never lets such a session carry a query.
 """
 
 import ssl
+import sys
 
 from dprive.tls.spki import DerError, spki_pin
+
+# CPython gh-116810: each read of SSLObject.session leaks a copy of the session
+# (about 6 kB: ticket, peer certificate) in 3.11 (OpenWrt 24.10's Python) and
+# 3.12 before 3.12.7 (the fix, gh-123249, reached 3.13 before 3.13.1). With it,
+# the daemon reads a session only after a full handshake and reuses a ticket
+# that resumed instead of fetching each new one: an RSS that grew by 7 kB per
+# reconnect stays flat (bench/wirefuzz.py; tests/integration/test_table_bounds.py).
+SESSION_READ_LEAKS = (sys.implementation.name == "cpython"
+                      and (sys.version_info[:2] == (3, 11)
+                           or (3, 12) <= sys.version_info[:3] < (3, 12, 7)
+                           or (3, 13) <= sys.version_info[:3] < (3, 13, 1)))
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 READ_CHUNK = 65536
@@ -124,6 +136,9 @@ class TlsClient:
 
     def session(self):
         return self._obj.session
+
+    def resumed(self):
+        return self._obj.session_reused
 
     def _handshake(self):
         try:

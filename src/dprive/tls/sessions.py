@@ -24,5 +24,14 @@ class SessionStore:
         self._sessions[identity] = session
         return True
 
+    def size(self):
+        return len(self._sessions)
+
+    def keep_only(self, identities):
+        """After a reload: the sessions of upstreams no longer configured go."""
+        for identity in list(self._sessions):
+            if identity not in identities:
+                del self._sessions[identity]
+
     def forget(self, identity):
         self._sessions.pop(identity, None)
