@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-for path in (HERE, ROOT / "tests" / "unit", ROOT / "src"):
+for path in (HERE, ROOT / "tests" / "unit", ROOT / "src", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
