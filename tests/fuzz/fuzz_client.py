@@ -94,6 +94,36 @@ def check_sent(h, key_of_sent):
         require(ours.flags == theirs.flags, "flags changed on the way up")
 
 
+def opt_fields(opt):
+    return None if opt is None else (opt.udp_size, opt.ext_rcode, opt.version, opt.flags, opt.options)
+
+
+def check_wire(msg):
+    """core/wire.py's own round trips on a client message: the OPT record
+    taken out and put back reads the same, an error answer to anything with
+    a header parses and keeps its ID."""
+    try:
+        header = wire.parse_header(msg)
+    except wire.WireError:
+        require(len(msg) < wire.HEADER_LEN, "a header refused in %d bytes", len(msg))
+        return
+    error = wire.make_error(msg, wire.RCODE_FORMERR)
+    wire.validate(error)
+    require(wire.get_id(error) == header.id and len(error) <= wire.MIN_UDP_PAYLOAD,
+            "an error answer with another ID, or too large for any client")
+    require(wire.set_id(msg, 0xBEEF)[2:] == msg[2:] and wire.get_id(wire.set_id(msg, 0xBEEF)) == 0xBEEF,
+            "set_id changed more than the ID")
+    try:
+        opt = wire.find_opt(msg)
+    except wire.WireError:
+        return
+    without = wire.replace_opt(msg, None, opt)
+    require(wire.find_opt(without) is None, "the OPT record is still there after removing it")
+    if opt is not None and len(opt.pack()) + len(without) <= 65535:
+        again = wire.find_opt(wire.replace_opt(without, opt, None))
+        require(opt_fields(again) == opt_fields(opt), "the OPT record reads otherwise once put back")
+
+
 def one_input(data):
     src = ByteSource(data)
     mode = src.u8()
@@ -104,6 +134,7 @@ def one_input(data):
     keys = [h.ask(msg, udp=not tcp) for msg in lan_messages(src, tcp, bool(mode & 0x80))]
     for key in keys:
         expect = h.expect[key]
+        check_wire(expect.msg)
         if expect.verdict == message.ACCEPT or len(expect.msg) > message.MAX_QUERY_LEN:
             continue
         parsed = dnspython_reads(expect.msg)
