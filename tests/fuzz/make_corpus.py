@@ -79,7 +79,7 @@ def client_seeds():
     return seeds
 
 
-# corescript.py ops
+# corescript.py ops (UP takes two bytes after it: which session, and whether TFO was used)
 Q_MADE, Q_RAW, UP, ANSWER, RAW, MUTATED, LATE, GARBLED, CLOSED, FAILED, ALERT, TICK, RECONNECT, STREAM, TC, RELOAD = range(16)
 
 
@@ -88,20 +88,22 @@ def upstream_seeds():
     seeds = {}
     # setup: first byte (1 upstream, padding 128), then one transport byte per upstream
     tls1 = b"\x00\x00"
-    seeds["tls-query-answer"] = tls1 + bytes([UP, 0, Q_MADE, 0, 0, 0, 0x12, 0x34, 1, ANSWER, 5, 0, 0, 0])
-    seeds["tls-raw-real-answers"] = tls1 + bytes([UP, 0]) + b"".join(
+    seeds["tls-query-answer"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0, 0, 0, 0x12, 0x34, 1, ANSWER, 5, 0, 0, 0])
+    seeds["edns-answer-with-keepalive"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0x01, 0x04, 0xd0, 0, 0, 0x12, 0x34, 0,
+                                                        ANSWER, 5, 0, 1, 0x00, 0x64])
+    seeds["tls-raw-real-answers"] = tls1 + bytes([UP, 0, 0]) + b"".join(
         bytes([Q_MADE, 1, 0, 0, 0, 0, 0, 0]) + bytes([RAW, 0]) + blob(a) for a in answers)
-    seeds["tls-stream-of-answers"] = tls1 + bytes([UP, 0, Q_MADE, 0, 0, 0, 0, 0, 0, STREAM, 0]) + blob(
+    seeds["tls-stream-of-answers"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0, 0, 0, 0, 0, 0, STREAM, 0]) + blob(
         b"".join(blob(a) for a in answers)) + b"\x05"
-    seeds["tls-close-replay-timeout"] = tls1 + bytes([UP, 0, Q_MADE, 0, 0, 0, 0, 0, 1, CLOSED, 0, 0, 0,
-                                                      UP, 0, TICK, 0x10, 0, 3, ANSWER, 0, 0, 0, 0])
-    seeds["two-upstreams-mutated"] = b"\x01\x00\x00" + bytes([UP, 0, UP, 1, Q_MADE, 0x11, 0x04, 0xd0, 0, 0, 0, 0, 0,
+    seeds["tls-close-replay-timeout"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0, 0, 0, 0, 0, 1, CLOSED, 0, 0, 0,
+                                                      UP, 0, 0, TICK, 0x10, 0, 3, ANSWER, 0, 0, 0, 0])
+    seeds["two-upstreams-mutated"] = b"\x01\x00\x00" + bytes([UP, 0, 0, UP, 1, 0, Q_MADE, 0x11, 0x04, 0xd0, 0, 0, 0, 0, 0,
                                                               MUTATED, 0, 0, 0, 2, 3, 0xff, 1, 20])
-    seeds["dtls-alert-and-truncated"] = b"\x00\x02" + bytes([UP, 0, Q_MADE, 0x01, 0x10, 0x00, 0, 0, 0, 0, 0,
-                                                             ALERT, 0, UP, 0, TC, 0, 0, 0, UP, 0, ANSWER, 0, 0, 0, 0])
-    seeds["dtls-probe-keepwarm-reload"] = b"\x41\x01" + bytes([UP, 0, TICK, 0xff, 0xff, 0, RELOAD, 1, 0, 1, 1, 1,
+    seeds["dtls-alert-and-truncated"] = b"\x00\x02" + bytes([UP, 0, 0, Q_MADE, 0x01, 0x10, 0x00, 0, 0, 0, 0, 0,
+                                                             ALERT, 0, UP, 0, 0, TC, 0, 0, 0, UP, 0, 0, ANSWER, 0, 0, 0, 0])
+    seeds["dtls-probe-keepwarm-reload"] = b"\x41\x01" + bytes([UP, 0, 0, TICK, 0xff, 0xff, 0, RELOAD, 1, 0, 1, 1, 1,
                                                                GARBLED, 0, LATE, 0, 0, 0, 0, RECONNECT, 1])
-    seeds["overload-max-pending"] = b"\x80\x00" + bytes([UP, 0]) + bytes([Q_MADE, 0, 0, 0, 0, 0, 0]) * 4 + bytes(
+    seeds["overload-max-pending"] = b"\x80\x00" + bytes([UP, 0, 0]) + bytes([Q_MADE, 0, 0, 0, 0, 0, 0]) * 4 + bytes(
         [Q_RAW]) + blob(queries()[0].to_wire()) + b"\x00" + bytes([FAILED, 0, 1])
     return seeds
 
@@ -174,13 +176,15 @@ def dtls_seeds(flow):
         out += u16(1200)
         if dtls_record.is_plaintext_alert(datagram):
             out += b"\x00"
-        out += bytes([UP, 0])
+        out += bytes([UP, 0, 0])
         seeds["%02d-%s-%d-bytes" % (n, who, len(datagram))] = out
     everything = b"\x14\x02\x0a\x00\x00\x00\x00"
     for who, datagram in flow:
         everything += blob(datagram) + u16(200) + (b"\x00" if dtls_record.is_plaintext_alert(datagram) else b"")
         everything += bytes([TICK, 0, 50, 0])
     seeds["whole-flow"] = everything
+    cut = flow[0][1][:-1]          # the ClientHello one byte short: its record claims more
+    seeds["record-cut-short"] = b"\x34\x02\x0a\x00\x00\x00\x07" + blob(cut) + bytes([UP, 0, 0])
     return seeds
 
 
@@ -204,6 +208,9 @@ def config_seeds():
         b"package dprive\nconfig dprive 'main'\n\toption port '99999'\n\toption profile \"strict\n"
         b"\toption nosuch 'x'\nconfig upstream\n\toption address '198.18.0.1%eth0'\n"
         b"\tlist spki 'bm90IGEgcGlu'\n\toption enabled 'maybe'\n\xff\n")
+    seeds["control-characters"] = (
+        b"config dprive 'main'\n\toption port '53\x1b[31m'\n\toption profile 'x\x7f'\n"
+        b"config upstream 'u\x01'\n\toption name 'a\tb'\n")
     return seeds
 
 
