@@ -22,7 +22,7 @@ from dprive import config as cfg
 from dprive.gateway import config as gwcfg
 from dprive.uci import ConfigError, parse_uci
 
-from coreshell import Violation, require
+from coreshell import CONTROL, Violation, require
 
 TARGET = "config"
 _DIR = tempfile.mkdtemp(prefix="dprive-fuzz-config-")
@@ -59,8 +59,7 @@ def check_error(err, lines):
         else:
             require(number.isdigit() and 1 <= int(number) <= lines,
                     "a problem with line %r of a %d-line file: %r", number, lines, problem)
-        require(all(0x20 <= ord(c) < 0x7F or ord(c) > 0x9F for c in problem),
-                "a control character in %r", problem)
+        require(not CONTROL.search(problem), "a control character in %r", problem)
     require(err.report().startswith(err.problems[0]), "report() lost the first problem")
 
 
