@@ -16,7 +16,7 @@ from dprive.core.framing import FrameDecoder, FramingError, frame
 
 from bytesource import ByteSource
 from coreharness import make_answer, make_query
-from coreshell import CheckedHarness, require
+from coreshell import CheckedHarness, require, small_bounds
 
 TRANSPORT_SETS = ((fw.TLS,), (fw.DTLS,), (fw.DTLS, fw.TLS))
 PADDING = (128, 0, 468, 128)
@@ -228,11 +228,12 @@ def reload(h, src):
 
 def run_script(data):
     """Set up, run the steps, let the deadlines pass, check the end."""
-    src = ByteSource(data)
-    h = setup(src)
-    steps = 0
-    while src.left() and steps < MAX_STEPS:
-        step(h, src)
-        steps += 1
-    h.settle()
+    with small_bounds():
+        src = ByteSource(data)
+        h = setup(src)
+        steps = 0
+        while src.left() and steps < MAX_STEPS:
+            step(h, src)
+            steps += 1
+        h.settle()
     return h

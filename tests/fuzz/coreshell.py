@@ -31,8 +31,24 @@ if _UNIT not in sys.path:
 
 from coreharness import Harness  # noqa: E402
 
-from dprive.core import forwarder as fw, message, wire  # noqa: E402
-from dprive.core.upstream import RECOVERIES_KEPT, RETIRED_IDS_KEPT  # noqa: E402
+from dprive.core import forwarder as fw, message, upstream, wire  # noqa: E402
+
+# Small bounds while a harness runs, so that an input of a few hundred steps
+# reaches them and the code that keeps a table at its bound runs (upstream.py
+# reads them at call time). Restored after each input: pytest runs the unit
+# tests in the same process.
+SMALL_BOUNDS = {"RETIRED_IDS_KEPT": 8, "RECOVERIES_KEPT": 3}
+
+
+class small_bounds:
+    def __enter__(self):
+        self.saved = dict((name, getattr(upstream, name)) for name in SMALL_BOUNDS)
+        for name, value in SMALL_BOUNDS.items():
+            setattr(upstream, name, value)
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            setattr(upstream, name, value)
 
 MAX_STREAM_MESSAGE = 65535
 LOG_LEVELS = (10, 20, 30, 40, 50)
@@ -226,7 +242,7 @@ class CheckedHarness(Harness):
         for pq in fwd.pending.values():
             require(not pq.done, "a finished query is still pending")
         for up in fwd.upstreams:
-            require(len(up.recoveries) <= RECOVERIES_KEPT, "%d recoveries kept", len(up.recoveries))
+            require(len(up.recoveries) <= upstream.RECOVERIES_KEPT, "%d recoveries kept", len(up.recoveries))
             for name, value in up.counters.items():
                 require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
             for session in (up.session, up.previous, up.stream):
@@ -237,7 +253,7 @@ class CheckedHarness(Harness):
 
     def _check_session(self, up, session):
         fwd = self.fwd
-        require(len(session.retired) <= RETIRED_IDS_KEPT, "%d retired IDs kept", len(session.retired))
+        require(len(session.retired) <= upstream.RETIRED_IDS_KEPT, "%d retired IDs kept", len(session.retired))
         require(len(session.retired) == len(session._retired_order), "retired IDs and their order differ")
         for upstream_id, attempt in session.inflight.items():
             require(attempt.id == upstream_id, "an attempt filed under another ID")

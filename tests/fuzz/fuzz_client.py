@@ -26,7 +26,7 @@ from dprive.io.lan import UdpListener
 
 from bytesource import ByteSource
 from corescript import made_query
-from coreshell import CheckedHarness, require
+from coreshell import CheckedHarness, small_bounds, require
 
 TARGET = "client"
 MAX_MESSAGES = 64
@@ -128,6 +128,11 @@ def check_wire(msg):
 
 
 def one_input(data):
+    with small_bounds():
+        _one_input(data)
+
+
+def _one_input(data):
     src = ByteSource(data)
     mode = src.u8()
     tcp = bool(mode & 1)

@@ -20,7 +20,7 @@ from dprive.core import forwarder as fw
 
 from bytesource import ByteSource
 from coreharness import make_query
-from coreshell import CheckedHarness, Violation, require
+from coreshell import CheckedHarness, small_bounds, Violation, require
 import corescript
 
 TARGET = "dtls"
@@ -69,6 +69,11 @@ def check_packing(stream, mtu):
 
 
 def one_input(data):
+    with small_bounds():
+        _one_input(data)
+
+
+def _one_input(data):
     src = ByteSource(data)
     first = src.u8()
     level, description, seq = src.u8(), src.u8(), src.u16() << 16 | src.u16()

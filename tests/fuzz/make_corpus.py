@@ -91,6 +91,8 @@ def upstream_seeds():
     seeds["tls-query-answer"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0, 0, 0, 0x12, 0x34, 1, ANSWER, 5, 0, 0, 0])
     seeds["edns-answer-with-keepalive"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0x01, 0x04, 0xd0, 0, 0, 0x12, 0x34, 0,
                                                         ANSWER, 5, 0, 1, 0x00, 0x64])
+    seeds["five-losses-found-while-quiet"] = tls1 + bytes([UP, 0, 0]) + bytes(
+        [TICK, 0x30, 0x00, 0, CLOSED, 0, 0, 0, UP, 0, 0]) * 5
     seeds["tls-raw-real-answers"] = tls1 + bytes([UP, 0, 0]) + b"".join(
         bytes([Q_MADE, 1, 0, 0, 0, 0, 0, 0]) + bytes([RAW, 0]) + blob(a) for a in answers)
     seeds["tls-stream-of-answers"] = tls1 + bytes([UP, 0, 0, Q_MADE, 0, 0, 0, 0, 0, 0, STREAM, 0]) + blob(
