@@ -7,8 +7,9 @@ schema in config.py). Checked:
 
 - the outcome is settings or a ConfigError, never another exception;
 - every problem is one line `FILE:LINE: ...` (LINE within the file) or
-  `FILE: ...`, with no control character (uci.show escapes values), and
-  report() gives them all;
+  `FILE: ...`, with no control character (uci.show escapes values) and
+  none of Python's own words (an exception's text passed on), and report()
+  gives them all;
 - what parse_uci reads, written out again in canonical quoting, reads the
   same; and settings that load, written out so, load the same.
 """
@@ -28,6 +29,10 @@ TARGET = "config"
 _DIR = tempfile.mkdtemp(prefix="dprive-fuzz-config-")
 atexit.register(shutil.rmtree, _DIR, True)
 PATH = os.path.join(_DIR, "dprive")
+# What Python says, not dprive: such text in a problem means an exception's
+# message went to the user instead of an "expected ..." of our own.
+PYTHON_WORDS = ("Traceback", "sys.", "Exceeds the limit", "invalid literal", "object has no attribute",
+                "codec can't")
 
 
 def quote(value):
@@ -60,6 +65,8 @@ def check_error(err, lines):
             require(number.isdigit() and 1 <= int(number) <= lines,
                     "a problem with line %r of a %d-line file: %r", number, lines, problem)
         require(not CONTROL.search(problem), "a control character in %r", problem)
+        for leak in PYTHON_WORDS:
+            require(leak not in problem, "Python's own words in a problem: %r", problem[:300])
     require(err.report().startswith(err.problems[0]), "report() lost the first problem")
 
 
