@@ -39,6 +39,8 @@ def run_target(name, out, seconds, runs, python):
     cmd = [python, str(targets.HERE / "run.py"), name, str(corpus), str(targets.CORPUS / name),
            "-artifact_prefix=%s/" % findings, "-print_final_stats=1", "-timeout=60",
            "-rss_limit_mb=2048", "-max_len=16384"]
+    if targets.write_dictionary(name, base / "dict"):
+        cmd.append("-dict=%s" % (base / "dict"))
     if (targets.REGRESSIONS / name).is_dir():
         cmd.append(str(targets.REGRESSIONS / name))
     if seconds:

@@ -36,3 +36,36 @@ def inputs(name):
                 if path.is_file() and not path.name.startswith("."):
                     found.append((path, path.read_bytes()))
     return found
+
+
+def dictionary(name):
+    """Tokens for libFuzzer's -dict (the words a target's input is made of), or None.
+
+    For config: the UCI keywords and every section type, option name and
+    choice in schema.py, so the fuzzer writes options the schema knows and
+    gets past "unknown option" into each type's checks.
+    """
+    if name != "config":
+        return None
+    from dprive import schema
+    words = {"config", "option", "list", "package", "main", "'", '"', "#", "\\", "\n\t", "''",
+             schema.SECTION_MAIN, schema.SECTION_UPSTREAM, schema.SECTION_GATEWAY,
+             "1", "0", "yes", "off", "-1", "65536", "::1", "198.18.0.1", "/tmp/x", "fe80::1%eth0"}
+    for options in (schema.MAIN_OPTIONS, schema.UPSTREAM_OPTIONS, schema.GATEWAY_OPTIONS):
+        for option, spec in options.items():
+            words.add(option)
+            words.update(spec.get("choices", ()))
+    return sorted(words)
+
+
+def write_dictionary(name, path):
+    """Write target `name`'s tokens to `path` in libFuzzer's format; False if it has none."""
+    words = dictionary(name)
+    if not words:
+        return False
+    with open(path, "w") as handle:
+        for word in words:
+            data = word.encode("utf-8")
+            handle.write('"%s"\n' % "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C)
+                                              else "\\x%02x" % b for b in data))
+    return True
