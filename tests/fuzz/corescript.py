@@ -57,18 +57,21 @@ def made_query(src):
     return make_query(NAMES[src.below(len(NAMES))], QTYPES[src.below(len(QTYPES))], src.u16(), opt)
 
 
-def sessions(h):
-    """(index, gen) of every session the core holds."""
+def sessions(h, handshaking=False):
+    """(index, gen) of every session the core holds; `handshaking`: only those
+    not up yet. The shell reports `connected` and `connect_failed` only for
+    those (io/upstream_conn.py and io/dtls_conn.py report the end of an
+    established session as `closed`), so the script does too."""
     found = []
     for up in h.fwd.upstreams:
         for session in (up.session, up.previous, up.stream):
-            if session is not None:
+            if session is not None and (not handshaking or session.established_at is None):
                 found.append((up.index, session.gen))
     return found
 
 
-def pick_session(h, src):
-    found = sessions(h)
+def pick_session(h, src, handshaking=False):
+    found = sessions(h, handshaking)
     if not found:
         return None
     return found[src.below(len(found))]
@@ -142,7 +145,7 @@ def step(h, src):
     elif op == 1:
         h.ask(src.blob(), udp=bool(src.u8() & 1))
     elif op == 2:
-        where = pick_session(h, src)
+        where = pick_session(h, src, handshaking=True)
         if where is not None:
             h.run(h.fwd.connected(where[0], where[1], now, {"tls_version": "TLSv1.3", "tfo": bool(src.u8() & 1),
                                                             "resumption_offered": True, "resumed": True}))
@@ -181,7 +184,7 @@ def step(h, src):
         if where is not None:
             h.closed(where[0], "closed", bool(src.u8() & 1), where[1], CLOSE_KINDS[src.below(5)])
     elif op == 9:
-        where = pick_session(h, src)
+        where = pick_session(h, src, handshaking=True)
         if where is not None:
             h.connect_failed_gen(where[0], where[1], "refused", bool(src.u8() & 1))
     elif op == 10:
