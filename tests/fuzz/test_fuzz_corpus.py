@@ -72,3 +72,19 @@ def test_short_fuzz(name, tmp_path):
         pytest.fail("fuzz target %s failed (exit %d); inputs (base64):\n%s\n%s"
                     % (name, proc.returncode, "\n".join(shown), proc.stderr[-4000:]))
     assert "Done %d runs" % SHORT_RUNS[name] in proc.stderr, proc.stderr[-2000:]
+
+
+def test_no_other_tier_imports_the_fuzz_tier():
+    """The MicroPython tier (tests/unit's portable files) and the router's
+    Python (src/ under OpenWrt's stdlib) must not come to need atheris or
+    the harnesses."""
+    names = ["atheris", "coreshell", "corescript", "bytesource", "targets", "fuzz_"]
+    for tier in ("src", "tests/unit", "tests/micropython", "tests/routerpy", "tests/tools"):
+        for path in (targets.ROOT / tier).rglob("*.py"):
+            for line in path.read_text(errors="replace").splitlines():
+                words = line.split()
+                if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                    module = words[1]
+                    assert not any(module == n or module.startswith(n + ".") or n == "fuzz_" and
+                                   module.startswith(n) for n in names) and "tests.fuzz" not in module, \
+                        "%s imports %s" % (path, module)
