@@ -93,6 +93,21 @@ test-feed: deps feed-venvs
 test-micropython: venv
 	$(PY) tests/micropython/run.py
 
+# The fuzz tier (tests/fuzz/README.md): corpus replay and a short fixed run of
+# every target (what `make test` runs), and the long coverage-guided run under
+# atheris, one target at a time: FUZZ_SECONDS per target (or FUZZ_RUNS runs),
+# FUZZ_TARGETS to pick some, FUZZ_MERGE=1 to add new coverage to the seeds.
+FUZZ_SECONDS ?= 120
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?= client,upstream,dtls,config,gateway
+.PHONY: test-fuzz fuzz
+test-fuzz: venv
+	$(PY) -m pytest -q tests/fuzz
+
+fuzz: venv
+	$(PY) tests/fuzz/fuzz_all.py --targets $(FUZZ_TARGETS) \
+		$(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--seconds $(FUZZ_SECONDS)) $(if $(FUZZ_MERGE),--merge)
+
 # dprive under the stdlib as OpenWrt 24.10's (and, with a CPython 3.13 here,
 # 25.12's) split python3 packages install it, with only the feed Makefile's
 # DEPENDS (tests/tools/router_python.py).

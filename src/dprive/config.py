@@ -112,7 +112,9 @@ def convert(spec, raw):
     kind = spec["type"]
     if kind in ("int", "port"):
         low, high = _bounds(spec)
-        if not _INT_RE.match(raw) or not low <= int(raw) <= high:
+        # No bound has 19 digits; and int() of over 4300 digits would raise
+        # with a message meant for developers.
+        if not _INT_RE.match(raw) or len(raw.lstrip("-").lstrip("0")) > 18 or not low <= int(raw) <= high:
             raise ValueError("")
         return int(raw)
     if kind == "bool":

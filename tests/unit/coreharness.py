@@ -12,6 +12,8 @@ from dprive.core import wire
 
 
 def encode_name(text):
+    if text.strip(".") == "":
+        return b"\x00"      # the root
     out = b""
     for label in text.rstrip(".").split("."):
         out += bytes([len(label)]) + label.encode()

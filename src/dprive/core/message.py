@@ -17,6 +17,12 @@ DROP = 2     # no answer is possible (not even a header) or wanted
 
 HOP_BY_HOP = (wire.OPT_PADDING, wire.OPT_TCP_KEEPALIVE)
 
+# The most our OPT changes add to a query on its way out: an OPT record (11
+# bytes) when the client sent none, edns-tcp-keepalive (4) and padding (4 +
+# up to 511, for the largest padding_block, 512). A longer query would not
+# fit the upstream's TCP length prefix (65535), so it is answered FORMERR.
+MAX_QUERY_LEN = 65535 - (11 + 4 + 4 + 511)
+
 
 class ClientQuery:
     """The facts about a client's query that the way back needs."""
@@ -40,6 +46,9 @@ def inspect_query(msg):
         return DROP, None, "a response, not a query"
     if header.opcode() != wire.OPCODE_QUERY:
         return REPLY, wire.make_error(msg, wire.RCODE_NOTIMP), "opcode %d" % header.opcode()
+    if len(msg) > MAX_QUERY_LEN:
+        return (REPLY, wire.make_error(msg, wire.RCODE_FORMERR),
+                "query of %d bytes, longer than the %d that can be forwarded" % (len(msg), MAX_QUERY_LEN))
     try:
         question = wire.read_question(msg)
         opt = wire.find_opt(msg)

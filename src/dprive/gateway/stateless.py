@@ -130,8 +130,9 @@ class CookieJar:
         if len(cookie) != COOKIE_LEN:
             return False
         window = int(now // self.lifetime_s)
+        # No window before the first (the monotonic clock starts near boot).
         return (hmac.compare_digest(cookie, self._mac(window, addr))
-                or hmac.compare_digest(cookie, self._mac(window - 1, addr)))
+                or window > 0 and hmac.compare_digest(cookie, self._mac(window - 1, addr)))
 
 
 class AlertLimiter:

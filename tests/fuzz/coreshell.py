@@ -1,0 +1,279 @@
+"""The I/O shell of the fuzz harnesses: tests/unit/coreharness.py's Harness,
+with every action and every table of the Forwarder checked after each event.
+
+What a real shell (src/dprive/io/daemon.py, Daemon.apply) relies on, and
+what a router's memory relies on, written down as checks:
+
+- every action is a well-formed tuple of its kind (core/actions.py);
+- a SEND goes on a session the core opened and has not closed, is a DNS
+  query that parses, fits a TCP length prefix (io/upstream_conn.py frames it
+  with core.framing.frame) and, over TLS, is padded to the block (RFC 8467);
+- a REPLY is for a client key the shell gave, at most once per key; its
+  message carries the client's ID, parses, fits the client (UDP: its EDNS
+  size; TCP: a length prefix), and has no OPT when the client sent none;
+- log lines are one line of printable text (a LAN client must not be able
+  to forge log lines);
+- no table grows past its bound: pending (max_pending), waiting (only live
+  queries, once each), inflight (only attempts of live queries), retired IDs
+  (RETIRED_IDS_KEPT), recoveries (RECOVERIES_KEPT).
+
+`settle()` then lets time run out and checks that every client got exactly
+one REPLY and that nothing keyed is left behind.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+_UNIT = str(Path(__file__).resolve().parents[1] / "unit")
+if _UNIT not in sys.path:
+    sys.path.insert(0, _UNIT)
+
+from coreharness import Harness  # noqa: E402
+
+from dprive.core import forwarder as fw, message, upstream, wire  # noqa: E402
+
+# Small bounds while a harness runs, so that an input of a few hundred steps
+# reaches them and the code that keeps a table at its bound runs (upstream.py
+# reads them at call time). Restored after each input: pytest runs the unit
+# tests in the same process.
+SMALL_BOUNDS = {"RETIRED_IDS_KEPT": 8, "RECOVERIES_KEPT": 3}
+
+
+class small_bounds:
+    def __enter__(self):
+        self.saved = dict((name, getattr(upstream, name)) for name in SMALL_BOUNDS)
+        for name, value in SMALL_BOUNDS.items():
+            setattr(upstream, name, value)
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            setattr(upstream, name, value)
+
+MAX_STREAM_MESSAGE = 65535
+LOG_LEVELS = (10, 20, 30, 40, 50)
+MAX_TIMER_REPEATS = 50
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")   # C0, DEL and C1: what a log line must not carry
+
+
+class Violation(AssertionError):
+    """An invariant of the core does not hold: a finding of the fuzzer."""
+
+
+def require(ok, what, *args):
+    if not ok:
+        raise Violation(what % args if args else what)
+
+
+class Expect:
+    """What the harness knows about one client key, to check its REPLY."""
+
+    def __init__(self, msg, udp):
+        self.msg = msg
+        self.udp = udp
+        self.verdict, what, _ = message.inspect_query(msg)
+        self.query = what if self.verdict == message.ACCEPT else None   # a ClientQuery
+        self.replies = 0
+
+
+class CheckedHarness(Harness):
+    def __init__(self, names=("one",), config=None, enabled=None, transports=None):
+        super().__init__(names, config, enabled, transports)
+        self.expect = {}          # client key -> Expect
+        self.live = {}            # gen -> transport, sessions opened and not yet closed
+        self.next_key = 0
+
+    # ---- events -------------------------------------------------------------
+
+    def ask(self, msg, udp=True):
+        self.next_key += 1
+        key = self.next_key
+        self.expect[key] = Expect(msg, udp)
+        self.query(key, msg, udp)
+        return key
+
+    def run(self, actions):
+        require(isinstance(actions, list), "events return a list of actions, got %r", type(actions))
+        for action in actions:
+            self.check_action(action)
+            super().run([action])
+        self.check_tables()
+        return actions
+
+    def closed(self, index=0, reason="reset", graceful=False, gen=None, kind=None):
+        gen = self.gen(index) if gen is None else gen
+        self.live.pop(gen, None)      # the shell reports a session only once, at its end
+        return super().closed(index, reason, graceful, gen, kind)
+
+    def connect_failed_gen(self, index, gen, reason="refused", auth=False):
+        self.live.pop(gen, None)
+        return self.run(self.fwd.connect_failed(index, gen, reason, self.clock.now, auth))
+
+    def tick(self, ms):
+        """Advance the clock by `ms`, firing the timer when due; a timer that keeps
+        coming due without time passing would spin the daemon's loop."""
+        end = self.clock.now + ms
+        fired_at, repeats = None, 0
+        while True:
+            when = self.fwd.next_timer()
+            if when is None or when > end:
+                break
+            self.clock.now = max(self.clock.now, when)
+            repeats = repeats + 1 if self.clock.now == fired_at else 0
+            require(repeats < MAX_TIMER_REPEATS, "the timer fired %d times at %r without time passing",
+                    repeats, self.clock.now)
+            fired_at = self.clock.now
+            self.run(self.fwd.timer(self.clock.now))
+        self.clock.now = end
+
+    # ---- one action -----------------------------------------------------------
+
+    def check_action(self, action):
+        require(isinstance(action, tuple) and action, "an action is a non-empty tuple: %r", action)
+        kind = action[0]
+        if kind == fw.CONNECT:
+            require(len(action) == 5, "CONNECT has 5 fields: %r", action)
+            _, index, gen, tfo, transport = action
+            self._index(index, action)
+            require(isinstance(gen, int) and gen not in self.live, "CONNECT of a new gen: %r", action)
+            require(isinstance(tfo, bool), "CONNECT's tfo is a bool: %r", action)
+            require(transport in self.fwd.upstreams[index].transports or transport == fw.TLS,
+                    "CONNECT with a transport the upstream does not allow: %r", action)
+            self.live[gen] = transport
+        elif kind == fw.SEND:
+            require(len(action) == 4, "SEND has 4 fields: %r", action[:3])
+            _, index, gen, msg = action
+            self._index(index, action[:3])
+            require(gen in self.live, "SEND on session %r, which is not open", gen)
+            self._check_sent(msg, self.live[gen])
+        elif kind == fw.CLOSE:
+            require(len(action) == 4, "CLOSE has 4 fields: %r", action)
+            _, index, gen, reason = action
+            if index is not None:
+                self._index(index, action)
+            require(gen in self.live, "CLOSE of session %r, which is not open", gen)
+            self._check_text(reason, action)
+            del self.live[gen]
+        elif kind == fw.REPLY:
+            require(len(action) == 3, "REPLY has 3 fields: %r", action[:2])
+            self._check_reply(action[1], action[2])
+        elif kind == fw.LOG:
+            require(len(action) == 3, "LOG has 3 fields: %r", action)
+            require(action[1] in LOG_LEVELS, "LOG level %r", action[1])
+            self._check_text(action[2], action)
+        else:
+            raise Violation("unknown action %r" % (action,))
+
+    def _index(self, index, action):
+        require(isinstance(index, int) and 0 <= index < len(self.fwd.upstreams),
+                "upstream index out of range: %r", action)
+
+    @staticmethod
+    def _check_text(text, action):
+        require(isinstance(text, str) and text, "a reason or log text: %r", action)
+        require(not CONTROL.search(text), "control character in %r", text)
+
+    def _check_sent(self, msg, transport):
+        require(isinstance(msg, bytes), "SEND carries bytes")
+        require(wire.HEADER_LEN <= len(msg) <= MAX_STREAM_MESSAGE,
+                "SEND of %d bytes: does not fit a length prefix", len(msg))
+        try:
+            header = wire.parse_header(msg)
+            wire.read_question(msg)
+            opt = wire.find_opt(msg)
+        except wire.WireError as err:
+            raise Violation("SEND of a message that does not parse: %s" % err)
+        require(not header.flags & wire.QR, "SEND of a response")
+        require(opt is not None, "SEND without our OPT record")
+        block = self.fwd.config.padding_block
+        if block > 0:
+            require(len(msg) % block == 0, "SEND of %d bytes, not padded to %d", len(msg), block)
+        if transport == fw.DTLS:
+            require(opt.udp_size <= message.DTLS_MAX_PAYLOAD, "DTLS query asks for %d bytes",
+                    opt.udp_size)
+
+    def _check_reply(self, key, msg):
+        expect = self.expect.get(key)
+        require(expect is not None, "REPLY for a key never given: %r", key)
+        expect.replies += 1
+        require(expect.replies == 1, "client %r got %d replies", key, expect.replies)
+        if msg is None:
+            require(expect.verdict == message.DROP, "client %r let go without an answer, "
+                    "but its query was not one to drop", key)
+            return
+        require(isinstance(msg, bytes), "REPLY carries bytes or None")
+        require(expect.verdict != message.DROP, "an answer to a message that had to be dropped")
+        limit = expect.query.udp_limit if expect.udp and expect.query is not None else (
+            wire.MIN_UDP_PAYLOAD if expect.udp else MAX_STREAM_MESSAGE)
+        require(len(msg) <= limit, "REPLY of %d bytes to a client that takes %d", len(msg), limit)
+        try:
+            header = wire.parse_header(msg)
+            opt = wire.find_opt(msg)
+        except wire.WireError as err:
+            raise Violation("REPLY that does not parse: %s" % err)
+        require(header.id == wire.get_id(expect.msg), "REPLY with ID %d, the client asked with %d",
+                header.id, wire.get_id(expect.msg))
+        require(header.flags & wire.QR, "REPLY that is not a response")
+        query = expect.query
+        if query is None:
+            return
+        require(opt is None or query.had_opt, "an OPT record to a client that sent none")
+        if opt is not None:
+            for code in message.HOP_BY_HOP:
+                require(opt.get(code) is None, "hop-by-hop option %d passed to the client", code)
+        if header.qdcount == 1:
+            got = wire.read_question(msg)
+            want = query.question
+            require((got.name.lower(), got.qtype, got.qclass) == (want.name.lower(), want.qtype, want.qclass),
+                    "REPLY for another question")
+
+    # ---- tables -------------------------------------------------------------------
+
+    def check_tables(self):
+        fwd = self.fwd
+        require(len(fwd.pending) <= fwd.config.max_pending + len(fwd.upstreams),
+                "%d pending queries, the bound is %d", len(fwd.pending), fwd.config.max_pending)
+        waiting_ids = set()
+        for pq in fwd.waiting:
+            require(id(pq) not in waiting_ids, "a query waits twice")
+            waiting_ids.add(id(pq))
+            require(not pq.done and fwd.pending.get(pq.pending_key) is pq,
+                    "a finished query is still waiting")
+        for pq in fwd.pending.values():
+            require(not pq.done, "a finished query is still pending")
+        for up in fwd.upstreams:
+            require(len(up.recoveries) <= upstream.RECOVERIES_KEPT, "%d recoveries kept", len(up.recoveries))
+            for name, value in up.counters.items():
+                require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+            for session in (up.session, up.previous, up.stream):
+                if session is not None:
+                    self._check_session(up, session)
+        for name, value in fwd.counters.items():
+            require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+
+    def _check_session(self, up, session):
+        fwd = self.fwd
+        require(len(session.retired) <= upstream.RETIRED_IDS_KEPT, "%d retired IDs kept", len(session.retired))
+        require(len(session.retired) == len(session._retired_order), "retired IDs and their order differ")
+        for upstream_id, attempt in session.inflight.items():
+            require(attempt.id == upstream_id, "an attempt filed under another ID")
+            pq = attempt.pending
+            require(not pq.done and fwd.pending.get(pq.pending_key) is pq,
+                    "%s: an attempt of a finished query stays in flight (ID %d)", up.name, upstream_id)
+        for attempt in session.queued:
+            require(session.inflight.get(attempt.id) is attempt, "a queued attempt is not in flight")
+
+    # ---- the end ------------------------------------------------------------------
+
+    def settle(self):
+        """Let every deadline pass; every client has its one REPLY, nothing keyed is left."""
+        cfg = self.fwd.config
+        for _ in range(4):
+            self.tick(cfg.query_timeout_ms + cfg.connect_timeout_ms + 1)
+        for key, expect in self.expect.items():
+            require(expect.replies == 1, "client %r got %d replies after every deadline passed",
+                    key, expect.replies)
+        for pq in self.fwd.pending.values():
+            require(pq.key is None, "client %r still pending after its deadline", pq.key)
+        for pq in self.fwd.waiting:
+            require(pq.key is None, "client %r still waiting after its deadline", pq.key)
