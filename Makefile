@@ -34,7 +34,7 @@ luci-node: $(LUCI_NODE)
 
 test: deps venv luci-node routerpy-site feed-venvs
 	$(PY) -m pyflakes src tests bench package
-	$(PY) -m pytest -q tests/unit tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci tests/routerpy
+	$(PY) -m pytest -q tests/unit tests/fuzz tests/integration tests/netns tests/package tests/openwrt tests/luci_static tests/luci tests/routerpy
 	$(PY) tests/micropython/run.py
 	$(FEED_PYTEST)
 
