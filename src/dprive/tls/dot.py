@@ -137,6 +137,10 @@ class TlsClient:
     def session(self):
         return self._obj.session
 
+    def tickets_follow_handshake(self):
+        """TLS 1.3 sends session tickets after the handshake; TLS 1.2 within it."""
+        return self._obj.version() == "TLSv1.3"
+
     def resumed(self):
         return self._obj.session_reused
 
