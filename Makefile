@@ -141,6 +141,16 @@ PACKETS ?= 1000000
 fuzz-wire: deps venv
 	$(PY) bench/wirefuzz.py --packets $(PACKETS)
 
+# What RELOADS reloads that move an upstream cost in memory, with FUZZ hostile LAN
+# packets between them: RSS, malloc in use / heap, session reads, live objects
+# (bench/reload_memory.py; glibc only: it reads mallinfo2).
+RELOADS ?= 300
+FUZZ ?= 1000
+.PHONY: bench-reload-memory
+bench-reload-memory: deps venv
+	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ)
+	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ) --resumption off
+
 # The draft's recovery flows on the netns network, dprive and stubby side by side (root).
 flows: deps venv
 	$(PY) bench/flows.py

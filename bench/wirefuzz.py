@@ -52,6 +52,8 @@ def main(argv=None):
     parser.add_argument("--reload-every", type=int, default=10000,
                         help="SIGHUP moving the hostile upstream every this many packets (0: never)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--resumption", choices=("on", "off"), default="on",
+                        help="tls_resumption of the daemon (each new upstream costs a session read)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="dprive-wirefuzz-"))
     pki = certs.make_test_pki(workdir / "pki")
@@ -66,6 +68,7 @@ def main(argv=None):
                             upstream("good", ub.tls_port)],
                            options={"max_tcp_clients": 32, "tcp_client_idle_ms": 2000,
                                     "attempt_min_ms": 200, "query_timeout_ms": 3000,
+                                    "tls_resumption": args.resumption == "on",
                                     "log_level": "info"})
         dp.start()
         with WireFuzzer(dp.port, seed=args.seed) as warm:

@@ -35,18 +35,23 @@ class UdpListener:
         self.sock = sock
         self.closed = False
         self.send_errors = 0
+        # Read into one buffer and copy out the datagram: recvfrom(65535) would
+        # malloc 64 KiB per datagram and shrink it, which leaves glibc's heap in
+        # holes that anything long-lived (a leaked TLS session) pins for good.
+        self._buffer = bytearray(self.MAX_DATAGRAM)
+        self._view = memoryview(self._buffer)
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self):
         for _ in range(self.BATCH):
             try:
-                data, addr = self.sock.recvfrom(self.MAX_DATAGRAM)
+                size, addr = self.sock.recvfrom_into(self._buffer)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 # e.g. ICMP errors queued by a client that left: nothing to do.
                 continue
-            self.handler.client_query(data, self._replier(addr), True)
+            self.handler.client_query(bytes(self._view[:size]), self._replier(addr), True)
 
     def _replier(self, addr):
         def reply(msg):

@@ -81,7 +81,10 @@ class UpstreamConnection(asyncio.Protocol):
             out += self._encrypt_outbox()
         if out:
             self.transport.write(out)
-        if self.tls.established and self.ticket_reads < TICKET_READS:
+        # A TLS 1.3 ticket comes after the handshake (the server sends it once our
+        # Finished is in): a read right at the handshake finds none, and may leak.
+        if (self.tls.established and self.ticket_reads < TICKET_READS
+                and not (just_up and self.tls.tickets_follow_handshake())):
             self._read_ticket()
         if plaintext and not self.finished:
             self.answered = True

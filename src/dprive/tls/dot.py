@@ -24,6 +24,11 @@ SESSION_READ_LEAKS = (sys.implementation.name == "cpython"
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 READ_CHUNK = 65536
+# Plaintext is read into this one buffer and copied out: read(65536) would malloc
+# 64 KiB per record and shrink it (see io/lan.py UdpListener). One event loop
+# thread reads TLS, so one buffer serves every session.
+_READ_BUFFER = bytearray(READ_CHUNK)
+_READ_VIEW = memoryview(_READ_BUFFER)
 
 
 class TlsError(Exception):
@@ -95,7 +100,7 @@ class TlsClient:
         closed = False
         while True:
             try:
-                chunk = self._obj.read(READ_CHUNK)
+                size = self._obj.read(READ_CHUNK, _READ_BUFFER)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -103,10 +108,10 @@ class TlsClient:
                 break
             except ssl.SSLError as err:
                 raise TlsError("TLS record error: %s" % err.reason)
-            if not chunk:
+            if not size:
                 closed = True
                 break
-            chunks.append(chunk)
+            chunks.append(bytes(_READ_VIEW[:size]))
         return b"".join(chunks), just_up, closed
 
     def send(self, plaintext):
@@ -136,6 +141,10 @@ class TlsClient:
 
     def session(self):
         return self._obj.session
+
+    def tickets_follow_handshake(self):
+        """TLS 1.3 sends session tickets after the handshake; TLS 1.2 within it."""
+        return self._obj.version() == "TLSv1.3"
 
     def resumed(self):
         return self._obj.session_reused
