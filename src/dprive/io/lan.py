@@ -7,6 +7,7 @@ get the answers in any order (RFC 7766). Bad input is counted, never fatal.
 """
 
 import asyncio
+import collections
 import socket
 
 from dprive.core.framing import FrameDecoder, FramingError, frame
@@ -109,7 +110,9 @@ class TcpClient(asyncio.Protocol):
         self.transport = None
         self.idle_handle = None
         self.outstanding = 0          # queries not yet answered
-        self.backlog = []             # whole messages read past the per-client bound
+        # Whole messages read past the per-client bound: at most one read's worth
+        # (reading pauses), which may be thousands of tiny ones, hence a deque.
+        self.backlog = collections.deque()
         self.peer_done = False        # the client half-closed
         self.reading = True
         self.write_paused = False
@@ -140,9 +143,9 @@ class TcpClient(asyncio.Protocol):
         """Hand the core what the per-client bound allows; stop reading past it."""
         while self.backlog and self.outstanding < MAX_QUERIES_PER_TCP_CLIENT:
             if self.transport is None or self.transport.is_closing():
-                self.backlog = []
+                self.backlog.clear()
                 return
-            msg = self.backlog.pop(0)
+            msg = self.backlog.popleft()
             self.outstanding += 1
             self.handler.client_query(msg, self._reply, False)
         self._set_reading()
@@ -176,7 +179,7 @@ class TcpClient(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.active.discard(self)
-        self.backlog = []
+        self.backlog.clear()
         if self.idle_handle is not None:
             self.idle_handle.cancel()
             self.idle_handle = None
@@ -231,7 +234,7 @@ class TcpClient(asyncio.Protocol):
     def _abort(self):
         """Go now. close() would wait for the queued answers to drain, forever
         for a client that does not read, and it would keep its slot."""
-        self.backlog = []
+        self.backlog.clear()
         if self.transport.get_write_buffer_size():
             self.transport.abort()
         else:
