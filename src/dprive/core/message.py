@@ -100,6 +100,10 @@ def check_answer(answer, question):
         if (got.qtype != question.qtype or got.qclass != question.qclass
                 or got.name.lower() != question.name.lower()):
             raise wire.WireError("answer is for another question")
+    elif header.qdcount > 1:
+        # RFC 9619: a message carries at most one question. With an error rcode
+        # such an answer used to pass, and reached the client as it was.
+        raise wire.WireError("answer with %d questions" % header.qdcount)
     elif header.flags & wire.RCODE_MASK == wire.RCODE_NOERROR:
         raise wire.WireError("answer without its question")
     return wire.find_opt(answer)
