@@ -28,9 +28,9 @@ import random
 import socket
 import ssl
 import struct
-import threading
 
-from tests.tools import common, unbound
+from tests.tools import unbound
+from tests.tools.rogue_upstream import ThreadedDotServer
 
 FAULTS = ("garbage_bytes", "bad_record", "wrong_id", "long_prefix", "short_prefix", "other_name",
           "other_type", "huge", "abrupt_close", "silence", "slow_drip")
@@ -113,14 +113,13 @@ def _wrong_id(answer):
     return struct.pack("!H", (struct.unpack("!H", answer[:2])[0] + 1) & 0xFFFF) + answer[2:]
 
 
-class HostileUpstream:
+class HostileUpstream(ThreadedDotServer):
     def __init__(self, pki, seed=1, honest_share=0.5, faults=FAULTS, addresses=("127.0.0.1",),
                  big_txt_bytes=0):
         """`addresses`: loopback addresses to listen on, one port for all; a
         config that moves between them makes dprive see a new upstream (fresh
         RTT, so it is asked first again) at each reload."""
-        self.port = common.free_port()
-        self.addresses = tuple(addresses)
+        super().__init__(pki, addresses)
         self.big_txt_bytes = big_txt_bytes
         self.rng = random.Random(seed)
         self.honest_share = honest_share
@@ -128,21 +127,6 @@ class HostileUpstream:
         self.faults = collections.Counter()
         self.queries = 0
         self.connections = 0
-        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._ctx.load_cert_chain(pki.server_chain, pki.server_key)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._servers = []
-
-    def start(self):
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self):
-        for address in self.addresses:
-            self._servers.append(await asyncio.start_server(self._serve, address, self.port,
-                                                            ssl=self._ctx))
 
     def _pick(self):
         if self.rng.random() < self.honest_share:
@@ -237,25 +221,3 @@ class HostileUpstream:
                 await asyncio.sleep(DRIP_S)
         except (ConnectionError, OSError):
             pass
-
-    def stop(self):
-        async def _stop():
-            for server in self._servers:
-                server.close()
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-            for server in self._servers:
-                await server.wait_closed()
-        if self._servers:
-            asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False

@@ -28,28 +28,66 @@ def _answer_with_wrong_id(query):
     return struct.pack("!HH", wrong_id, flags) + query[4:]
 
 
-class RogueUpstream:
-    def __init__(self, pki, mode):
-        if mode not in MODES:
-            raise ValueError("mode must be one of %s" % ", ".join(MODES))
-        self.mode = mode
+class ThreadedDotServer:
+    """A DoT server on loopback in a thread of the test process, with the test
+    PKI's certificate: one port on every address in `addresses`. Subclasses
+    answer in `_serve(reader, writer)`; stop() ends every connection still
+    being served (a silent server never ends them) so the loop stops with no
+    task left pending."""
+
+    def __init__(self, pki, addresses=("127.0.0.1",)):
         self.port = common.free_port()
-        self.queries = 0
-        self.connections = 0
+        self.addresses = tuple(addresses)
         self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._ctx.load_cert_chain(pki.server_chain, pki.server_key)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server = None
+        self._servers = []
 
     def start(self):
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
-        future.result(10)
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
 
     async def _start(self):
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self._ctx)
+        for address in self.addresses:
+            self._servers.append(await asyncio.start_server(self._serve, address, self.port,
+                                                            ssl=self._ctx))
+
+    async def _serve(self, reader, writer):
+        raise NotImplementedError
+
+    def stop(self):
+        async def _stop():
+            for server in self._servers:
+                server.close()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            for server in self._servers:
+                await server.wait_closed()
+        if self._servers:
+            asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class RogueUpstream(ThreadedDotServer):
+    def __init__(self, pki, mode):
+        if mode not in MODES:
+            raise ValueError("mode must be one of %s" % ", ".join(MODES))
+        super().__init__(pki)
+        self.mode = mode
+        self.queries = 0
+        self.connections = 0
 
     async def _serve(self, reader, writer):
         self.connections += 1
@@ -77,25 +115,3 @@ class RogueUpstream:
             pass
         finally:
             writer.close()
-
-    def stop(self):
-        async def _stop():
-            self._server.close()
-            # Connections still being served (a silent rogue never ends them) end here,
-            # so the loop stops with no task left pending.
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-            await self._server.wait_closed()
-        if self._server is not None:
-            asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
