@@ -23,7 +23,7 @@ for path in (ROOT, ROOT / "package"):
         sys.path.insert(0, str(path))
 
 import build_ipk  # noqa: E402
-from tests.tools import certs, clients  # noqa: E402
+from tests.tools import certs, clients, common  # noqa: E402
 from tests.tools.dprive_proc import DpriveProcess, upstream  # noqa: E402
 from tests.tools.unbound import UnboundServer, q_name  # noqa: E402
 
@@ -39,13 +39,6 @@ def control_fields(ipk):
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
     return fields
-
-
-def vm(pid, key):
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return None
 
 
 def main(argv=None):
@@ -73,12 +66,12 @@ def main(argv=None):
         dp.start()
         servers.append(dp)
         time.sleep(0.5)
-        started_kib = vm(dp.pid, "VmRSS")
+        started_kib = common.vm_kib(dp.pid, "VmRSS")
         datafile = clients.write_dnsperf_file(workdir / "q.txt", [q_name(i % 1000) for i in range(args.queries)])
         res = clients.dnsperf(dp.port, datafile, outstanding=50, clients=2)
         print("   answered %s of %d; RSS after start %.1f MiB, peak RSS (VmHWM) %.1f MiB, now %.1f MiB"
-              % (res.completed, args.queries, started_kib / 1024.0, vm(dp.pid, "VmHWM") / 1024.0,
-                 vm(dp.pid, "VmRSS") / 1024.0))
+              % (res.completed, args.queries, started_kib / 1024.0, common.vm_kib(dp.pid, "VmHWM") / 1024.0,
+                 common.vm_kib(dp.pid, "VmRSS") / 1024.0))
         print("   (CPython %s on this machine; the interpreter and its ssl/asyncio imports are most of it)"
               % sys.version.split()[0])
         return 0

@@ -38,13 +38,6 @@ UPSTREAM_COUNTERS = ("queries", "answers", "failures", "timeouts", "rsts", "unma
                      "late_answers", "bad_answers", "replays", "connects")
 
 
-def vm_kib(pid, key="VmRSS"):
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return None
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packets", type=int, default=1000000)
@@ -74,7 +67,7 @@ def main(argv=None):
         with WireFuzzer(dp.port, seed=args.seed) as warm:
             for _ in range(200):
                 warm.good_query()
-        rows = [("start (after 200 good queries)", 0, vm_kib(dp.pid), "")]
+        rows = [("start (after 200 good queries)", 0, common.vm_kib(dp.pid), "")]
         reloads = [0]
         # A reload to a new address makes a new upstream (its counters start at 0): sum them.
         hostile_counted = dict.fromkeys(UPSTREAM_COUNTERS, 0)
@@ -99,7 +92,7 @@ def main(argv=None):
 
         def progress(report):
             rows.append(("%d packets" % report.hostile, round(time.monotonic() - started),
-                         vm_kib(dp.pid), report.line()))
+                         common.vm_kib(dp.pid), report.line()))
             print("  %-10d %6d s  VmRSS %6d KiB  %s" % (report.hostile, rows[-1][1], rows[-1][2],
                                                       report.line()), flush=True)
 
@@ -115,7 +108,7 @@ def main(argv=None):
             report = fuzz.report
         common.wait_until(lambda: dp.status()["tables"]["pending"] == 0, 15, what="quiet")
         time.sleep(3.0)   # the hostile TCP clients' idle time
-        rows.append(("after (quiet)", round(time.monotonic() - started), vm_kib(dp.pid), ""))
+        rows.append(("after (quiet)", round(time.monotonic() - started), common.vm_kib(dp.pid), ""))
         add_hostile_counters()
         status = dp.status()
         print()
@@ -123,7 +116,7 @@ def main(argv=None):
         print("  %-32s %8s %10s" % ("when", "time s", "VmRSS KiB"))
         for when, t, rss, _ in rows:
             print("  %-32s %8d %10d" % (when, t, rss))
-        print("  peak (VmHWM)                               %10d" % vm_kib(dp.pid, "VmHWM"))
+        print("  peak (VmHWM)                               %10d" % common.vm_kib(dp.pid, "VmHWM"))
         print()
         print("== good queries: %d sent, %d right, %d wrong, %d lost"
               % (report.good_sent, report.good_right, report.good_wrong, report.good_lost))

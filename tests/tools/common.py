@@ -223,13 +223,19 @@ def listening(port, proto, host=LOOPBACK):
     return False
 
 
-def peak_rss_kib(pid):
-    """VmHWM (peak resident set size) of a live process, in KiB."""
+def vm_kib(pid, key="VmRSS"):
+    """A memory figure of a live process from /proc/PID/status, in KiB
+    (VmRSS: resident now; VmHWM: the peak)."""
     with open("/proc/%d/status" % pid) as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return None
+
+
+def peak_rss_kib(pid):
+    """VmHWM (peak resident set size) of a live process, in KiB."""
+    return vm_kib(pid, "VmHWM")
 
 
 def tail(path, lines=40):
