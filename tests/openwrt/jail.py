@@ -123,10 +123,4 @@ class JailedDprive(DpriveProcess):
         args = [in_root(self.router.root, a) if a.startswith("/") else a for a in command[1:]]
         argv = [*self.runner_argv, sys.executable, "-m", "dprive", *args]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = common.spawn(argv, self.log_path, env=self._env(), cwd="/")
-        try:
-            self.wait_ready(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.launch(argv, self.log_path, timeout_s, env=self._env(), cwd="/")

@@ -163,6 +163,17 @@ class ServerProcess:
             return None
         return stop_process(self.proc, term_timeout_s=timeout_s)
 
+    def launch(self, argv, log_path, timeout_s, env=None, cwd=None):
+        """spawn() argv and wait_ready(timeout_s), which the subclass defines; a
+        server that does not come up is stopped before the error goes on."""
+        self.proc = spawn(argv, log_path, env=env, cwd=cwd)
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def __enter__(self):
         if self.proc is None:
             self.start()

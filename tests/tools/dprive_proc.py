@@ -133,13 +133,7 @@ class DpriveProcess(common.ServerProcess):
             pass
         argv = [*self.argv_prefix, self.python, "-m", "dprive", "run", "--config",
                 str(self.conf_path)]
-        self.proc = common.spawn(argv, self.log_path, env=self._env(), cwd=str(self.workdir))
-        try:
-            self.wait_ready(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.launch(argv, self.log_path, timeout_s, env=self._env(), cwd=str(self.workdir))
 
     def wait_ready(self, timeout_s):
         """Ready: UDP and TCP bound on the listen port (read from /proc/net,

@@ -65,14 +65,8 @@ class StubbyProcess(common.ServerProcess):
                                text=True, timeout=30)
         if check.returncode != 0:
             raise RuntimeError("stubby rejected %s:\n%s" % (self.conf_path, check.stderr[-2000:]))
-        self.proc = common.spawn(self.argv_prefix + [stubby, "-C", str(self.conf_path), "-v", "4"],
-                                 self.log_path, cwd=str(self.workdir))
-        try:
-            self.wait_ready(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.launch(self.argv_prefix + [stubby, "-C", str(self.conf_path), "-v", "4"],
+                           self.log_path, timeout_s, cwd=str(self.workdir))
 
     def wait_ready(self, timeout_s):
         def ready():
