@@ -8,7 +8,7 @@ one every KEY_EVERY_S; all kinds together at most GLOBAL_PER_S a second (debug
 lines on a budget of their own, so a debug flood cannot silence a warning).
 Errors always pass.
 What it held back is counted (`log_suppressed` in the status) and said in
-the next line that passes: "(N similar lines suppressed)".
+the next line that passes: "(N lines held back by the log rate limit before it)".
 """
 
 import logging
