@@ -308,3 +308,23 @@ def test_the_file_key_is_rotated_in_again_before_mbedtls_replaces_it(pki, monkey
     assert calls == []
     gateway.context.refresh(gateway.context.rotated_at + 300)
     assert calls == [1]
+
+
+def test_released_sessions_leave_nothing_behind(pki):
+    """No callback registry keeps a session (or its channel) once it is released
+    or simply dropped, as server.stop() drops them."""
+    server = _module(dtls_engines.MBEDTLS, "server")
+    from dprive.tls import mbedtls_channel
+    gateway = MemoryGateway(server, pki)
+    client_module = _module(dtls_engines.PYOPENSSL, "client")
+    channels = len(mbedtls_channel._CHANNELS)
+    for release in (True, False, True):
+        client = client_for(client_module, pki)
+        shake(gateway, client)
+        ask(gateway, client)
+        session, gateway.session = gateway.session, None
+        if release:
+            session.release()
+        del session
+    assert len(server.SESSIONS) == 0
+    assert len(mbedtls_channel._CHANNELS) == channels
