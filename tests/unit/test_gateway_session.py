@@ -317,7 +317,7 @@ def test_released_sessions_leave_nothing_behind(pki):
     from dprive.tls import mbedtls_channel
     gateway = MemoryGateway(server, pki)
     client_module = _module(dtls_engines.PYOPENSSL, "client")
-    channels = len(mbedtls_channel._CHANNELS)
+    channels, sessions = len(mbedtls_channel._CHANNELS), len(server.SESSIONS)
     for release in (True, False, True):
         client = client_for(client_module, pki)
         shake(gateway, client)
@@ -326,5 +326,32 @@ def test_released_sessions_leave_nothing_behind(pki):
         if release:
             session.release()
         del session
-    assert len(server.SESSIONS) == 0
+    assert len(server.SESSIONS) == sessions      # earlier tests' gateways may linger in gc
     assert len(mbedtls_channel._CHANNELS) == channels
+
+
+def test_forged_records_do_not_close_an_established_session(engine, pki):
+    """What an off-path attacker who knows the client's address can send: a
+    plaintext fatal alert, a plaintext handshake message, a record in the
+    session's epoch that fails its MAC, a replay of the client's last record.
+    DTLS drops them (RFC 6347 4.1.2.1); the session goes on."""
+    server = _module(engine, "server")
+    gateway = MemoryGateway(server, pki)
+    client = client_for(_module(dtls_engines.PYOPENSSL if engine == dtls_engines.MBEDTLS
+                                else dtls_engines.MBEDTLS, "client"), pki)
+    shake(gateway, client)
+    query = b"".join(client.send(QUERY))
+    assert gateway.datagram(query)[1] == [QUERY]
+    forged = [
+        dtls_record.alert_record(dtls_record.ALERT_FATAL, dtls_record.ALERT_UNEXPECTED_MESSAGE,
+                                 0, dtls_record.DTLS_1_2),
+        bytes.fromhex("16fefd00000000000000070018") + bytes.fromhex("140000000c") + b"\x00" * 19,
+        query[:13] + os.urandom(len(query) - 13),                  # epoch 1, bad MAC
+        bytes(query[:5]) + (999).to_bytes(6, "big") + query[11:13] + os.urandom(len(query) - 13),
+        query,                                                      # a replay
+    ]
+    for datagram in forged:
+        out, messages = gateway.datagram(datagram)
+        assert messages == [] and gateway.session.state == ESTABLISHED, (
+            datagram.hex(), gateway.session.error)
+    ask(gateway, client)
