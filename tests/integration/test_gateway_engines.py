@@ -229,3 +229,36 @@ def test_stray_records_of_a_dead_session_still_get_the_alert(gateways, pki):
         assert status["counters"]["alerts_limited"] == 1
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("server", gateway_engines.ENGINES)
+def test_gateway_resends_its_flight_when_the_client_goes_quiet(gateways, pki, server):
+    """The server's retransmission timer (the library's, run by server.py's tick):
+    the client's Finished is 'lost', the gateway sends its flight again, and the
+    handshake completes on the copy."""
+    gateway_engines.require(server)
+    module = gateway_engines.require(dtls_engines.MBEDTLS, "client").client_module()
+    context = module.make_dtls_context(str(pki.ca_cert), "1.2", True)
+    gw = gateways(dtls_engine=server)
+    client = EngineClient(module, context, gw.port)
+    try:
+        dtls = client.client
+        client._send(dtls.start())
+        dtls.receive(client.sock.recv(65535))              # HelloVerifyRequest
+        client._send(dtls.pending_output())                 # ClientHello with the cookie
+        first = client.sock.recv(65535)
+        assert 2 in mbedtls_peer.handshake_types(first)      # ServerHello
+        client.sock.settimeout(4.0)                         # the library's first timer: 1 s
+        again = client.sock.recv(65535)
+        while 2 not in mbedtls_peer.handshake_types(again):  # the rest of the first flight
+            again = client.sock.recv(65535)
+        status = gw.wait_status(lambda s: s["handshaking"] == 1)
+        assert status["counters"]["handshakes"] == 0
+        up = dtls.receive(again)[1]
+        while not up:
+            client._send(dtls.pending_output())             # its flight, once the server's is whole
+            up = dtls.receive(client.sock.recv(65535))[1]
+        assert a_records(client.ask("a.test.")) == [STATIC_A["a.test."]]
+        gw.wait_status(lambda s: s["counters"]["handshakes"] == 1)
+    finally:
+        client.close()
