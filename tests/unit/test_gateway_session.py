@@ -138,11 +138,16 @@ def test_handshake_with_cookie_query_and_resumption(engine, client_engine, pki):
     assert gateway.session.state == ESTABLISHED and not gateway.session.reused
     ask(gateway, first)
     saved = first.session()
-    assert saved is not None and saved.has_ticket
+    # tls/dtls.py cannot read the ticket out of a session without i2d_SSL_SESSION
+    # (cryptography before 44): it resumes all the same.
+    assert saved is not None and (saved.has_ticket or getattr(saved, "der", b"") is None)
     again = client_for(client_module, pki, session=saved)
     # The client's Finished goes out with its first query: the server is done then.
     assert shake(gateway, again) == 2 and gateway.session.state == HANDSHAKING
     ask(gateway, again)
+    assert again.info()["resumed"]
+    if engine == dtls_engines.PYOPENSSL and not server._FEATURES["session_reused"]:
+        return      # no SSL_session_reused before cryptography 42: the status says so
     assert gateway.session.reused, "resumption not seen by the server"
 
 
