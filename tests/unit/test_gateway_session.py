@@ -268,14 +268,14 @@ def test_bad_key_file_and_missing_files_are_clear_errors(pki, tmp_path):
     server = _module(dtls_engines.MBEDTLS, "server")
     bad = tmp_path / "bad.key"
     bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
-    cases = ((str(pki.server_chain), str(bad), "cannot use key %s: " % bad),
-             (str(bad), str(pki.server_key), "cannot use certificate %s: " % bad),
-             (str(pki.server_chain), str(tmp_path / "none"), "cannot read key_file"))
-    for cert, key, text in cases:
+    cases = ((str(pki.server_chain), str(bad), "cannot use key %s: " % bad, "-0x"),
+             (str(bad), str(pki.server_key), "cannot use certificate %s: " % bad, "-0x"),
+             (str(pki.server_chain), str(tmp_path / "none"), "cannot read key_file",
+              "No such file"))
+    for cert, key, text, cause in cases:
         with pytest.raises(ContextError) as err:
             server.make_server_context(cert, key, CookieJar(b"k" * 32), 3600)
-        assert text in str(err.value), str(err.value)
-        assert "mbedTLS error" not in str(err.value) or "-0x" in str(err.value)
+        assert text in str(err.value) and cause in str(err.value), str(err.value)
 
 
 def test_tickets_resume_with_a_new_context_that_has_the_same_keys(pki):
