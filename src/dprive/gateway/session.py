@@ -19,6 +19,7 @@ __all__ = ["CLOSED", "ESTABLISHED", "HANDSHAKING", "ContextError", "ServerSessio
 _FEATURES = dtls_support.probe(dtls_support.GATEWAY).features
 
 SESSION_ID_CONTEXT = b"dprive-gateway"
+DTLS_1_2 = 0xFEFD
 READ_CHUNK = 65536
 
 
@@ -35,6 +36,14 @@ def make_server_context(cert_file, key_file, cookies, session_lifetime_s):
         except OSError as err:
             raise ContextError("cannot read %s %s: %s" % (what, path, err.strerror or err))
     ctx = SSL.Context(SSL.DTLS_METHOD)
+    try:
+        # OpenSSL built no-dtls (stock OpenWrt's libopenssl) still exports DTLS_method
+        # but refuses DTLS 1.2 here; without this check every handshake would fail
+        # later with "no protocols available".
+        ctx.set_min_proto_version(DTLS_1_2)
+    except SSL.Error:
+        raise ContextError("DTLS 1.2 is not available in %s (built without DTLS?)"
+                           % SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())
     try:
         ctx.use_certificate_chain_file(cert_file)
         ctx.use_privatekey_file(key_file)
