@@ -79,8 +79,19 @@ class MbedtlsUnavailable(Exception):
 
 
 class X509Buf(ctypes.Structure):
-    """mbedtls_x509_buf, the first member (`raw`) of mbedtls_x509_crt."""
+    """mbedtls_x509_buf: a tag, a length and a pointer to DER."""
     _fields_ = [("tag", c_int), ("len", c_size_t), ("p", ctypes.POINTER(ctypes.c_ubyte))]
+
+
+class X509CrtHead(ctypes.Structure):
+    """The first two members of mbedtls_x509_crt, the same in 2.28 and 3.6
+    (x509_crt.h): `own_buffer` (an int, private in 3.x) and `raw`, the
+    certificate's DER (public in both). Nothing after them is read; the
+    struct is never allocated from Python (its size depends on the config)."""
+    _fields_ = [("own_buffer", c_int), ("raw", X509Buf)]
+
+    def der(self):
+        return ctypes.string_at(self.raw.p, self.raw.len)
 
 
 # name -> (restype, argtypes); "RNG" in argtypes means (f_rng, p_rng), from 3.0 on only.
@@ -113,7 +124,7 @@ _COMMON = {
     "mbedtls_ssl_get_version": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_ciphersuite": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_max_out_record_payload": (c_int, [c_void_p]),
-    "mbedtls_ssl_get_peer_cert": (ctypes.POINTER(X509Buf), [c_void_p]),
+    "mbedtls_ssl_get_peer_cert": (ctypes.POINTER(X509CrtHead), [c_void_p]),
     "mbedtls_ssl_get_session": (c_int, [c_void_p, c_void_p]),
     "mbedtls_ssl_set_session": (c_int, [c_void_p, c_void_p]),
     "mbedtls_ssl_session_init": (None, [c_void_p]),
