@@ -109,6 +109,7 @@ def test_a_dtls_module_that_cannot_be_imported_leaves_the_daemon_up_and_says_why
     bundle.write_text("")
     settings = parse_settings(
         "config dprive 'main'\n\toption ca_bundle '%s'\n\toption profile 'opportunistic'\n"
+        "\toption dtls_engine 'pyopenssl'\n"
         "config upstream\n\toption name 'd'\n\toption address '127.0.0.1'\n"
         "\toption auth_name 'dns.test'\n\toption transport 'dtls tls'\n" % bundle, "dprive")
     import dprive.tls

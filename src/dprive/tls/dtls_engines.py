@@ -72,11 +72,17 @@ class Choice:
         return dtls
 
 
-def choose(role, preference=AUTO):
-    """The Choice for `role` (dtls_support.CLIENT or GATEWAY) under `preference`."""
+def choose(role, preference=AUTO, ruled_out=None):
+    """The Choice for `role` (dtls_support.CLIENT or GATEWAY) under `preference`.
+
+    `ruled_out`: engine -> why it cannot run, found out by the caller (its
+    module would not import); such an engine is passed over, with that reason.
+    """
     wanted = ORDER if preference == AUTO else (preference,)
-    reasons, pyopenssl = {}, None
+    reasons, pyopenssl = dict(ruled_out or {}), None
     for engine in wanted:
+        if engine in reasons:
+            continue
         if engine == MBEDTLS:
             why = mbedtls_lib.unavailable_reason()
         else:
