@@ -121,3 +121,15 @@ def test_dprive_status_prints_the_engine_and_why_not_the_other():
     down = _dtls_lines({"engine": None, "preference": "mbedtls", "version": None,
                         "unavailable": "mbedtls: no lib", "notes": [], "not_used": {"mbedtls": "no lib"}})
     assert down == ["  DTLS unavailable: mbedtls: no lib"]
+
+
+@needs_mbedtls
+def test_a_forced_libdir_is_the_library_that_runs():
+    """`make test-mbedtls36` runs the DTLS tests on 3.6 through DPRIVE_MBEDTLS_LIBDIR:
+    the library loaded must come from there, not from the loader's path."""
+    import os
+    forced = os.environ.get(mbedtls_lib.LIBDIR_ENV)
+    if not forced:
+        pytest.skip("DPRIVE_MBEDTLS_LIBDIR is not set: the loader's own libmbedtls runs")
+    lib = mbedtls_lib.load()
+    assert os.path.realpath(lib.path).startswith(os.path.realpath(forced) + os.sep), lib.path
