@@ -5,6 +5,7 @@ DNS over TLS when DTLS is blocked. Every test on each client engine
 (dtls_engine mbedtls and pyopenssl, where it can run); the libmbedtls is
 DPRIVE_MBEDTLS_LIBDIR's, inherited by the daemon."""
 
+import signal
 import time
 
 import pytest
@@ -116,6 +117,25 @@ def test_answer_truncated_over_dtls_is_asked_again_over_tls(make_dprive, unbound
         up = dp.upstream_status("both")
         assert up["truncated_over_dtls"] == 1 and up["transport"] == "dtls", up
         assert relay.connections(), "the whole answer came over TLS from the relay"
+
+
+def test_reload_to_the_other_engine_moves_dtls_onto_it(make_dprive, client_engine, gateway, pki):
+    other = "pyopenssl" if client_engine == "mbedtls" else "mbedtls"
+    if other == "mbedtls" and mbedtls_lib.unavailable_reason() is not None:
+        pytest.skip("libmbedtls does not load here")
+    if other == "pyopenssl" and dtls_support.probe(dtls_support.CLIENT).unavailable is not None:
+        pytest.skip("pyOpenSSL cannot run the client here")
+    dp = make_dprive([upstream("gw", gateway.port, transport="dtls", spki=[pki.server_pin])])
+    _ask(dp)
+    dp.options["dtls_engine"] = other
+    dp.write_config()
+    dp.proc.send_signal(signal.SIGHUP)
+    common.wait_until(lambda: dp.status()["dtls"]["engine"] == other, 5, what="the reload")
+    dp.control("reconnect")
+    _ask(dp, "b.test", "192.0.2.2")
+    up = dp.upstream_status("gw")
+    assert up["transport"] == "dtls" and up["dtls_unavailable"] is None, up
+    assert "DTLS engine %s" % other in dp.log_text()
 
 
 @pytest.mark.skipif(dtls_support.probe().versions.get("pyopenssl") is None,

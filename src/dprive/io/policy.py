@@ -68,10 +68,10 @@ class AuthPolicy:
         """The DTLS engine, or None; not fatal: 'dtls tls' upstreams move to TLS,
         'dtls' ones stay down, both saying why."""
         ruled_out = {}
-        while True:
+        for _ in range(len(dtls_engines.ORDER) + 1):     # each pass rules one engine out
             choice = self.dtls_choice = dtls_engines.choose(
                 dtls_support.CLIENT, settings.dtls_engine, ruled_out)
-            if choice.engine is None:
+            if choice.engine is None or choice.engine in ruled_out:
                 return None
             try:
                 # The probe found the engine's library; the engine module's own imports
@@ -83,6 +83,7 @@ class AuthPolicy:
                 continue
             return _Engine(settings, module.make_dtls_context, module.DtlsClient,
                            DTLS_MIN_VERSION, (OSError, TlsError))
+        return None
 
     def _log_choice(self):
         """Which engine runs and why the others do not: a warning whenever one was passed over."""
