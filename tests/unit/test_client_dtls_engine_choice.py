@@ -133,3 +133,17 @@ def test_a_forced_libdir_is_the_library_that_runs():
         pytest.skip("DPRIVE_MBEDTLS_LIBDIR is not set: the loader's own libmbedtls runs")
     lib = mbedtls_lib.load()
     assert os.path.realpath(lib.path).startswith(os.path.realpath(forced) + os.sep), lib.path
+
+
+def test_no_ctypes_is_a_reason_not_a_crash(tmp_path, monkeypatch):
+    """On OpenWrt ctypes is python3-ctypes, a package of its own: without it a
+    TLS-only dprive runs, and DTLS on mbedTLS says what is missing."""
+    import dprive.tls
+    from dprive.tls import dtls_engines
+    monkeypatch.setitem(sys.modules, "ctypes", None)                  # import ctypes raises
+    monkeypatch.setitem(sys.modules, "dprive.tls.mbedtls_lib", None)  # ... as a fresh import would
+    monkeypatch.delattr(dprive.tls, "mbedtls_lib", raising=False)
+    choice = dtls_engines.choose(dtls_support.CLIENT, "mbedtls")
+    assert choice.engine is None
+    assert choice.unavailable.startswith("mbedtls: ctypes (python3-ctypes) cannot be imported")
+    assert AuthPolicy(settings(tmp_path, "mbedtls")).dtls is None

@@ -12,7 +12,7 @@ the optional dprive-dtls package), loaded only when an upstream uses DTLS.
 import logging
 import ssl
 
-from dprive.tls import dtls_engines, dtls_support
+from dprive.tls import dtls_support
 from dprive.tls.dot import TlsClient, TlsError, make_context
 
 log = logging.getLogger("dprive")
@@ -67,6 +67,8 @@ class AuthPolicy:
     def _dtls_engine(self, settings):
         """The DTLS engine, or None; not fatal: 'dtls tls' upstreams move to TLS,
         'dtls' ones stay down, both saying why."""
+        # Imported here: it is what DTLS needs, and a TLS-only router may lack it (ctypes).
+        from dprive.tls import dtls_engines
         ruled_out = {}
         for _ in range(len(dtls_engines.ORDER) + 1):     # each pass rules one engine out
             choice = self.dtls_choice = dtls_engines.choose(
@@ -74,12 +76,9 @@ class AuthPolicy:
             if choice.engine is None or choice.engine in ruled_out:
                 return None
             try:
-                # The probe found the engine's library; the engine module's own imports
-                # (pyOpenSSL's cryptography, cffi and their .so files) may still fail.
                 module = choice.client_module()
-            except ImportError as err:
-                ruled_out[choice.engine] = "%s could not be imported: %s" % (
-                    _client_module_name(choice.engine), err)
+            except ImportError as err:     # said as "dprive.tls.<module> could not be imported"
+                ruled_out[choice.engine] = str(err)
                 continue
             return _Engine(settings, module.make_dtls_context, module.DtlsClient,
                            DTLS_MIN_VERSION, (OSError, TlsError))
@@ -124,7 +123,3 @@ class AuthPolicy:
                 parts.append("SPKI pin")
             return " + ".join(parts) if parts else "none"
         return "none (opportunistic)"
-
-
-def _client_module_name(engine):
-    return "dprive.tls.dtls_mbedtls" if engine == dtls_engines.MBEDTLS else "dprive.tls.dtls"
