@@ -147,3 +147,20 @@ def test_no_ctypes_is_a_reason_not_a_crash(tmp_path, monkeypatch):
     assert choice.engine is None
     assert choice.unavailable.startswith("mbedtls: ctypes (python3-ctypes) cannot be imported")
     assert AuthPolicy(settings(tmp_path, "mbedtls")).dtls is None
+
+
+@needs_pyopenssl
+@needs_mbedtls
+def test_an_engine_that_cannot_make_a_context_passes_to_the_next(tmp_path, monkeypatch):
+    """make_dtls_context's TlsError (a library that will not set up a config) is the
+    engine's reason, not an exception out of AuthPolicy that keeps the daemon down."""
+    from dprive.tls import dtls_mbedtls
+
+    def refuses(*args):
+        raise TlsError("mbedtls_ssl_config_defaults: SSL - Bad input parameters to function")
+
+    monkeypatch.setattr(dtls_mbedtls, "make_dtls_context", refuses)
+    policy = AuthPolicy(settings(tmp_path))
+    assert policy.dtls_status["engine"] == "pyopenssl"
+    assert policy.dtls_status["not_used"]["mbedtls"] == (
+        "cannot make a DTLS context: mbedtls_ssl_config_defaults: SSL - Bad input parameters to function")

@@ -80,8 +80,11 @@ class AuthPolicy:
             except ImportError as err:     # said as "dprive.tls.<module> could not be imported"
                 ruled_out[choice.engine] = str(err)
                 continue
-            return _Engine(settings, module.make_dtls_context, module.DtlsClient,
-                           DTLS_MIN_VERSION, (OSError, TlsError))
+            try:
+                return _Engine(settings, module.make_dtls_context, module.DtlsClient,
+                               DTLS_MIN_VERSION, (OSError, TlsError))
+            except TlsError as err:     # no context at all; a CA bundle in strict is a StartupError
+                ruled_out[choice.engine] = "cannot make a DTLS context: %s" % err
         return None
 
     def _log_choice(self):
