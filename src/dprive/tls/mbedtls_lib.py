@@ -21,7 +21,8 @@ The ABI rules this module keeps:
   the datagrams and the timer between mbedTLS and Python.
 
 Tested with Debian 12's libmbedtls 2.28.3 and 3.6.6 (Debian 13's build, and
-one built with OpenWrt's configuration): see the README's DTLS engines.
+one built with OpenWrt's configuration, which has no MBEDTLS_VERSION_C: the
+release is then told by the soname).
 """
 
 import ctypes
@@ -36,6 +37,9 @@ SONAMES = (
     ("libmbedcrypto.so.7", "libmbedx509.so.1", "libmbedtls.so.14"),    # 2.28
 )
 LIBDIR_ENV = "DPRIVE_MBEDTLS_LIBDIR"
+# libmbedtls soname -> release, for builds without MBEDTLS_VERSION_C (OpenWrt's).
+SONAME_RELEASES = {"21": (3, 6), "20": (3, 5), "19": (3, 4), "18": (3, 2), "17": (3, 1),
+                   "16": (3, 0), "14": (2, 28)}
 SEARCH_DIRS = ("/usr/lib", "/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu",
                "/usr/lib/aarch64-linux-gnu", "/usr/lib/arm-linux-gnueabihf")
 
@@ -179,9 +183,16 @@ class Library:
             probe.restype, probe.argtypes = ctypes.c_uint, []
             number = probe()
             self.version = (number >> 24, (number >> 16) & 0xFF, (number >> 8) & 0xFF)
+            self.version_text = "mbedTLS %d.%d.%d" % self.version
         else:
-            self.version = (3, 6, 0) if "so.21" in path else (2, 28, 0)
-        self.version_text = "mbedTLS %d.%d.%d" % self.version
+            # OpenWrt builds without MBEDTLS_VERSION_C: the soname tells the release
+            soname = os.path.basename(path)
+            release = SONAME_RELEASES.get(soname.rsplit(".so.", 1)[-1])
+            if release is None:
+                raise MbedtlsUnavailable("%s exports no version and its soname is not one of"
+                                         " a known release" % path)
+            self.version = release + (0,)
+            self.version_text = "mbedTLS %d.%d (%s)" % (release + (soname,))
         self.fn = _Functions()
         missing = []
         for name, (restype, argtypes) in _COMMON.items():
