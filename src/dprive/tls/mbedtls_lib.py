@@ -13,8 +13,8 @@ The ABI rules this module keeps:
   context (a memset, then a few fields), so `Library.size_of` measures a
   context by what its init writes into a buffer pre-filled with a pattern, and
   `new` allocates twice that. No field of any context is ever read or written
-  here; the one structure read is x509_crt's first member `raw` (the
-  certificate's DER), a public field of the same layout in every version.
+  here; the one structure read is x509_crt's `raw` (the certificate's DER,
+  after `int own_buffer`), public and of the same layout in every version.
 - Functions whose signature changed between 2.28 and 3.x (the pk_* parsers
   take an RNG from 3.0 on) are declared by the version the library reports.
 - Nothing here touches a socket or a clock: tls/mbedtls_channel.py carries
@@ -83,19 +83,25 @@ class MbedtlsUnavailable(Exception):
 
 
 class X509Buf(ctypes.Structure):
-    """mbedtls_x509_buf: a tag, a length and a pointer to DER."""
+    """mbedtls_x509_buf: the type of mbedtls_x509_crt's `raw` (the certificate's DER)."""
     _fields_ = [("tag", c_int), ("len", c_size_t), ("p", ctypes.POINTER(ctypes.c_ubyte))]
 
 
 class X509CrtHead(ctypes.Structure):
     """The first two members of mbedtls_x509_crt, the same in 2.28 and 3.6
-    (x509_crt.h): `own_buffer` (an int, private in 3.x) and `raw`, the
-    certificate's DER (public in both). Nothing after them is read; the
-    struct is never allocated from Python (its size depends on the config)."""
+    (x509_crt.h: `int own_buffer;` then `mbedtls_x509_buf raw;`): `raw` is the
+    second member, after an int, not the first."""
     _fields_ = [("own_buffer", c_int), ("raw", X509Buf)]
 
-    def der(self):
-        return ctypes.string_at(self.raw.p, self.raw.len)
+
+def crt_der(crt):
+    """The DER of the first certificate of an mbedtls_x509_crt (a buffer or a
+    POINTER(X509CrtHead)), or b"" when it holds none."""
+    head = crt.contents if isinstance(crt, ctypes.POINTER(X509CrtHead)) else \
+        ctypes.cast(crt, ctypes.POINTER(X509CrtHead)).contents
+    if not head.raw.p or not head.raw.len:
+        return b""
+    return ctypes.string_at(head.raw.p, head.raw.len)
 
 
 # name -> (restype, argtypes); "RNG" in argtypes means (f_rng, p_rng), from 3.0 on only.
