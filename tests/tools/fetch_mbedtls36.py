@@ -134,8 +134,8 @@ def main():
         sys.exit("%s: SHA256 or size differs from the signed Release" % index_path)
     wanted = pick(lzma.decompress(index).decode("utf-8", "replace"), arch)
 
-    work = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent if dest.parent.exists()
-                                 else None))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))   # same filesystem: rename
     try:
         lines = []
         for name in PACKAGES:
@@ -155,7 +155,6 @@ def main():
         version = check_loads(libdir)
         (root / STAMP).write_text("mbedTLS %s from Debian %s (%s)\n%s\n"
                                   % (version, SUITE, MIRROR, "\n".join(lines)))
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             shutil.rmtree(dest)
         root.rename(dest)
