@@ -138,6 +138,31 @@ def test_reload_to_the_other_engine_moves_dtls_onto_it(make_dprive, client_engin
     assert "DTLS engine %s" % other in dp.log_text()
 
 
+def test_no_libmbedtls_moves_dtls_tls_to_tls_and_says_why(tmp_path, pki, unbound, gateway):
+    """dtls_engine mbedtls where libmbedtls does not load (DPRIVE_MBEDTLS_LIBDIR at an
+    empty directory, as a router without the libmbedtls package): the daemon starts,
+    'dtls tls' goes over TLS, 'dtls' alone stays down, and log, status and
+    `dprive status` say that libmbedtls could not be loaded."""
+    empty = tmp_path / "no-mbedtls"
+    empty.mkdir()
+    dp = DpriveProcess(tmp_path / "dp", pki.ca_cert,
+                       [upstream("both", unbound.tls_port, transport="dtls tls"),
+                        upstream("only", gateway.port, transport="dtls")],
+                       options=dict(TEST_OPTIONS, dtls_engine="mbedtls"))
+    dp.extra_env[mbedtls_lib.LIBDIR_ENV] = str(empty)
+    with dp:
+        _ask(dp)
+        why = "mbedtls: libmbedtls (3.6 or 2.28) cannot be loaded from %s" % empty
+        both, only = dp.upstream_status("both"), dp.upstream_status("only")
+        assert both["transport"] == "tls" and why in both["dtls_unavailable"], both
+        assert why in only["dtls_unavailable"], only
+        assert dp.status()["dtls"]["engine"] is None
+        assert "DTLS unavailable: " + why in dp.log_text()
+        text = dp.cli("status").stdout
+        assert "DTLS unavailable (using TLS): " + why in text, text
+    assert gateway.counters()["datagrams"] == 0
+
+
 @pytest.mark.skipif(dtls_support.probe().versions.get("pyopenssl") is None,
                     reason="pyOpenSSL is not installed: nothing older to stand in for")
 def test_pyopenssl_without_dtls_timer_moves_to_tls_and_says_why(tmp_path, pki, unbound, gateway):
