@@ -117,13 +117,12 @@ test-mbedtls36: deps venv mbedtls36
 # requirements-dev.txt pins them. DTLS there runs on libmbedtls or not at all;
 # DPRIVE_EXPECT_NO_PYOPENSSL makes tests/unit/test_without_pyopenssl.py check so.
 NOPYOPENSSL := .venv-nopyopenssl
+# (test_gateway.py imports OpenSSL for its own peers: test_gateway_engines stands in.)
 NOPYOPENSSL_TESTS := tests/unit/test_without_pyopenssl.py tests/unit/test_client_dtls_engine_choice.py \
-	tests/integration/test_dtls_upstream.py
-# Until `dprive gateway` runs on mbedTLS, test_dtls_upstream has no DTLS server
-# here: only its test that needs none (DTLS blocked, TLS fallback) runs.
-NOPYOPENSSL_K ?= -k "not test_dtls_upstream or blocked"
+	tests/integration/test_dtls_upstream.py tests/unit/test_gateway_session.py \
+	tests/integration/test_gateway_engines.py
 NOPYOPENSSL_PYTEST = DPRIVE_EXPECT_NO_PYOPENSSL=1 $(NOPYOPENSSL)/bin/python -m pytest -q -p no:cacheprovider \
-	$(NOPYOPENSSL_K) $(NOPYOPENSSL_TESTS)
+	$(NOPYOPENSSL_TESTS)
 
 $(NOPYOPENSSL)/.stamp: requirements-dev.txt pyproject.toml
 	rm -rf $(NOPYOPENSSL)
@@ -213,6 +212,23 @@ SOAK_RATE ?= 30
 .PHONY: soak
 soak: deps venv
 	unshare -m --propagation private $(PY) bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+
+# The gateway's DTLS engines on every libmbedtls here: the loader's (Debian 12's
+# 2.28), then each directory of MBEDTLS_LIBDIRS that exists (3.6: Debian 13's
+# build, OpenWrt's configuration); and the RSS of N established sessions per engine.
+MBEDTLS_LIBDIRS ?= $(MBEDTLS36_LIB) /opt/real/mbedtls-owrt/lib
+GATEWAY_ENGINE_TESTS = tests/unit/test_gateway_session.py tests/integration/test_gateway.py \
+	tests/integration/test_gateway_engines.py
+.PHONY: test-gateway-engines gateway-rss
+test-gateway-engines: deps venv mbedtls36
+	$(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS)
+	for dir in $(MBEDTLS_LIBDIRS); do [ ! -d $$dir ] || \
+		DPRIVE_MBEDTLS_LIBDIR=$$dir $(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS) || exit 1; done
+SESSIONS ?= 200
+gateway-rss: deps venv
+	$(PY) -m tests.tools.gateway_session_rss --sessions $(SESSIONS)
+	for dir in $(MBEDTLS_LIBDIRS); do [ ! -d $$dir ] || DPRIVE_MBEDTLS_LIBDIR=$$dir \
+		$(PY) -m tests.tools.gateway_session_rss --sessions $(SESSIONS) --engines mbedtls; done
 
 # The OpenWrt 24.10 packages, without the SDK: build/ipk/dprive_<version>-r<release>_all.ipk,
 # dprive-src_..., dprive-dtls_... and luci-app-dprive_..._all.ipk, their .pyc

@@ -8,7 +8,7 @@ needs no compiled Python package.
 
 `choose()` never raises and imports neither engine's Python module, only
 what it takes to tell whether the engine can run: the caller imports the
-module it names (`client_module()`, or the gateway's session module).
+module it names (`client_module()`, `gateway_module()`).
 Not even mbedtls_lib at load time: it needs ctypes, which on OpenWrt is a
 package of its own (python3-ctypes) that a TLS-only dprive does without.
 """
@@ -79,6 +79,22 @@ class Choice:
                 from dprive.tls import dtls_mbedtls as module
             else:
                 from dprive.tls import dtls as module
+        except ImportError as err:
+            raise ImportError("%s could not be imported: %s" % (name, err))
+        return module
+
+    def gateway_module(self):
+        """The engine's gateway module (gateway/session_base.py says what it offers).
+
+        In a try, as client_module: the import scan of tests/routerpy then keeps
+        the gateway's modules out of what `dprive run` (policy.py) reaches.
+        """
+        name = "dprive.gateway.session_mbedtls" if self.engine == MBEDTLS else "dprive.gateway.session"
+        try:
+            if self.engine == MBEDTLS:
+                from dprive.gateway import session_mbedtls as module
+            else:
+                from dprive.gateway import session as module
         except ImportError as err:
             raise ImportError("%s could not be imported: %s" % (name, err))
         return module
