@@ -90,6 +90,54 @@ feed-venvs: $(FEED_RELEASES:%=.venv-feed-%/.stamp)
 test-feed: deps feed-venvs
 	$(FEED_PYTEST)
 
+# mbedTLS 3.6 (OpenWrt's) for the DTLS tests: Debian 13's libmbedtls21,
+# libmbedx509-7 and libmbedcrypto16, checked against the signed InRelease and
+# unpacked with dpkg -x (tests/tools/fetch_mbedtls36.py). The DTLS tests run on
+# it with DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB); without it on Debian 12's 2.28.
+MBEDTLS36 := build/mbedtls-3.6
+MBEDTLS36_LIB := $(CURDIR)/$(MBEDTLS36)/lib
+.PHONY: mbedtls36
+mbedtls36: $(MBEDTLS36)/.stamp
+
+$(MBEDTLS36)/.stamp: tests/tools/fetch_mbedtls36.py
+	$(PYTHON) tests/tools/fetch_mbedtls36.py --dest $(MBEDTLS36)
+
+# The client's DTLS tests again on mbedTLS 3.6 (the mbedTLS runs only: the
+# pyOpenSSL ones do not depend on it).
+DTLS_CLIENT_TESTS := tests/unit/test_dtls_engine.py tests/unit/test_client_dtls_engine_choice.py \
+	tests/integration/test_dtls_upstream.py
+MBEDTLS36_PYTEST = DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q -p no:cacheprovider \
+	-k "not pyopenssl" $(DTLS_CLIENT_TESTS)
+.PHONY: test-mbedtls36
+test-mbedtls36: deps venv mbedtls36
+	$(MBEDTLS36_PYTEST)
+
+# A venv without pyOpenSSL, cryptography or python-mbedtls (as a stock OpenWrt
+# image without dprive-dtls's Python packages): the test tools only, as
+# requirements-dev.txt pins them. DTLS there runs on libmbedtls or not at all;
+# DPRIVE_EXPECT_NO_PYOPENSSL makes tests/unit/test_without_pyopenssl.py check so.
+NOPYOPENSSL := .venv-nopyopenssl
+# (test_gateway.py imports OpenSSL for its own peers: test_gateway_engines stands in.)
+NOPYOPENSSL_TESTS := tests/unit/test_without_pyopenssl.py tests/unit/test_client_dtls_engine_choice.py \
+	tests/integration/test_dtls_upstream.py tests/unit/test_gateway_session.py \
+	tests/integration/test_gateway_engines.py
+NOPYOPENSSL_PYTEST = DPRIVE_EXPECT_NO_PYOPENSSL=1 $(NOPYOPENSSL)/bin/python -m pytest -q -p no:cacheprovider \
+	$(NOPYOPENSSL_TESTS)
+
+$(NOPYOPENSSL)/.stamp: requirements-dev.txt pyproject.toml
+	rm -rf $(NOPYOPENSSL)
+	$(PYTHON) -m venv $(NOPYOPENSSL)
+	$(NOPYOPENSSL)/bin/pip install -q --disable-pip-version-check -c requirements-dev.txt \
+		pytest pytest-timeout hypothesis dnspython
+	$(NOPYOPENSSL)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+.PHONY: nopyopenssl-venv test-nopyopenssl
+nopyopenssl-venv: $(NOPYOPENSSL)/.stamp
+
+test-nopyopenssl: deps nopyopenssl-venv
+	$(NOPYOPENSSL_PYTEST)
+
 test-micropython: venv
 	$(PY) tests/micropython/run.py
 
@@ -168,11 +216,11 @@ soak: deps venv
 # The gateway's DTLS engines on every libmbedtls here: the loader's (Debian 12's
 # 2.28), then each directory of MBEDTLS_LIBDIRS that exists (3.6: Debian 13's
 # build, OpenWrt's configuration); and the RSS of N established sessions per engine.
-MBEDTLS_LIBDIRS ?= /opt/real/mbedtls-3.6-debian /opt/real/mbedtls-owrt/lib
+MBEDTLS_LIBDIRS ?= $(MBEDTLS36_LIB) /opt/real/mbedtls-owrt/lib
 GATEWAY_ENGINE_TESTS = tests/unit/test_gateway_session.py tests/integration/test_gateway.py \
 	tests/integration/test_gateway_engines.py
 .PHONY: test-gateway-engines gateway-rss
-test-gateway-engines: deps venv
+test-gateway-engines: deps venv mbedtls36
 	$(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS)
 	for dir in $(MBEDTLS_LIBDIRS); do [ ! -d $$dir ] || \
 		DPRIVE_MBEDTLS_LIBDIR=$$dir $(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS) || exit 1; done
@@ -220,5 +268,5 @@ config-gen:
 	$(PYTHON) package/gen_default_config.py
 
 clean:
-	rm -rf $(VENV) .venv-feed-* .pytest_cache .hypothesis tests/luci_static/node_modules
+	rm -rf $(VENV) .venv-feed-* $(NOPYOPENSSL) .pytest_cache .hypothesis tests/luci_static/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -112,6 +112,14 @@ MAIN_OPTIONS = {
         "help": "DTLS: probe a quiet session this often with a tiny query, which also keeps "
                 "the UDP pinhole open (below 30 s for carrier NATs; 0: never).",
     },
+    "dtls_engine": {
+        "type": "enum", "choices": ["auto", "mbedtls", "pyopenssl"], "default": "auto",
+        "help": "DTLS library: libmbedtls (in stock OpenWrt images), pyOpenSSL (dprive-dtls), "
+                "or auto: mbedTLS where it loads, else pyOpenSSL.",
+        "doc": "Stock OpenWrt builds its libopenssl without DTLS, so pyOpenSSL there imports "
+               "but cannot shake hands. `dprive status` shows the engine in use and why "
+               "the other does not run.",
+    },
     "dnsmasq": {
         "type": "bool", "default": True,
         "help": "Hook dnsmasq up to dprive (server=127.0.0.1#listen_port, noresolv) while "

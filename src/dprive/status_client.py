@@ -31,6 +31,24 @@ def _ms(value):
     return ("%.1f ms" if value < 10 else "%.0f ms") % value
 
 
+def _dtls_lines(dtls):
+    """The DTLS engine block: the daemon's (a tls/dtls_engines.Choice's status), or an
+    older one that only knew pyOpenSSL (pyopenssl/cryptography/openssl at the top)."""
+    if "engine" not in dtls:
+        lines = ["DTLS on pyOpenSSL %s, cryptography %s, %s" % (
+            dtls["pyopenssl"] or "-", dtls["cryptography"] or "-", dtls["openssl"] or "-")]
+    elif dtls["engine"]:
+        lines = ["DTLS on %s (%s, dtls_engine %s)" % (dtls["engine"], dtls["version"],
+                                                      dtls["preference"])]
+        lines += ["  not %s: %s" % item for item in sorted(dtls["not_used"].items())]
+    else:
+        lines = []
+    if dtls["unavailable"]:
+        lines.append("  DTLS unavailable: " + dtls["unavailable"])
+    lines += ["  " + note for note in dtls["notes"]]
+    return lines
+
+
 def format_status(status):
     lines = ["dprive %s, up %ss, profile %s, pid %s" % (
         status["version"], status["uptime_s"], status["profile"], status["pid"])]
@@ -44,12 +62,7 @@ def format_status(status):
                                               else "not published: %s" % bus["error"]))
     dtls = status.get("dtls")
     if dtls:
-        lines.append("DTLS on pyOpenSSL %s, cryptography %s, %s" % (
-            dtls["pyopenssl"] or "-", dtls["cryptography"] or "-", dtls["openssl"] or "-"))
-        if dtls["unavailable"]:
-            lines.append("  DTLS unavailable: " + dtls["unavailable"])
-        for note in dtls["notes"]:
-            lines.append("  " + note)
+        lines.extend(_dtls_lines(dtls))
     for up in status["upstreams"]:
         lines.append("")
         lines.append("upstream %s  %s port %s  auth %s" % (

@@ -30,6 +30,9 @@ have chromium  || need="$need chromium"
 # The gateway keeps its DTLS ticket keys in a file only on a shared libssl:
 # Debian's pyOpenSSL (the venv's wheel links OpenSSL statically).
 /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need="$need python3-openssl"
+# DTLS on mbedTLS (tls/mbedtls_lib.py): Debian 12's libmbedtls 2.28 is the one
+# the loader finds; 3.6 comes from Debian 13's packages (`make mbedtls36`).
+ldconfig -p 2>/dev/null | grep -q 'libmbedtls\.so\.14 ' || need="$need libmbedtls14"
 # The ubus ACL test runs the daemon as the package's user, whom its
 # /usr/share/acl.d file names (ubusd maps an unknown user to root only).
 if [ "$(id -u)" = 0 ] && ! id dprive >/dev/null 2>&1; then

@@ -109,6 +109,7 @@ def test_a_dtls_module_that_cannot_be_imported_leaves_the_daemon_up_and_says_why
     bundle.write_text("")
     settings = parse_settings(
         "config dprive 'main'\n\toption ca_bundle '%s'\n\toption profile 'opportunistic'\n"
+        "\toption dtls_engine 'pyopenssl'\n"
         "config upstream\n\toption name 'd'\n\toption address '127.0.0.1'\n"
         "\toption auth_name 'dns.test'\n\toption transport 'dtls tls'\n" % bundle, "dprive")
     import dprive.tls
@@ -117,3 +118,46 @@ def test_a_dtls_module_that_cannot_be_imported_leaves_the_daemon_up_and_says_why
     policy = AuthPolicy(settings)
     assert policy.dtls is None
     assert "dprive.tls.dtls could not be imported" in policy.dtls_unavailable
+
+
+def _libssl_built_no_dtls(monkeypatch):
+    """Stands for OpenWrt's libopenssl (`no-dtls`): DTLS_method and the rest are still
+    exported, but SSL_CTX_set_min_proto_version(DTLS1_2_VERSION) returns 0, which
+    pyOpenSSL's _openssl_assert raises as SSL.Error([]) (reproduced by the facts
+    helper on OpenSSL 3.0.22 and 3.5.7 built with OpenWrt's options,
+    /opt/real/openssl-owrt/probe/dtls_nodtls.c; cryptography cannot load that
+    build here: it lacks the EC2M symbols Debian's cryptography needs)."""
+    real = SSL.Context.set_min_proto_version
+
+    def refuses_dtls(self, version):
+        if version in (0xFEFD, 0xFEFC):
+            raise SSL.Error([])
+        return real(self, version)
+
+    monkeypatch.setattr(SSL.Context, "set_min_proto_version", refuses_dtls)
+
+
+def test_a_libssl_built_without_dtls_is_said_for_both_roles(monkeypatch):
+    _libssl_built_no_dtls(monkeypatch)
+    for role in (CLIENT, GATEWAY):
+        why = probe(role).unavailable
+        assert why is not None and "lacks DTLS 1.2 in OpenSSL" in why, why
+        assert "a libssl built no-dtls, as OpenWrt's is" in why, why
+
+
+def test_the_client_on_a_no_dtls_libssl_starts_without_dtls_and_says_why(monkeypatch, tmp_path):
+    """It used to pass the probe, then make_dtls_context raised TlsError out of
+    AuthPolicy: the daemon did not start."""
+    from dprive.config import parse_settings
+    from dprive.io.policy import AuthPolicy
+    _libssl_built_no_dtls(monkeypatch)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    settings = parse_settings(
+        "config dprive 'main'\n\toption ca_bundle '%s'\n\toption dtls_engine 'pyopenssl'\n"
+        "\toption profile 'opportunistic'\n"
+        "config upstream\n\toption name 'd'\n\toption address '127.0.0.1'\n"
+        "\toption transport 'dtls tls'\n" % bundle, "dprive")
+    policy = AuthPolicy(settings)
+    assert policy.dtls is None
+    assert "a libssl built no-dtls" in policy.dtls_unavailable

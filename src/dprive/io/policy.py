@@ -4,8 +4,9 @@ strict: a server is authenticated by its auth name against the CA bundle,
 and by its SPKI pins when given (or by pins alone); one that fails gets no
 query. opportunistic: encrypted always, authenticated when it works; never
 cleartext in either profile. The same rules hold for DNS over TLS (the
-standard library's ssl) and DNS over DTLS (pyOpenSSL, loaded only when an
-upstream uses it, since it is the optional dprive-dtls package on a router).
+standard library's ssl) and DNS over DTLS, on the engine tls/dtls_engines.py
+picks under the `dtls_engine` option (libmbedtls through ctypes, or pyOpenSSL,
+the optional dprive-dtls package), loaded only when an upstream uses DTLS.
 """
 
 import logging
@@ -58,33 +59,56 @@ class AuthPolicy:
         self.tls = _Engine(settings, make_context, TlsClient, settings.tls_min_version,
                            (OSError, ssl.SSLError))
         self.dtls = None
-        self.dtls_support = None     # tls.dtls_support.Support, once an upstream wants DTLS
+        self.dtls_choice = None      # tls.dtls_engines.Choice, once an upstream wants DTLS
         if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):
-            self.dtls_support = dtls_support.probe(dtls_support.CLIENT)
             self.dtls = self._dtls_engine(settings)
-            for note in self.dtls_support.notes:
-                log.warning("DTLS: %s", note)
+            self._log_choice()
 
     def _dtls_engine(self, settings):
         """The DTLS engine, or None; not fatal: 'dtls tls' upstreams move to TLS,
         'dtls' ones stay down, both saying why."""
-        if self.dtls_support.unavailable is None:
+        # Imported here: it is what DTLS needs, and a TLS-only router may lack it (ctypes).
+        from dprive.tls import dtls_engines
+        ruled_out = {}
+        for _ in range(len(dtls_engines.ORDER) + 1):     # each pass rules one engine out
+            choice = self.dtls_choice = dtls_engines.choose(
+                dtls_support.CLIENT, settings.dtls_engine, ruled_out)
+            if choice.engine is None or choice.engine in ruled_out:
+                return None
             try:
-                # pyOpenSSL comes with dprive-dtls: the probe found it, but its own
-                # imports (cryptography, cffi and their .so files) may still fail
-                from dprive.tls import dtls
-            except ImportError as err:
-                self.dtls_support.missing.append("dprive.tls.dtls could not be imported: %s" % err)
-            else:
-                return _Engine(settings, dtls.make_dtls_context, dtls.DtlsClient,
+                module = choice.client_module()
+            except ImportError as err:     # said as "dprive.tls.<module> could not be imported"
+                ruled_out[choice.engine] = str(err)
+                continue
+            try:
+                return _Engine(settings, module.make_dtls_context, module.DtlsClient,
                                DTLS_MIN_VERSION, (OSError, TlsError))
-        log.warning("DTLS unavailable: %s", self.dtls_support.unavailable)
+            except TlsError as err:     # no context at all; a CA bundle in strict is a StartupError
+                ruled_out[choice.engine] = "cannot make a DTLS context: %s" % err
         return None
+
+    def _log_choice(self):
+        """Which engine runs and why the others do not: a warning whenever one was passed over."""
+        choice = self.dtls_choice
+        if choice.engine is None:
+            log.warning("DTLS unavailable: %s", choice.unavailable)
+            return
+        passed_over = "".join("; not %s: %s" % (engine, why) for engine, why in choice.reasons.items())
+        line = "DTLS engine %s (%s, dtls_engine %s)%s" % (
+            choice.engine, choice.version, choice.preference, passed_over)
+        log.log(logging.WARNING if passed_over else logging.INFO, "%s", line)
+        for note in choice.notes:
+            log.warning("DTLS: %s", note)
 
     @property
     def dtls_unavailable(self):
         """Why DTLS cannot be used here, or None (also None when no upstream asks for it)."""
-        return self.dtls_support.unavailable if self.dtls_support is not None else None
+        return self.dtls_choice.unavailable if self.dtls_choice is not None else None
+
+    @property
+    def dtls_status(self):
+        """The engine chosen, its version, why none or another does not run; None without DTLS."""
+        return self.dtls_choice.status() if self.dtls_choice is not None else None
 
     def client_for(self, upstream, transport, session=None):
         if transport == "dtls" and self.dtls is None:

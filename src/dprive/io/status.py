@@ -41,8 +41,9 @@ def daemon_status(daemon):
         "tables": tables(daemon, snapshot),
         "counters": counters,
         "upstreams": upstreams,
-        # pyOpenSSL, cryptography and OpenSSL versions, what is missing, what is off
-        "dtls": daemon.auth.dtls_support.status() if daemon.auth.dtls_support else None,
+        # the DTLS engine (mbedtls or pyopenssl) and its version, why the others or
+        # all do not run, what the one in use cannot do here (tls/dtls_engines.py)
+        "dtls": daemon.auth.dtls_status,
         # LuCI's Status page reaches the daemon only through the ubus object
         "ubus": daemon.ubus.status() if daemon.ubus else None,
     }

@@ -42,6 +42,7 @@ MAX_TIMEOUT_S = 60.0          # mbedTLS's default handshake timeout maximum
 READ_BYTES = 16384 + 256      # one record's plaintext at most
 HANDSHAKE_STEPS = 40          # calls of mbedtls_ssl_handshake per input, a bound on the loop
 FIRST_IP_CHECK = (3, 5)       # mbedTLS matches an IP address against iPAddress SANs from 3.5
+BADCERT_CN_MISMATCH = 0x04    # MBEDTLS_X509_BADCERT_CN_MISMATCH (x509.h, 2.28 and 3.6)
 
 
 class MessageTooLarge(ValueError):
@@ -108,14 +109,17 @@ def make_dtls_context(ca_bundle, min_version, verify_name):
 class DtlsSession:
     """A session to resume: mbedtls_ssl_session_save's bytes, for `context` only.
 
-    `id` (a hash of those bytes: a new ticket makes a new one) and
-    `has_ticket` are what tls.sessions.SessionStore reads.
+    `id` and `has_ticket` are what tls.sessions.SessionStore reads. The id
+    is a hash of the bytes of the handshake that made the session; a
+    resumption that brings no new ticket keeps the offered session's id
+    (the saved bytes change anyway: they carry the handshake's time), so
+    the store does not take a resumed session for a new one.
     """
 
-    def __init__(self, context, blob, has_ticket):
+    def __init__(self, context, blob, has_ticket, id=None):
         self.context = context
         self.blob = blob
-        self.id = hashlib.sha256(blob).digest()[:16]
+        self.id = id if id is not None else hashlib.sha256(blob).digest()[:16]
         self.has_ticket = has_ticket
 
     def __repr__(self):
@@ -131,9 +135,11 @@ class DtlsClient:
         self._mtu = mtu
         self._ssl = None
         self._verify_name = context.verify_name
+        self._name_is_address = False
         if self._verify_name and not server_hostname:
             raise ValueError("checking the name needs a server_hostname")
         address = _ip_literal(server_hostname)
+        self._name_is_address = address is not None
         if self._verify_name and address is not None and lib.version < FIRST_IP_CHECK:
             raise TlsError("%s cannot check the IP address %s against a certificate"
                            " (3.5 and later can): give the upstream an auth name"
@@ -274,9 +280,10 @@ class DtlsClient:
         finally:
             lib.fn.mbedtls_ssl_session_free(sess)
         offered = self._offered
-        ticket = self._channel.ticket_seen or bool(
-            self._channel.abbreviated and offered is not None and offered.has_ticket)
-        return DtlsSession(self._context, blob, ticket)
+        resumed = self._channel.abbreviated and offered is not None
+        if resumed and not self._channel.ticket_seen:
+            return DtlsSession(self._context, blob, offered.has_ticket, id=offered.id)
+        return DtlsSession(self._context, blob, self._channel.ticket_seen)
 
     def __del__(self):
         if getattr(self, "_ssl", None) is not None:
@@ -315,11 +322,20 @@ class DtlsClient:
             self._failed = True
             flags = lib.fn.mbedtls_ssl_get_verify_result(self._ssl)
             if rc == mb.ERR_X509_CERT_VERIFY_FAILED or (self._verify_name and flags not in (0, 0xFFFFFFFF)):
-                raise AuthError("certificate rejected: %s" % lib.verify_text(flags))
+                raise AuthError("certificate rejected: %s" % self._verify_text(flags))
             if rc == mb.ERR_TIMEOUT:
                 raise TlsError("DTLS handshake gave up: no answer to the retransmissions")
             raise TlsError("DTLS handshake failed: %s" % lib.error_text(rc))
         return False
+
+    def _verify_text(self, flags):
+        """mbedTLS's words for the flags, led by the ones the pyOpenSSL engine uses for a
+        name mismatch (mbedTLS says 'Common Name (CN)' whatever it compared against)."""
+        text = self._lib.verify_text(flags)
+        if flags & BADCERT_CN_MISMATCH:
+            what = "IP address mismatch" if self._name_is_address else "hostname mismatch"
+            return "%s (%s)" % (what, text)
+        return text
 
     def _read_all(self):
         messages = []

@@ -21,6 +21,7 @@ where python3-pyopenssl is not installed.
 
 CLIENT = "client"
 GATEWAY = "gateway"
+DTLS1_2_VERSION = 0xFEFD
 
 # (owner in OpenSSL.SSL, name, first pyOpenSSL version, roles that need it)
 REQUIRED_PYOPENSSL = (
@@ -114,6 +115,8 @@ def probe(role=CLIENT):
     lib = Binding().lib
     missing += ["binding %s (cryptography)" % name
                 for name in REQUIRED_BINDINGS if role == CLIENT and not hasattr(lib, name)]
+    if not missing:
+        missing += _no_dtls_in_libssl(SSL, versions["openssl"])
     features, notes = {}, []
     for feature, (names, since, roles, cost) in OPTIONAL_PYOPENSSL.items():
         absent = [name for name in names if not hasattr(SSL.Connection, name)]
@@ -128,6 +131,22 @@ def probe(role=CLIENT):
             notes.append("%s: cryptography %s has no %s (cryptography %s and later bind it)"
                          % (cost, versions["cryptography"], " or ".join(absent), since))
     return Support(role, versions, missing, features, notes)
+
+
+def _no_dtls_in_libssl(ssl_module, openssl_version):
+    """[why] when the OpenSSL under pyOpenSSL cannot speak DTLS 1.2, else [].
+
+    OpenWrt builds libopenssl `no-dtls`, which still exports DTLS_method and
+    the rest: the names above are all there, but SSL_CTX_set_min_proto_version
+    (DTLS 1.2) returns 0, which pyOpenSSL raises as SSL.Error, and without it a
+    handshake ends in "no protocols available" (OpenSSL 3.0.22 and 3.5.7 built
+    with OpenWrt's options). So ask the library itself.
+    """
+    try:
+        ssl_module.Context(ssl_module.DTLS_METHOD).set_min_proto_version(DTLS1_2_VERSION)
+    except ssl_module.Error:
+        return ["DTLS 1.2 in %s (a libssl built no-dtls, as OpenWrt's is)" % openssl_version]
+    return []
 
 
 def _openssl_version(ssl_module):

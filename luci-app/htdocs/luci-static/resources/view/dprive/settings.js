@@ -38,7 +38,7 @@ var TITLES = {
 	tcp_client_idle_ms: _('LAN TCP idle timeout (ms)'), tcp_fastopen: _('TCP Fast Open'),
 	tls_resumption: _('TLS session resumption'), keep_warm: _('Keep sessions warm'),
 	user_timeout_ms: _('Unacknowledged data timeout (ms)'), dtls_resume_after_s: _('DTLS resume after (s)'),
-	dtls_probe_interval_s: _('DTLS probe interval (s)'), dnsmasq: _('Use with dnsmasq'),
+	dtls_probe_interval_s: _('DTLS probe interval (s)'), dtls_engine: _('DTLS engine'), dnsmasq: _('Use with dnsmasq'),
 	force_dns: _('Force LAN DNS through the router'), control_socket: _('Control socket'), log_level: _('Log level'),
 	name: _('Name'), address: _('Address'), port: _('Port'), auth_name: _('Authentication name'),
 	transport: _('Transport'), spki: _('SPKI pins'), keepalive_idle_s: _('Keepalive idle (s)'),
