@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 
-from tests.tools import common, netlab
+from tests.tools import common, dtls_engine_pick, netlab
 from tests.tools.capture import WanCapture
 from tests.tools.dprive_proc import upstream
 from tests.tools.netlab import RELAY_PORT, UPSTREAM_IP
@@ -149,9 +149,11 @@ BY_KEY = dict((s.key, s) for s in SCENARIOS)
 
 class FlowResult:
     def __init__(self, scenario, forwarder, latency_ms, rcode, answers, wire, deadline_ms=None,
-                 status=None):
+                 status=None, engine=None, gateway_engine=None):
         self.scenario = scenario
         self.forwarder = forwarder
+        self.engine = engine                  # DTLS rows: the client's engine, seen in its maps
+        self.gateway_engine = gateway_engine  # DTLS rows: the gateway's, after the query
         self.latency_ms = latency_ms
         self.rcode = rcode
         self.answers = answers
@@ -170,8 +172,10 @@ class FlowResult:
         return round_trips(self.latency_ms - (self.deadline_ms or 0))
 
     def __repr__(self):
-        return "FlowResult(%s, %s, %s ms, %s RTT%s, %s %s, wire %s)" % (
-            self.scenario.key, self.forwarder, self.latency_ms, self.rtts,
+        return "FlowResult(%s, %s%s, %s ms, %s RTT%s, %s %s, wire %s)" % (
+            self.scenario.key, self.forwarder,
+            " on %s (gateway %s)" % (self.engine, self.gateway_engine) if self.scenario.dtls else "",
+            self.latency_ms, self.rtts,
             " after a %s ms deadline" % self.deadline_ms if self.deadline_ms else "",
             self.rcode, self.answers, self.wire)
 
@@ -250,15 +254,20 @@ def gateway_python():
     return python if ok else None
 
 
-def start_forwarder(net, kind, scenario, name):
+def start_forwarder(net, kind, scenario, name, engine=None):
+    """`engine`: the DTLS client engine of a DTLS row (tests/tools/dtls_engine_pick.py)."""
     port = upstream_port(scenario.target)
     if kind == "dprive":
         extra = dict(PROBE if scenario.probe else {})
         if scenario.dtls:
             extra["transport"] = "dtls"
+        else:
+            engine = None
         up = upstream(scenario.target, port, address=UPSTREAM_IP, spki=[net.pki.server_pin], **extra)
         options = dict(DPRIVE_OPTIONS, **scenario.options)
-        return net.start_dprive([up], options=options, name=name)
+        options.update(dtls_engine_pick.options_for(engine))
+        return net.start_dprive([up], options=options, name=name,
+                                env=dtls_engine_pick.env_for(engine))
     stubby = NetnsStubby(net, net.workdir / name, net.pki, port)
     net.track(stubby)
     return stubby.start()
@@ -283,11 +292,13 @@ class NetnsStubby(StubbyProcess):
         common.wait_until(ready, timeout_s, interval_s=0.05, what="stubby to listen")
 
 
-def run(net, scenario, kind, name=None):
-    """Run `scenario` against a new forwarder of `kind` ("dprive" or "stubby")."""
+def run(net, scenario, kind, name=None, engine=None):
+    """Run `scenario` against a new forwarder of `kind` ("dprive" or "stubby");
+    a DTLS row's dprive on DTLS client `engine` ('mbedtls', 'pyopenssl', None: its default)."""
     ensure_servers(net)
     net.reset_nat()
-    name = name or "%s-%s" % (kind, scenario.key)
+    engine = engine if scenario.dtls and kind == "dprive" else None
+    name = name or "-".join(p for p in (kind, engine, scenario.key) if p)
     capture = Capture(net, net.workdir / ("%s.pcap" % name))
     forwarder = None
     try:
@@ -295,7 +306,7 @@ def run(net, scenario, kind, name=None):
             # Cold: no TFO cookie either; the forwarder's own start is the event.
             net.run("router", ["ip", "tcp_metrics", "flush", "all"], check=False)
             capture.start()
-        forwarder = start_forwarder(net, kind, scenario, name)
+        forwarder = start_forwarder(net, kind, scenario, name, engine)
         if scenario.warm:
             for qname in ("b.test", "c.test", "b.test"):
                 net.query(qname, port=forwarder.port, timeout_s=6.0)
@@ -314,9 +325,15 @@ def run(net, scenario, kind, name=None):
             res = net.query(ANSWER[0], port=forwarder.port, timeout_s=20.0)
         finally:
             capture.stop()
-        status = forwarder.status()["upstreams"][0] if kind == "dprive" else None
+        full = forwarder.status() if kind == "dprive" else None
+        status = full["upstreams"][0] if full else None
+        engines = (None, None)
+        if scenario.dtls and full:
+            gateway = net.gateways[scenario.target]
+            engines = (dtls_engine_pick.running(full["pid"], full),
+                       dtls_engine_pick.running(gateway.proc.pid))
         return FlowResult(scenario, kind, res.latency_ms, res.rcode, res.answers, capture.counts(),
-                          deadline_ms, status)
+                          deadline_ms, status, *engines)
     finally:
         capture.stop()
         if forwarder is not None:
