@@ -96,6 +96,7 @@ def _udp_new_mapping(env):
     env.net.conntrack_flush()
 
 
+ENGINE_TAGS = {dtls_engine_pick.MBEDTLS: "mb", dtls_engine_pick.PYOPENSSL: "py"}
 DTLS_QUIET = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 0}
 DTLS_PROBED = {"dtls_probe_interval_s": 1, "dtls_resume_after_s": 0}
 DTLS_FALSE_START = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 2}
@@ -298,7 +299,9 @@ def run(net, scenario, kind, name=None, engine=None):
     ensure_servers(net)
     net.reset_nat()
     engine = engine if scenario.dtls and kind == "dprive" else None
-    name = name or "-".join(p for p in (kind, engine, scenario.key) if p)
+    # dprive on an engine: "mb-"/"py-" instead of "dprive-", since the control
+    # socket's path (work dir/name/name.sock) must stay under AF_UNIX's 108 bytes.
+    name = name or "%s-%s" % (ENGINE_TAGS.get(engine, kind), scenario.key)
     capture = Capture(net, net.workdir / ("%s.pcap" % name))
     forwarder = None
     try:
