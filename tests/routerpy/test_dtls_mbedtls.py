@@ -81,6 +81,7 @@ def test_without_python3_ctypes_dtls_says_why_and_tls_still_answers(make_root, d
                                                                      tmp_path):
     """A router with dprive-dtls's files but python3-ctypes removed (opkg remove
     --force-depends, or dprive alone with a DTLS upstream configured)."""
+    _needs_the_engine_choice()
     rp = make_root("no-ctypes", [p for p in declared["dprive-dtls"] if p != "python3-ctypes"], branch)
     assert probe(rp, "ctypes")["imports"]["ctypes"].startswith("ModuleNotFoundError")
     ups = [upstream("dot", unbound.tls_port, spki=[pki.server_pin]),
