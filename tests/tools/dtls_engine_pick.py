@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from dprive import schema
+from dprive.tls import mbedtls_lib
 
 MBEDTLS, PYOPENSSL = "mbedtls", "pyopenssl"
 ENGINES = (MBEDTLS, PYOPENSSL)
@@ -31,6 +32,22 @@ def has_option():
 def options_for(engine):
     """Main options that choose `engine` (none when the stand-in does it)."""
     return {"dtls_engine": engine} if engine and has_option() else {}
+
+
+def gateway_options_keeping_tickets():
+    """Options for a `dprive gateway` whose ticket keys must outlive a restart (the
+    flows' "gateway lost state" rows): its default engine, unless that is mbedTLS
+    without mbedtls_ssl_ticket_rotate (2.28: keys random per process), then
+    pyOpenSSL. Also {} before the gateway has the option (it is pyOpenSSL then)."""
+    if "dtls_engine" not in getattr(schema, "GATEWAY_OPTIONS", {}):
+        return {}
+    if mbedtls_lib.unavailable_reason() is not None:
+        return {}
+    lib = mbedtls_lib.load()
+    has = getattr(lib, "has", None)
+    if has is not None and has("mbedtls_ssl_ticket_rotate"):
+        return {}
+    return {"dtls_engine": PYOPENSSL}
 
 
 def env_for(engine):

@@ -237,17 +237,19 @@ def ensure_servers(net):
     if not getattr(net, "idle_relay", None):
         net.idle_relay = net.start_relay(port=IDLE_RELAY_PORT, idle_timeout_ms=IDLE_TIMEOUT_MS)
     if not getattr(net, "gateways", None) and gateway_python():
+        engine = dtls_engine_pick.gateway_options_keeping_tickets()
         net.gateways = {
             "gateway": net.start_gateway(netlab.GATEWAY_PORT, python=gateway_python(),
-                                         require_cookie="1"),
+                                         require_cookie="1", **engine),
             "gateway-open": net.start_gateway(OPEN_GATEWAY_PORT, python=gateway_python(),
-                                              require_cookie="0"),
+                                              require_cookie="0", **engine),
         }
 
 
 def gateway_python():
     """Debian's python3 with its python3-openssl: a shared libssl, so the gateway can
-    keep its ticket keys in a file across a restart (the venv's wheel cannot)."""
+    keep its ticket keys in a file across a restart (the venv's wheel cannot); on
+    mbedTLS 3.6 (ticket_rotate) it keeps them on either engine."""
     python = shutil.which("python3", path="/usr/bin")
     if python is None:
         return None
