@@ -130,6 +130,9 @@ def main(argv=None):
               "" if not wrong else ": NOT SO for " + ", ".join(wrong),
               engine_unavailable(dtls_engine_pick.MBEDTLS) or mbedtls_lib.load().version_text,
               ", ".join("%s (%d rows)" % kv for kv in sorted(gateways.items())) or "-"))
+    if dtls_engine_pick.gateway_options_keeping_tickets():
+        print("(the gateways on pyOpenSSL: this mbedTLS has no mbedtls_ssl_ticket_rotate, so its "
+              "ticket keys would not outlive the restart rows' restart)")
     print("(unbound rows: unbound holds its second TLS 1.3 ticket behind Nagle, which may cost "
           "one round trip after a handshake)")
     return 0
