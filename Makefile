@@ -167,6 +167,23 @@ SOAK_RATE ?= 30
 soak: deps venv
 	unshare -m --propagation private $(PY) bench/soak.py --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
+# The gateway's DTLS engines on every libmbedtls here: the loader's (Debian 12's
+# 2.28), then each directory of MBEDTLS_LIBDIRS that exists (3.6: Debian 13's
+# build, OpenWrt's configuration); and the RSS of N established sessions per engine.
+MBEDTLS_LIBDIRS ?= /opt/real/mbedtls-3.6-debian /opt/real/mbedtls-owrt/lib
+GATEWAY_ENGINE_TESTS = tests/unit/test_gateway_session.py tests/integration/test_gateway.py \
+	tests/integration/test_gateway_engines.py
+.PHONY: test-gateway-engines gateway-rss
+test-gateway-engines: deps venv
+	$(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS)
+	for dir in $(MBEDTLS_LIBDIRS); do [ ! -d $$dir ] || \
+		DPRIVE_MBEDTLS_LIBDIR=$$dir $(PY) -m pytest -q $(GATEWAY_ENGINE_TESTS) || exit 1; done
+SESSIONS ?= 200
+gateway-rss: deps venv
+	$(PY) -m tests.tools.gateway_session_rss --sessions $(SESSIONS)
+	for dir in $(MBEDTLS_LIBDIRS); do [ ! -d $$dir ] || DPRIVE_MBEDTLS_LIBDIR=$$dir \
+		$(PY) -m tests.tools.gateway_session_rss --sessions $(SESSIONS) --engines mbedtls; done
+
 # The OpenWrt 24.10 packages, without the SDK: build/ipk/dprive_<version>-r<release>_all.ipk,
 # dprive-src_..., dprive-dtls_... and luci-app-dprive_..._all.ipk, their .pyc
 # compiled by $(PYTHON), which must be Python 3.11 (package/build_ipk.py).

@@ -44,13 +44,13 @@ def _cmd_gateway(args):
     except ConfigError as err:
         print(err.report(), file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    from dprive.tls import dtls_support
-    support = dtls_support.probe(dtls_support.GATEWAY)
-    if support.unavailable is not None:
+    from dprive.tls import dtls_engines, dtls_support
+    choice = dtls_engines.choose(dtls_support.GATEWAY, settings.dtls_engine)
+    if choice.engine is None:
         from dprive.gateway.status import report_unavailable
-        return report_unavailable(settings, support)
-    from dprive.gateway.server import run_gateway     # imports pyOpenSSL
-    return run_gateway(settings, support)
+        return report_unavailable(settings, choice)
+    from dprive.gateway.server import run_gateway
+    return run_gateway(settings, choice)
 
 
 def _cmd_options(args):

@@ -225,12 +225,21 @@ GATEWAY_OPTIONS = {
                 "ClientHello, bounded by max_sessions). A ClientHello that would replace a "
                 "live session always needs a cookie.",
     },
+    "dtls_engine": {
+        "type": "enum", "choices": ["auto", "mbedtls", "pyopenssl"], "default": "auto",
+        "help": "The DTLS library: mbedtls (libmbedtls through ctypes), pyopenssl, or auto: "
+                "mbedtls when libmbedtls loads, else pyopenssl.",
+        "doc": "Stock OpenWrt builds libmbedtls with DTLS and libopenssl without. The "
+                "status file's 'dtls' says which engine runs, and why another does not.",
+    },
     "ticket_key_file": {
         "type": "path", "default": "/etc/dprive/gateway-ticket.key",
         "help": "80 random bytes that encrypt session tickets, made if missing, so that "
-                "tickets survive a restart (needs pyOpenSSL on a shared libssl).",
-        "doc": "Without a shared libssl (the PyPI wheels link OpenSSL statically) tickets "
-                "last only as long as the process, and the log says so.",
+                "tickets survive a restart (needs mbedTLS 3.1 or later, or pyOpenSSL on a "
+                "shared libssl).",
+        "doc": "With mbedTLS 2.28, or without a shared libssl (the PyPI wheels link "
+                "OpenSSL statically), tickets last only as long as the process, and the "
+                "log and the status (ticket_keys 'process') say so.",
     },
     "session_lifetime_s": {
         "type": "int", "min": 60, "max": 604800, "default": 7200,

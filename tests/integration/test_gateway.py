@@ -1,8 +1,10 @@
 """`dprive gateway`: DNS over DTLS (RFC 8094) in front of a real unbound, on loopback.
 
 The gateway runs as a child process (`python -m dprive gateway --config F`)
-in front of the session's unbound (plain DNS port, local data only). The
-client is written here with pyOpenSSL: a DTLS Connection on memory BIOs and a
+in front of the session's unbound (plain DNS port, local data only), once on
+each DTLS engine (`engine`: mbedtls, pyopenssl; the ones that cannot run here
+are skipped). The client is written here with pyOpenSSL, so against the
+mbedTLS gateway every test is also an interop test: a DTLS Connection on memory BIOs and a
 UDP socket, counting the round trips of its handshakes (a flight sent that
 had to wait for the gateway's answer). Counters come from the gateway's JSON
 status file. Every test bounds its own time.
@@ -25,7 +27,7 @@ from OpenSSL import SSL
 
 from dprive import schema
 from dprive.core import dtls_record as dr
-from tests.tools import common, older_pyopenssl
+from tests.tools import common, gateway_engines, older_pyopenssl
 from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import BIG_NAME, STATIC_A, STATIC_AAAA
 
@@ -36,11 +38,18 @@ STRAY_ALERT = bytes.fromhex("15 fefd 0000 000000000000 0002 02 0a".replace(" ", 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
+@pytest.fixture(params=gateway_engines.ENGINES)
+def engine(request):
+    gateway_engines.require(request.param)
+    return request.param
+
+
 @pytest.fixture
-def make_gateway(request, tmp_path, pki, unbound):
+def make_gateway(request, tmp_path, pki, unbound, engine):
     started = []
 
     def make(resolver_port=None, python=None, **options):
+        options.setdefault("dtls_engine", engine)
         gw = GatewayProcess(tmp_path / ("gw%d" % (len(started) + 1)), pki,
                             resolver_port or unbound.plain_port, options, python=python)
         started.append(gw)
@@ -77,8 +86,9 @@ def client_context(pki):
 
 def resumed_counted(status, n):
     """The gateway counted `n` resumptions, or cannot count them and says so
-    (no SSL_session_reused before cryptography 42: 41.0.7 on OpenWrt 24.10)."""
-    if status["dtls"]["features"]["session_reused"]:
+    (pyOpenSSL: no SSL_session_reused before cryptography 42, 41.0.7 on OpenWrt 24.10)."""
+    if status["dtls"]["engine"] == "mbedtls" or \
+            status["dtls"]["pyopenssl"]["features"]["session_reused"]:
         return status["counters"]["handshakes_resumed"] == n
     assert any("SSL_session_reused" in note for note in status["dtls"]["notes"]), status["dtls"]
     return status["counters"]["handshakes_resumed"] == 0
@@ -416,6 +426,7 @@ def test_gateway_restart_answers_old_session_with_alert(make_gateway, pki):
     again.close()
 
 
+@pytest.mark.parametrize("engine", ["pyopenssl"])
 def test_ticket_keys_from_file_survive_a_restart(make_gateway, pki):
     """Resumption across a restart needs SSL_CTX_ctrl, reachable only where
     pyOpenSSL's cryptography links a shared libssl (Debian's python3-openssl;
@@ -449,11 +460,18 @@ def test_ticket_keys_from_file_survive_a_restart(make_gateway, pki):
     assert status["counters"]["handshakes"] == 1
 
 
-def test_venv_reports_process_ticket_keys(make_gateway):
-    """With a statically linked OpenSSL the gateway still starts, and says why
-    its tickets last only as long as the process."""
+def test_venv_reports_process_ticket_keys(make_gateway, engine):
+    """With a statically linked OpenSSL, or mbedTLS 2.28, the gateway still starts,
+    and says why its tickets last only as long as the process."""
     gw = make_gateway()
     status = gw.status()
+    assert status["dtls"]["engine"] == engine
+    if engine == "mbedtls":
+        from dprive.tls import mbedtls_lib
+        lib = mbedtls_lib.load()
+        assert status["dtls"]["version"] == lib.version_text
+        assert status["ticket_keys"] == ("file" if lib.has("mbedtls_ssl_ticket_rotate")
+                                         else "process"), status
     if status["ticket_keys"] == "process":
         assert status["ticket_keys_note"]
         assert "ticket" in gw.log_tail()
@@ -646,7 +664,7 @@ def test_pyopenssl_without_cookie_callbacks_stops_the_gateway_and_says_why(tmp_p
     """pyOpenSSL before 22.0 has no DTLS cookie callbacks: no traceback, but the
     missing name and its version on stderr and in the status file."""
     older = older_pyopenssl.site_dir(tmp_path / "older", "Context.set_cookie_verify_callback")
-    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port)
+    gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, {"dtls_engine": "pyopenssl"})
     gw.write_config()
     run = subprocess.run([sys.executable, "-m", "dprive", "gateway", "--config", str(gw.conf_path)],
                          capture_output=True, text=True, timeout=30, env=older_pyopenssl.env(older))
@@ -657,6 +675,7 @@ def test_pyopenssl_without_cookie_callbacks_stops_the_gateway_and_says_why(tmp_p
     assert why in status["dtls"]["unavailable"], status
 
 
+@pytest.mark.parametrize("engine", ["pyopenssl"])
 def test_pyopenssl_without_the_dtls_timer_still_serves_and_says_what_it_lacks(
         make_gateway, tmp_path, pki, monkeypatch):
     """pyOpenSSL before 23.1 (Debian 12's 23.0.0) has no DTLSv1_get_timeout: the
@@ -670,7 +689,8 @@ def test_pyopenssl_without_the_dtls_timer_still_serves_and_says_what_it_lacks(
     assert addresses(answer) == [STATIC_A["a.test."]]
     client.close()
     dtls = gw.status()["dtls"]
-    assert dtls["unavailable"] is None and dtls["features"]["retransmit_timer"] is False, dtls
+    assert dtls["unavailable"] is None and dtls["engine"] == "pyopenssl", dtls
+    assert dtls["pyopenssl"]["features"]["retransmit_timer"] is False, dtls
     assert any("does not resend a lost handshake flight" in n and "(from pyOpenSSL 23.1.0)" in n
                for n in dtls["notes"]), dtls
     assert "Traceback" not in gw.log_tail()

@@ -47,6 +47,10 @@ def tcp_exchange(sock, name="a.test", timeout_s=3.0):
     sock.sendall(struct.pack("!H", len(wire)) + wire)
     buf = b""
     while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+        # ACK the answer at once, not on the delayed-ACK timer (up to 200 ms, later
+        # on a loaded machine): a late ACK crossing the NAT after a test's fault
+        # would be the flow's next segment instead of the one the test sends.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         chunk = sock.recv(65535)
         if not chunk:
             raise ConnectionError("closed by the peer")
@@ -55,8 +59,8 @@ def tcp_exchange(sock, name="a.test", timeout_s=3.0):
 
 
 def settle():
-    """Let the last exchange's delayed ACK cross the NAT before a fault, so
-    that the next segment on the flow is the one the test sends."""
+    """Let the last exchange's ACK (quick, see tcp_exchange) cross the NAT before
+    a fault, so that the next segment on the flow is the one the test sends."""
     time.sleep(0.3)
 
 

@@ -7,11 +7,16 @@ one: it puts DoDTLS in front of any resolver. Modules:
   stateless.py what needs no per-client state: ClientHello cookies, HelloVerifyRequest,
                the alert to a stray record and its rate limit (sans-I/O; the record
                layer itself is dprive.core.dtls_record, shared with the client)
-  session.py   one pyOpenSSL Connection per client on memory BIOs (bytes in, bytes out)
-  tickets.py   session ticket keys from a file, where pyOpenSSL's OpenSSL allows it
+  session_base.py  the API both DTLS engines offer server.py, and their states
+  session.py   engine pyOpenSSL: one Connection per client on memory BIOs (bytes in, bytes out)
+  session_mbedtls.py  engine libmbedtls (ctypes): one ssl context per client, same API
+  mbedtls_server_context.py  its config: certificate and key checked as a pair,
+               cookies, tickets (from the key file on mbedTLS 3.1 and later)
+  tickets.py   the ticket key file; installing it where pyOpenSSL's OpenSSL allows it
   resolver.py  queries to the resolver over UDP, TCP again when truncated
   status.py    counters and the JSON status file
   server.py    the asyncio shell tying them together; run_gateway()
 
-The gateway needs pyOpenSSL (python3-pyopenssl on OpenWrt); the forwarder does not.
+The engine is the config's dtls_engine (tls/dtls_engines.py chooses; auto:
+libmbedtls when it loads, else pyOpenSSL): stock OpenWrt needs no pyOpenSSL.
 """

@@ -3,7 +3,7 @@
 What happens to a datagram from address A (ip, port):
 
 1. Larger than MAX_DATAGRAM_IN, or not a sequence of DTLS records: counted, dropped.
-2. A has a session: the datagram goes to its OpenSSL connection. Only a
+2. A has a session: the datagram goes to its DTLS session. Only a
    ClientHello to an *established* session is treated as a new client (the
    client restarted, or resumes at once after a quiet time, the draft's "DTLS
    False Start"): it goes through step 3 and its handshake runs beside the
@@ -43,12 +43,11 @@ from dprive.core.dtls_record import DtlsRecordError
 from dprive.gateway import stateless
 from dprive.gateway.stateless import AlertLimiter, CookieJar, HelloError
 from dprive.gateway.resolver import ResolverClient
-from dprive.gateway.session import (CLOSED, ESTABLISHED, HANDSHAKING, ContextError,
-                                    ServerSession, make_server_context)
+from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING, ContextError
 from dprive.gateway.status import StatusFile, new_counters
-from dprive.gateway.tickets import TicketKeyError, install_ticket_keys, load_ticket_keys
+from dprive.gateway.tickets import TicketKeyError, load_ticket_keys
 from dprive.io.lan import udp_socket
-from dprive.tls import dtls_support
+from dprive.tls import dtls_engines, dtls_support
 
 log = logging.getLogger("dprive.gateway")
 
@@ -103,15 +102,16 @@ class GatewaySocket:
 
 
 class Gateway:
-    def __init__(self, settings, support=None):
-        """`support`: tls.dtls_support.Support for the gateway (probed here if not given)."""
+    def __init__(self, settings, choice=None):
+        """`choice`: the tls.dtls_engines.Choice for the gateway (made here if not given)."""
         self.settings = settings
-        self.support = support or dtls_support.probe(dtls_support.GATEWAY)
+        self.choice = choice or dtls_engines.choose(dtls_support.GATEWAY, settings.dtls_engine)
+        self.engine = self.choice.gateway_module()      # gateway/session_base.py: its API
         self.counters = new_counters()
         self.cookies = CookieJar(os.urandom(32), COOKIE_LIFETIME_S)
         self.limiter = AlertLimiter(settings.alert_interval_ms / 1000.0, settings.max_alerts_per_s)
         try:
-            self.context = make_server_context(settings.cert_file, settings.key_file,
+            self.context = self.engine.make_server_context(settings.cert_file, settings.key_file,
                                                self.cookies, settings.session_lifetime_s)
         except ContextError as err:
             raise StartupError(str(err))
@@ -132,7 +132,7 @@ class Gateway:
             keys = load_ticket_keys(self.settings.ticket_key_file)
         except TicketKeyError as err:
             return "process", str(err)
-        why = install_ticket_keys(self.context, keys)
+        why = self.engine.install_ticket_keys(self.context, keys)
         if why is None:
             return "file", None
         return "process", why
@@ -193,7 +193,7 @@ class Gateway:
         if len(self.sessions) + len(self.pending) >= self.settings.max_sessions:
             self.counters["sessions_full"] += 1
             return
-        session = ServerSession(self.context, addr, self.settings.max_datagram_bytes, now, self.now)
+        session = self.engine.ServerSession(self.context, addr, self.settings.max_datagram_bytes, now, self.now)
         if live is None:
             self.sessions[addr] = session
         else:
@@ -359,7 +359,7 @@ class Gateway:
             "handshaking": len(self.handshaking),
             "queries_in_flight": len(self.tasks),
             "counters": dict(self.counters),
-            "dtls": self.support.status(),
+            "dtls": self.choice.status(),
         }
 
     async def start(self):
@@ -390,12 +390,12 @@ class Gateway:
         else:
             log.warning("session tickets: keys of this process only (resumption does not "
                         "survive a restart): %s", self.ticket_note)
-        for note in self.support.notes:
+        for note in self.choice.notes:
             log.warning("DTLS: %s", note)
-        log.info("dprive %s gateway: DNS over DTLS on %s port %d, resolver %s port %d, cookie "
-                 "exchange %s", __version__, ", ".join(settings.listen_address),
-                 settings.listen_port, settings.resolver_address, settings.resolver_port,
-                 "demanded" if settings.require_cookie else "off")
+        log.info("dprive %s gateway: DNS over DTLS (%s) on %s port %d, resolver %s port %d, "
+                 "cookie exchange %s", __version__, self.choice.version, ", ".join(
+                     settings.listen_address), settings.listen_port, settings.resolver_address,
+                 settings.resolver_port, "demanded" if settings.require_cookie else "off")
         self.status_file.maybe_write(self.status(), self.now(), force=True)
         self._timer = self.loop.call_later(TICK_S, self._tick)
 
@@ -440,11 +440,11 @@ def _cut(answer, limit):
         return wire.Header(header.id, header.flags | wire.TC, 0, 0, 0, 0).pack()
 
 
-def run_gateway(settings, support=None):
+def run_gateway(settings, choice=None):
     logging.basicConfig(level=getattr(logging, settings.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
-        gateway = Gateway(settings, support)
+        gateway = Gateway(settings, choice)
         asyncio.run(gateway.serve())
     except StartupError as err:
         log.error("%s", err)

@@ -8,21 +8,18 @@ record (RFC 8094: no length prefix). It never touches a socket.
 
 from OpenSSL import SSL
 
+from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING, ContextError
+from dprive.gateway.tickets import install_ticket_keys
 from dprive.tls import dtls_support
+
+__all__ = ["CLOSED", "ESTABLISHED", "HANDSHAKING", "ContextError", "ServerSession",
+           "install_ticket_keys", "make_server_context"]
 
 # What this pyOpenSSL lacks costs features, not the gateway (see tls/dtls_support.py).
 _FEATURES = dtls_support.probe(dtls_support.GATEWAY).features
 
 SESSION_ID_CONTEXT = b"dprive-gateway"
 READ_CHUNK = 65536
-
-HANDSHAKING = "handshaking"
-ESTABLISHED = "established"
-CLOSED = "closed"
-
-
-class ContextError(Exception):
-    """The certificate or key cannot be used."""
 
 
 def make_server_context(cert_file, key_file, cookies, session_lifetime_s):

@@ -81,8 +81,9 @@ class StatusFile:
 
 
 def report_unavailable(settings, support):
-    """The gateway cannot serve DTLS with this pyOpenSSL: say why on stderr and in
-    the status file (running false), and return the exit code, instead of a traceback."""
+    """No DTLS engine runs here (`support`: the tls.dtls_engines.Choice, whose
+    reason names each engine's): say why on stderr and in the status file
+    (running false), and return the exit code, instead of a traceback."""
     why = "DTLS unavailable: %s" % support.unavailable
     print("dprive gateway: %s" % why, file=sys.stderr)
     status = {"version": __version__, "pid": os.getpid(), "running": False, "error": why,

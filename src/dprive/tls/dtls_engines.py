@@ -8,7 +8,7 @@ needs no compiled Python package.
 
 `choose()` never raises and imports neither engine's Python module, only
 what it takes to tell whether the engine can run: the caller imports the
-module it names (`client_module()`, or the gateway's session module).
+module it names (`client_module()`, `gateway_module()`).
 """
 
 from dprive.tls import dtls_support, mbedtls_lib
@@ -70,6 +70,14 @@ class Choice:
             return dtls_mbedtls
         from dprive.tls import dtls
         return dtls
+
+    def gateway_module(self):
+        """The engine's gateway module (gateway/session_base.py says what it offers)."""
+        if self.engine == MBEDTLS:
+            from dprive.gateway import session_mbedtls
+            return session_mbedtls
+        from dprive.gateway import session
+        return session
 
 
 def choose(role, preference=AUTO):

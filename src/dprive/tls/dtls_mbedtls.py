@@ -344,7 +344,7 @@ class DtlsClient:
         if not cert:
             self._failed = True
             raise AuthError("the server sent no certificate to check the pins against")
-        der = ctypes.string_at(cert.contents.p, cert.contents.len)
+        der = mb.crt_der(cert)
         try:
             self.peer_pin = spki_pin(der)
         except DerError as err:

@@ -13,15 +13,16 @@ The ABI rules this module keeps:
   context (a memset, then a few fields), so `Library.size_of` measures a
   context by what its init writes into a buffer pre-filled with a pattern, and
   `new` allocates twice that. No field of any context is ever read or written
-  here; the one structure read is x509_crt's first member `raw` (the
-  certificate's DER), a public field of the same layout in every version.
+  here; the one structure read is x509_crt's `raw` (the certificate's DER,
+  after `int own_buffer`), public and of the same layout in every version.
 - Functions whose signature changed between 2.28 and 3.x (the pk_* parsers
   take an RNG from 3.0 on) are declared by the version the library reports.
 - Nothing here touches a socket or a clock: tls/mbedtls_channel.py carries
   the datagrams and the timer between mbedTLS and Python.
 
 Tested with Debian 12's libmbedtls 2.28.3 and 3.6.6 (Debian 13's build, and
-one built with OpenWrt's configuration): see the README's DTLS engines.
+one built with OpenWrt's configuration, which has no MBEDTLS_VERSION_C: the
+release is then told by the soname).
 """
 
 import ctypes
@@ -36,6 +37,9 @@ SONAMES = (
     ("libmbedcrypto.so.7", "libmbedx509.so.1", "libmbedtls.so.14"),    # 2.28
 )
 LIBDIR_ENV = "DPRIVE_MBEDTLS_LIBDIR"
+# libmbedtls soname -> release, for builds without MBEDTLS_VERSION_C (OpenWrt's).
+SONAME_RELEASES = {"21": (3, 6), "20": (3, 5), "19": (3, 4), "18": (3, 2), "17": (3, 1),
+                   "16": (3, 0), "14": (2, 28)}
 SEARCH_DIRS = ("/usr/lib", "/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu",
                "/usr/lib/aarch64-linux-gnu", "/usr/lib/arm-linux-gnueabihf")
 
@@ -79,8 +83,25 @@ class MbedtlsUnavailable(Exception):
 
 
 class X509Buf(ctypes.Structure):
-    """mbedtls_x509_buf, the first member (`raw`) of mbedtls_x509_crt."""
+    """mbedtls_x509_buf: the type of mbedtls_x509_crt's `raw` (the certificate's DER)."""
     _fields_ = [("tag", c_int), ("len", c_size_t), ("p", ctypes.POINTER(ctypes.c_ubyte))]
+
+
+class X509CrtHead(ctypes.Structure):
+    """The first two members of mbedtls_x509_crt, the same in 2.28 and 3.6
+    (x509_crt.h: `int own_buffer;` then `mbedtls_x509_buf raw;`): `raw` is the
+    second member, after an int, not the first."""
+    _fields_ = [("own_buffer", c_int), ("raw", X509Buf)]
+
+
+def crt_der(crt):
+    """The DER of the first certificate of an mbedtls_x509_crt (a buffer or a
+    POINTER(X509CrtHead)), or b"" when it holds none."""
+    head = crt.contents if isinstance(crt, ctypes.POINTER(X509CrtHead)) else \
+        ctypes.cast(crt, ctypes.POINTER(X509CrtHead)).contents
+    if not head.raw.p or not head.raw.len:
+        return b""
+    return ctypes.string_at(head.raw.p, head.raw.len)
 
 
 # name -> (restype, argtypes); "RNG" in argtypes means (f_rng, p_rng), from 3.0 on only.
@@ -113,7 +134,7 @@ _COMMON = {
     "mbedtls_ssl_get_version": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_ciphersuite": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_max_out_record_payload": (c_int, [c_void_p]),
-    "mbedtls_ssl_get_peer_cert": (ctypes.POINTER(X509Buf), [c_void_p]),
+    "mbedtls_ssl_get_peer_cert": (ctypes.POINTER(X509CrtHead), [c_void_p]),
     "mbedtls_ssl_get_session": (c_int, [c_void_p, c_void_p]),
     "mbedtls_ssl_set_session": (c_int, [c_void_p, c_void_p]),
     "mbedtls_ssl_session_init": (None, [c_void_p]),
@@ -168,9 +189,16 @@ class Library:
             probe.restype, probe.argtypes = ctypes.c_uint, []
             number = probe()
             self.version = (number >> 24, (number >> 16) & 0xFF, (number >> 8) & 0xFF)
+            self.version_text = "mbedTLS %d.%d.%d" % self.version
         else:
-            self.version = (3, 6, 0) if "so.21" in path else (2, 28, 0)
-        self.version_text = "mbedTLS %d.%d.%d" % self.version
+            # OpenWrt builds without MBEDTLS_VERSION_C: the soname tells the release
+            soname = os.path.basename(path)
+            release = SONAME_RELEASES.get(soname.rsplit(".so.", 1)[-1])
+            if release is None:
+                raise MbedtlsUnavailable("%s exports no version and its soname is not one of"
+                                         " a known release" % path)
+            self.version = release + (0,)
+            self.version_text = "mbedTLS %d.%d (%s)" % (release + (soname,))
         self.fn = _Functions()
         missing = []
         for name, (restype, argtypes) in _COMMON.items():
