@@ -181,6 +181,7 @@ demo: deps venv
 bench: deps venv
 	$(PY) bench/bench.py
 	$(PY) bench/footprint.py
+	$(PY) bench/footprint_dtls.py
 
 # dprive's RSS across PACKETS hostile LAN packets (UDP and TCP) with a hostile
 # DoT upstream beside a good one, good queries checked (bench/wirefuzz.py).
@@ -199,7 +200,8 @@ bench-reload-memory: deps venv
 	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ)
 	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ) --resumption off
 
-# The draft's recovery flows on the netns network, dprive and stubby side by side (root).
+# The draft's recovery flows on the netns network, dprive and stubby side by side (root);
+# the DTLS rows on each client engine. DPRIVE_MBEDTLS_LIBDIR=<dir> make flows: on that libmbedtls.
 flows: deps venv
 	$(PY) bench/flows.py
 

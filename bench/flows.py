@@ -10,6 +10,7 @@ carrying data (TFO) and PSK offered/accepted (TLS 1.3 resumption).
 """
 
 import argparse
+import importlib
 import shutil
 import sys
 import tempfile
@@ -19,9 +20,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.tools import certs, flows, netlab  # noqa: E402
+from dprive.tls import mbedtls_lib  # noqa: E402
+from tests.tools import certs, dtls_engine_pick, flows, netlab  # noqa: E402
 
-FORWARDERS = ("dprive", "stubby")
+# Columns: (label, forwarder, DTLS client engine). TLS rows fill the first
+# dprive column; DTLS rows run once per client engine (stubby has no DTLS).
+COLUMNS = (("dprive (DTLS: mbedTLS)", "dprive", dtls_engine_pick.MBEDTLS),
+           ("dprive DTLS: pyOpenSSL", "dprive", dtls_engine_pick.PYOPENSSL),
+           ("stubby", "stubby", None))
+
+
+def engine_unavailable(engine):
+    """Why this machine cannot run the client on `engine`, or None."""
+    if engine == dtls_engine_pick.MBEDTLS:
+        return mbedtls_lib.unavailable_reason()
+    try:
+        importlib.import_module("OpenSSL")
+    except ImportError as err:
+        return "pyOpenSSL cannot be imported: %s" % err
+    return None
 
 
 def cell(result):
@@ -61,7 +78,7 @@ def main(argv=None):
         return 2
     scenarios = [s for s in flows.SCENARIOS if not args.only or s.key in args.only]
     workdir = Path(tempfile.mkdtemp(prefix="dprive-flows-"))
-    rows = []
+    rows, gateways, wrong = [], {}, []
     try:
         pki = certs.make_test_pki(workdir / "pki")
         with netlab.TestNetwork(workdir, pki) as net:
@@ -69,13 +86,18 @@ def main(argv=None):
             print("network: router -- carrier NAT -- upstream, ping median %.1f ms" % rtt, flush=True)
             for scenario in scenarios:
                 results = {}
-                for kind in FORWARDERS:
-                    if scenario.dtls and kind == "stubby":
+                for label, kind, engine in COLUMNS:
+                    if scenario.dtls and (kind == "stubby" or not flows.gateway_python()
+                                          or engine_unavailable(engine)):
                         continue   # stubby speaks no DNS over DTLS
-                    if scenario.dtls and not flows.gateway_python():
-                        continue
-                    results[kind] = flows.run(net, scenario, kind)
-                    print("  %-19s %-7s %s" % (scenario.key, kind, cell(results[kind])), flush=True)
+                    if not scenario.dtls and engine != dtls_engine_pick.MBEDTLS and kind == "dprive":
+                        continue   # TLS rows: one dprive run (no DTLS engine involved)
+                    res = results[label] = flows.run(net, scenario, kind, engine=engine)
+                    print("  %-19s %-22s %s" % (scenario.key, label, cell(res)), flush=True)
+                    if res.gateway_engine:
+                        gateways[res.gateway_engine] = gateways.get(res.gateway_engine, 0) + 1
+                    if res.engine and res.engine != engine:
+                        wrong.append("%s %s ran on %s" % (scenario.key, label, res.engine))
                 rows.append((scenario, results))
     finally:
         if args.keep:
@@ -83,11 +105,16 @@ def main(argv=None):
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
-    table = [("scenario (upstream)", "draft figure", "dprive", "wire", "stubby", "wire")]
+    table = [("scenario (upstream)", "draft figure")]
+    table[0] += sum(((label, "wire") for label, _, _ in COLUMNS), ())
     for scenario, results in rows:
-        table.append(("%s (%s)" % (scenario.title, scenario.target), scenario.figure,
-                      cell(results.get("dprive")), wire(results.get("dprive")),
-                      cell(results.get("stubby")), wire(results.get("stubby"))))
+        line = ("%s (%s)" % (scenario.title, scenario.target), scenario.figure)
+        for label, _, engine in COLUMNS:
+            res = results.get(label)
+            # A TLS row has no DTLS engine: its pyOpenSSL cell stays empty, not "n/a".
+            blank = res is None and not scenario.dtls and engine == dtls_engine_pick.PYOPENSSL
+            line += ("" if blank else cell(res), wire(res))
+        table.append(line)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for n, row in enumerate(table):
         print("  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip())
@@ -98,6 +125,14 @@ def main(argv=None):
           "the session was resumed, from dprive's status; stubby speaks no DTLS)" % flows.RTT_MS)
     print("(gateway: demands the RFC 6347 cookie of new clients, one round trip more; "
           "gateway-open: does not)")
+    print("(DTLS client engine as asked, proved by the library mapped in the daemon "
+          "(/proc/PID/maps)%s; mbedTLS: %s; the gateway ran on: %s)" % (
+              "" if not wrong else ": NOT SO for " + ", ".join(wrong),
+              engine_unavailable(dtls_engine_pick.MBEDTLS) or mbedtls_lib.load().version_text,
+              ", ".join("%s (%d rows)" % kv for kv in sorted(gateways.items())) or "-"))
+    if dtls_engine_pick.gateway_options_keeping_tickets():
+        print("(the gateways on pyOpenSSL: this mbedTLS has no mbedtls_ssl_ticket_rotate, so its "
+              "ticket keys would not outlive the restart rows' restart)")
     print("(unbound rows: unbound holds its second TLS 1.3 ticket behind Nagle, which may cost "
           "one round trip after a handshake)")
     return 0

@@ -119,7 +119,7 @@ POSTINST_PKG_MAIN = """#!/bin/sh
 exit 0
 """
 
-# dprive-dtls's postinst-pkg: pyOpenSSL is imported when the daemon starts,
+# dprive-dtls's postinst-pkg: the DTLS engine is chosen when the daemon starts,
 # so a running dprive gets DTLS only after a restart (nothing in an image).
 POSTINST_PKG_DTLS = """#!/bin/sh
 [ -n "${IPKG_INSTROOT}" ] && exit 0
@@ -130,7 +130,8 @@ exit 0
 """
 
 DTLS_MARKER = "usr/share/dprive-dtls/README"
-DTLS_MARKER_TEXT = "dprive-dtls: DNS over DTLS for dprive and the dprive gateway (pyOpenSSL).\n"
+DTLS_MARKER_TEXT = ("dprive-dtls: DNS over DTLS for dprive and the dprive gateway (libmbedtls "
+                    "through ctypes;\npyOpenSSL instead with option dtls_engine 'pyopenssl').\n")
 
 TITLE_MAIN = "DNS forwarder with persistent DNS-over-TLS upstream sessions"
 DESCRIPTION_MAIN = """\
@@ -150,8 +151,10 @@ This package contains the Python source files for dprive."""
 
 TITLE_DTLS = "DNS over DTLS for dprive (and the dprive gateway)"
 DESCRIPTION_DTLS = """\
-Pulls in pyOpenSSL so dprive can carry queries over DNS over DTLS
-(RFC 8094, option transport 'dtls') and 'dprive gateway' can serve it."""
+Pulls in python3-ctypes and libmbedtls so dprive can carry queries over
+DNS over DTLS (RFC 8094, option transport 'dtls') and 'dprive gateway'
+can serve it. python3-pyopenssl, if installed and its libssl has DTLS,
+can be chosen instead with option dtls_engine 'pyopenssl'."""
 
 # luci-app/Makefile's LUCI_TITLE and LUCI_DESCRIPTION.
 TITLE_LUCI = "LuCI support for dprive"
@@ -170,8 +173,11 @@ POSTINST_PKG_LUCI = """[ -n "${IPKG_INSTROOT}" ] || {
 
 DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
                 "python3-logging", "python3-codecs", "python3-ubus", "ca-bundle"]
-# The gateway's session tickets use ctypes (src/dprive/gateway/tickets.py).
-DEPENDS_DTLS = ["dprive", "python3-pyopenssl", "python3-ctypes"]
+# DTLS on libmbedtls through ctypes (src/dprive/tls/mbedtls_lib.py); ctypes
+# also serves the gateway's session tickets (src/dprive/gateway/tickets.py).
+# pyOpenSSL is optional (option dtls_engine). Bare `libmbedtls`: the SDK's
+# libmbedtls<ABI_VERSION> package provides that name.
+DEPENDS_DTLS = ["dprive", "python3-ctypes", "libmbedtls"]
 
 
 def release(root=ROOT):

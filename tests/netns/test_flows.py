@@ -9,17 +9,19 @@ one: a recovery never hands the client an error.
 
 import pytest
 
-from tests.tools import flows
+from dprive.tls import mbedtls_lib
+from tests.tools import dtls_engine_pick, flows
 
 
 def _check(result, figures):
     if result.scenario.dtls:
-        seen = "resumed %s" % result.status.get("resumed")
+        seen = "resumed %s, gateway on %s" % (result.status.get("resumed"), result.gateway_engine)
     else:
         seen = "TFO %s, PSK %s" % (result.wire and result.wire["syn_data"],
                                    result.wire and result.wire["psk_accepted"])
-    figures.append("%-19s dprive %6.1f ms = %d RTT%s  (%s)" % (
-        result.scenario.key, result.latency_ms, result.rtts,
+    who = "dprive" + ("/%s" % result.engine if result.scenario.dtls else "")
+    figures.append("%-19s %-16s %6.1f ms = %d RTT%s  (%s)" % (
+        result.scenario.key, who, result.latency_ms, result.rtts,
         " after the %d ms deadline" % result.deadline_ms if result.deadline_ms else "", seen))
     assert result.correct, "the client must get the right answer, got %r" % (result,)
 
@@ -47,14 +49,27 @@ def test_flow_against_unbound(net, figures, key):
     assert scenario.expect - 1 <= result.rtts <= scenario.expect, result
 
 
+def _engine_or_skip(engine):
+    if engine == dtls_engine_pick.MBEDTLS:
+        why = mbedtls_lib.unavailable_reason()
+        if why:
+            pytest.skip("the mbedTLS client engine cannot run here: %s" % why)
+    else:
+        pytest.importorskip("OpenSSL", reason="the pyOpenSSL client engine needs pyOpenSSL")
+
+
+@pytest.mark.parametrize("engine", dtls_engine_pick.ENGINES)
 @pytest.mark.parametrize("key", [s.key for s in flows.SCENARIOS if s.dtls])
-def test_dtls_flow_against_the_gateway(net, figures, key):
+def test_dtls_flow_against_the_gateway(net, figures, key, engine):
     if not flows.gateway_python():
         pytest.skip("the DTLS rows need Debian's python3 with python3-openssl for the gateway "
                     "(its ticket keys survive a restart only on a shared libssl)")
+    _engine_or_skip(engine)
     scenario = flows.BY_KEY[key]
-    result = flows.run(net, scenario, "dprive")
+    result = flows.run(net, scenario, "dprive", engine=engine)
     _check(result, figures)
+    # The engine asked for is the one that carried the query (its library is mapped).
+    assert result.engine == engine, result
     assert result.rtts == scenario.expect, result
     assert result.status["transport"] == "dtls", result.status
     if scenario.fault is not None and key != "dtls-nat-same":

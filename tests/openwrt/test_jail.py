@@ -58,6 +58,24 @@ def test_every_python_extension_module_is_mounted_for_its_libraries(router):
         "/" + rel for rel in modules)
 
 
+def test_libmbedtls_is_mounted_for_dtls_since_ctypes_loads_it_by_name(router):
+    # No extension module links libmbedtls (ctypes dlopen()s it: tls/mbedtls_lib.py),
+    # so without its own mounts the jailed DTLS daemon would find no engine.
+    # The router's files: soname links to the versioned files (package libmbedtls).
+    libs = {"libmbedtls.so.21": "libmbedtls.so.3.6.6", "libmbedx509.so.7": "libmbedx509.so.3.6.6",
+            "libmbedcrypto.so.16": "libmbedcrypto.so.3.6.6"}
+    usr_lib = router.root / "usr/lib"
+    usr_lib.mkdir(parents=True, exist_ok=True)
+    for link, target in libs.items():
+        (usr_lib / target).write_bytes(b"\x7fELF")
+        (usr_lib / link).symlink_to(target)
+    (usr_lib / "libubox.so.20240329").write_bytes(b"\x7fELF")   # not ours: not mounted
+    router.init("start")
+    mounted = sorted(p for p in declared_jail(router).ro if "/libmbed" in p)
+    assert mounted == sorted("/usr/lib/" + name for pair in libs.items() for name in pair)
+    assert not [p for p in declared_jail(router).ro if "libubox" in p]
+
+
 def test_capabilities_file_drops_every_capability():
     # ujail (jail/capabilities.c, parseOCIcapabilities): a set left out keeps
     # every capability, so all five are given, and empty.

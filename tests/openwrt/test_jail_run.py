@@ -23,7 +23,7 @@ import pytest
 
 from tests.openwrt.jail import HOST_GROUP, HOST_USER, JailedDprive, in_root
 from tests.openwrt.jail_runners import runner_argv
-from tests.tools import certs, clients, common
+from tests.tools import certs, clients, common, dtls_engine_pick
 from tests.tools.dprive_proc import config_text, upstream
 from tests.tools.gateway_proc import GatewayProcess
 from tests.tools.unbound import UnboundServer
@@ -117,6 +117,10 @@ def test_the_jailed_daemon_answers_and_rereads_its_config(router, unbound, upstr
     try:
         assert clients.kdig("a.test", "A", port=port).rcode == "NOERROR", dp.log_tail()
         assert dp.upstream_status("local")["transport"] == upstream_server[1]
+        if upstream_server[1] == "dtls" and dtls_engine_pick.has_option():
+            # auto: libmbedtls (ctypes, by soname) is what the jailed daemon loads first
+            status = dp.status()
+            assert status["dtls"]["engine"] == "mbedtls", status["dtls"]
         assert clients.kdig("b.test", "A", port=port, tcp=True).rcode == "NOERROR", dp.log_tail()
 
         pid = daemon_pid(dp.proc.pid)

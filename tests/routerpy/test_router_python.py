@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.tools import clients, common
+from tests.tools import clients, common, dtls_engine_pick
 from tests.tools.dprive_proc import DpriveProcess, upstream
 from tests.tools.gateway_proc import GatewayProcess
 
@@ -110,8 +110,11 @@ def test_a_tls_session_that_cannot_start_says_why_in_log_and_status(make_root, d
 
 
 def test_gateway_and_dtls_under_the_dtls_package(dtls_root, unbound, pki, tmp_path):
-    if "python3-pyopenssl" in dtls_root.absent:
-        pytest.skip("no pyOpenSSL built for Python %s here (`make routerpy-site`)" % dtls_root.version)
+    # dprive-dtls brings python3-ctypes + libmbedtls and no pyOpenSSL: both ends on mbedTLS.
+    if not (common.REPO_ROOT / "src/dprive/gateway/session_mbedtls.py").exists():
+        pytest.skip("the gateway on mbedTLS (gateway/session_mbedtls.py) is not merged")
+    if not dtls_engine_pick.has_option():
+        pytest.skip("the client's DTLS engine choice (option dtls_engine) is not merged")
     gw = GatewayProcess(tmp_path / "gw", pki, unbound.plain_port, python=dtls_root.python)
     with gw:
         dp = DpriveProcess(tmp_path / "dp", pki.ca_cert,
@@ -121,6 +124,8 @@ def test_gateway_and_dtls_under_the_dtls_package(dtls_root, unbound, pki, tmp_pa
             ask(dp)
             up = dp.upstream_status("gw")
             assert up["transport"] == "dtls", up
+            assert dtls_engine_pick.running(dp.status()["pid"]) == "mbedtls"
+        assert dtls_engine_pick.running(gw.proc.pid) == "mbedtls"
 
 
 def test_options_reference_under_the_router_python(main_root):

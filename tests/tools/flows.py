@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 
-from tests.tools import common, netlab
+from tests.tools import common, dtls_engine_pick, netlab
 from tests.tools.capture import WanCapture
 from tests.tools.dprive_proc import upstream
 from tests.tools.netlab import RELAY_PORT, UPSTREAM_IP
@@ -96,6 +96,7 @@ def _udp_new_mapping(env):
     env.net.conntrack_flush()
 
 
+ENGINE_TAGS = {dtls_engine_pick.MBEDTLS: "mb", dtls_engine_pick.PYOPENSSL: "py"}
 DTLS_QUIET = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 0}
 DTLS_PROBED = {"dtls_probe_interval_s": 1, "dtls_resume_after_s": 0}
 DTLS_FALSE_START = {"dtls_probe_interval_s": 0, "dtls_resume_after_s": 2}
@@ -149,9 +150,11 @@ BY_KEY = dict((s.key, s) for s in SCENARIOS)
 
 class FlowResult:
     def __init__(self, scenario, forwarder, latency_ms, rcode, answers, wire, deadline_ms=None,
-                 status=None):
+                 status=None, engine=None, gateway_engine=None):
         self.scenario = scenario
         self.forwarder = forwarder
+        self.engine = engine                  # DTLS rows: the client's engine, seen in its maps
+        self.gateway_engine = gateway_engine  # DTLS rows: the gateway's, after the query
         self.latency_ms = latency_ms
         self.rcode = rcode
         self.answers = answers
@@ -170,8 +173,10 @@ class FlowResult:
         return round_trips(self.latency_ms - (self.deadline_ms or 0))
 
     def __repr__(self):
-        return "FlowResult(%s, %s, %s ms, %s RTT%s, %s %s, wire %s)" % (
-            self.scenario.key, self.forwarder, self.latency_ms, self.rtts,
+        return "FlowResult(%s, %s%s, %s ms, %s RTT%s, %s %s, wire %s)" % (
+            self.scenario.key, self.forwarder,
+            " on %s (gateway %s)" % (self.engine, self.gateway_engine) if self.scenario.dtls else "",
+            self.latency_ms, self.rtts,
             " after a %s ms deadline" % self.deadline_ms if self.deadline_ms else "",
             self.rcode, self.answers, self.wire)
 
@@ -232,17 +237,19 @@ def ensure_servers(net):
     if not getattr(net, "idle_relay", None):
         net.idle_relay = net.start_relay(port=IDLE_RELAY_PORT, idle_timeout_ms=IDLE_TIMEOUT_MS)
     if not getattr(net, "gateways", None) and gateway_python():
+        engine = dtls_engine_pick.gateway_options_keeping_tickets()
         net.gateways = {
             "gateway": net.start_gateway(netlab.GATEWAY_PORT, python=gateway_python(),
-                                         require_cookie="1"),
+                                         require_cookie="1", **engine),
             "gateway-open": net.start_gateway(OPEN_GATEWAY_PORT, python=gateway_python(),
-                                              require_cookie="0"),
+                                              require_cookie="0", **engine),
         }
 
 
 def gateway_python():
     """Debian's python3 with its python3-openssl: a shared libssl, so the gateway can
-    keep its ticket keys in a file across a restart (the venv's wheel cannot)."""
+    keep its ticket keys in a file across a restart (the venv's wheel cannot); on
+    mbedTLS 3.6 (ticket_rotate) it keeps them on either engine."""
     python = shutil.which("python3", path="/usr/bin")
     if python is None:
         return None
@@ -250,15 +257,20 @@ def gateway_python():
     return python if ok else None
 
 
-def start_forwarder(net, kind, scenario, name):
+def start_forwarder(net, kind, scenario, name, engine=None):
+    """`engine`: the DTLS client engine of a DTLS row (tests/tools/dtls_engine_pick.py)."""
     port = upstream_port(scenario.target)
     if kind == "dprive":
         extra = dict(PROBE if scenario.probe else {})
         if scenario.dtls:
             extra["transport"] = "dtls"
+        else:
+            engine = None
         up = upstream(scenario.target, port, address=UPSTREAM_IP, spki=[net.pki.server_pin], **extra)
         options = dict(DPRIVE_OPTIONS, **scenario.options)
-        return net.start_dprive([up], options=options, name=name)
+        options.update(dtls_engine_pick.options_for(engine))
+        return net.start_dprive([up], options=options, name=name,
+                                env=dtls_engine_pick.env_for(engine))
     stubby = NetnsStubby(net, net.workdir / name, net.pki, port)
     net.track(stubby)
     return stubby.start()
@@ -283,11 +295,15 @@ class NetnsStubby(StubbyProcess):
         common.wait_until(ready, timeout_s, interval_s=0.05, what="stubby to listen")
 
 
-def run(net, scenario, kind, name=None):
-    """Run `scenario` against a new forwarder of `kind` ("dprive" or "stubby")."""
+def run(net, scenario, kind, name=None, engine=None):
+    """Run `scenario` against a new forwarder of `kind` ("dprive" or "stubby");
+    a DTLS row's dprive on DTLS client `engine` ('mbedtls', 'pyopenssl', None: its default)."""
     ensure_servers(net)
     net.reset_nat()
-    name = name or "%s-%s" % (kind, scenario.key)
+    engine = engine if scenario.dtls and kind == "dprive" else None
+    # dprive on an engine: "mb-"/"py-" instead of "dprive-", since the control
+    # socket's path (work dir/name/name.sock) must stay under AF_UNIX's 108 bytes.
+    name = name or "%s-%s" % (ENGINE_TAGS.get(engine, kind), scenario.key)
     capture = Capture(net, net.workdir / ("%s.pcap" % name))
     forwarder = None
     try:
@@ -295,7 +311,7 @@ def run(net, scenario, kind, name=None):
             # Cold: no TFO cookie either; the forwarder's own start is the event.
             net.run("router", ["ip", "tcp_metrics", "flush", "all"], check=False)
             capture.start()
-        forwarder = start_forwarder(net, kind, scenario, name)
+        forwarder = start_forwarder(net, kind, scenario, name, engine)
         if scenario.warm:
             for qname in ("b.test", "c.test", "b.test"):
                 net.query(qname, port=forwarder.port, timeout_s=6.0)
@@ -314,9 +330,15 @@ def run(net, scenario, kind, name=None):
             res = net.query(ANSWER[0], port=forwarder.port, timeout_s=20.0)
         finally:
             capture.stop()
-        status = forwarder.status()["upstreams"][0] if kind == "dprive" else None
+        full = forwarder.status() if kind == "dprive" else None
+        status = full["upstreams"][0] if full else None
+        engines = (None, None)
+        if scenario.dtls and full:
+            gateway = net.gateways[scenario.target]
+            engines = (dtls_engine_pick.running(full["pid"], full),
+                       dtls_engine_pick.running(gateway.proc.pid))
         return FlowResult(scenario, kind, res.latency_ms, res.rcode, res.answers, capture.counts(),
-                          deadline_ms, status)
+                          deadline_ms, status, *engines)
     finally:
         capture.stop()
         if forwarder is not None:

@@ -443,10 +443,12 @@ class TestNetwork:
         self._servers.append(server)
         return server
 
-    def start_dprive(self, upstreams, options=None, name="dprive", port=DPRIVE_PORT):
-        """dprive in the router namespace, answering on 127.0.0.1:port there."""
+    def start_dprive(self, upstreams, options=None, name="dprive", port=DPRIVE_PORT, env=None):
+        """dprive in the router namespace, answering on 127.0.0.1:port there
+        (`env`: variables added to its environment)."""
         dp = NetnsDprive(self.workdir / name, self.pki.ca_cert, upstreams, options=options,
                          port=port, name=name, argv_prefix=self.exec_prefix("router"))
+        dp.extra_env = dict(env or {})
         self._servers.append(dp)
         dp.start()
         return dp

@@ -10,6 +10,7 @@
 # dprive user it had none before either, so a listen_port below 1024 fails as
 # it did), no new privileges. What dprive opens, found with strace -f -e trace=file,network:
 #   python3, its standard library and extension modules (and their libraries),
+#   libmbedtls* (DNS over DTLS, loaded through ctypes),
 #   /usr/lib/dprive, the config, the CA bundle, /etc/TZ and /etc/localtime
 #   (the local time of log lines; ujail skips whichever is not there),
 #   RUN_DIR (the control socket, written), /var/run/ubus/ubus.sock (below).
@@ -49,6 +50,16 @@ dprive_jail_python_modules() {
 	find /usr/lib/python3* -name '*.so' 2>/dev/null
 }
 
+# libmbedtls, for DNS over DTLS (dprive-dtls): ctypes dlopen()s it by soname
+# (src/dprive/tls/mbedtls_lib.py), so no extension module links it and the
+# mounts above would not bring it along. Each name is given, the soname
+# links (libmbedtls.so.21) as well as their targets (libmbedtls.so.3.6.6);
+# ujail adds what each links (libmbedx509, libmbedcrypto). None installed:
+# nothing mounted, and the daemon says DTLS has no engine.
+dprive_jail_mbedtls_libs() {
+	find /usr/lib /lib -maxdepth 1 -name 'libmbed*.so.*' 2>/dev/null
+}
+
 # dprive_jail_options_ok RUN_DIR CA_BUNDLE CONTROL_SOCKET: whether the jail
 # can hold these options; prints why not. dprive check cannot know: the
 # paths are fine outside the jail, and the jailed daemon would respawn on a
@@ -79,6 +90,7 @@ dprive_jail_add() {
 	# procd.sh splits and globs these (for a in $@): one pattern per word.
 	procd_add_jail_mount /usr/sbin/dprive /usr/bin/python3 '/usr/lib/python3*' /usr/lib/dprive
 	procd_add_jail_mount $(dprive_jail_python_modules)
+	procd_add_jail_mount $(dprive_jail_mbedtls_libs)
 	procd_add_jail_mount "$DPRIVE_JAIL_DIR" "$ca_bundle" /etc/TZ /etc/localtime "$DPRIVE_UBUS_DIR"
 	procd_add_jail_mount_rw "$run_dir"
 }
