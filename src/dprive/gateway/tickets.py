@@ -106,7 +106,10 @@ def install_ticket_keys(context, keys):
     func, why = _ssl_ctx_ctrl()
     if func is None:
         return why
-    from OpenSSL._util import ffi
+    try:
+        from OpenSSL._util import ffi    # the pyOpenSSL engine's only: optional in dprive-dtls
+    except ImportError as err:
+        return "pyOpenSSL cannot be imported: %s" % err
     ctx = int(ffi.cast("uintptr_t", context._context))
     buf = ctypes.create_string_buffer(bytes(keys), TICKET_KEYS_LEN)
     if func(ctx, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, TICKET_KEYS_LEN, buf) != 1:
