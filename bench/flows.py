@@ -25,8 +25,8 @@ from tests.tools import certs, dtls_engine_pick, flows, netlab  # noqa: E402
 
 # Columns: (label, forwarder, DTLS client engine). TLS rows fill the first
 # dprive column; DTLS rows run once per client engine (stubby has no DTLS).
-COLUMNS = (("dprive (DTLS: mbedTLS)", "dprive", dtls_engine_pick.MBEDTLS),
-           ("dprive DTLS: pyOpenSSL", "dprive", dtls_engine_pick.PYOPENSSL),
+COLUMNS = (("dprive (DTLS on mbedTLS)", "dprive", dtls_engine_pick.MBEDTLS),
+           ("dprive, DTLS on pyOpenSSL", "dprive", dtls_engine_pick.PYOPENSSL),
            ("stubby", "stubby", None))
 
 
