@@ -32,8 +32,10 @@ from tests.tools.gateway_proc import GatewayProcess  # noqa: E402
 from tests.tools.stubby import StubbyProcess  # noqa: E402
 from tests.tools.unbound import UnboundServer  # noqa: E402
 
-MBEDTLS_DIRS = (("mbedTLS 3.6.6 (Debian 13)", "/opt/real/mbedtls-3.6-debian"),
-                ("mbedTLS 3.6.6 (OpenWrt config)", "/opt/real/mbedtls-owrt/lib"))
+# Those that exist: `make mbedtls36`'s Debian 13 build, and one built with
+# OpenWrt's configuration outside the repository, if there is one.
+MBEDTLS_DIRS = (("mbedTLS 3.6 (Debian 13)", os.path.join(ROOT, "build", "mbedtls-3.6", "lib")),
+                ("mbedTLS 3.6 (OpenWrt config)", "/opt/real/mbedtls-owrt/lib"))
 SETTLE_S = 1.0
 
 

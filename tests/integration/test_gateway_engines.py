@@ -10,7 +10,7 @@
 - Tickets from the key file across a restart of the mbedTLS gateway (3.1 and later).
 - Neither engine: exit 1 with both engines' reasons, no traceback.
 
-Run it on both mbedTLS versions: DPRIVE_MBEDTLS_LIBDIR=/opt/real/mbedtls-3.6-debian.
+Run it on both mbedTLS versions: DPRIVE_MBEDTLS_LIBDIR=$PWD/build/mbedtls-3.6/lib (make mbedtls36).
 """
 
 import socket
