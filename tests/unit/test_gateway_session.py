@@ -3,7 +3,7 @@ pyOpenSSL, gateway/session_mbedtls.py on libmbedtls), in memory: the stateless
 cookie exchange of stateless.py in front, as server.py does it, and a client of
 the other stack as well as of the same one (tls/dtls.py, tls/dtls_mbedtls.py).
 
-Run it on both mbedTLS versions: DPRIVE_MBEDTLS_LIBDIR=/opt/real/mbedtls-3.6-debian.
+Run it on both mbedTLS versions: DPRIVE_MBEDTLS_LIBDIR=$PWD/build/mbedtls-3.6/lib.
 """
 
 import os
