@@ -11,6 +11,7 @@ tests/fuzz/regressions/<target>/. `make fuzz` is the long run.
 import base64
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def test_short_fuzz(name, tmp_path):
         shown = ["%s: %s" % (p.name, base64.b64encode(p.read_bytes()[:4096]).decode()) for p in found]
         pytest.fail("fuzz target %s failed (exit %d); inputs (base64):\n%s\n%s"
                     % (name, proc.returncode, "\n".join(shown), proc.stderr[-4000:]))
-    assert "Done %d runs" % SHORT_RUNS[name] in proc.stderr, proc.stderr[-2000:]
+    # libFuzzer may end one run past -runs (seen: "Done 401 runs" for -runs=400)
+    done = re.search(r"Done (\d+) runs", proc.stderr)
+    assert done and int(done.group(1)) >= SHORT_RUNS[name], proc.stderr[-2000:]
 
 
 def test_no_other_tier_imports_the_fuzz_tier():
