@@ -39,6 +39,22 @@ class AuthError(TlsError):
     """The server could not be authenticated."""
 
 
+def checked_pin(der, pins):
+    """The SPKI pin of the DER certificate `der` when it is one of `pins`, else
+    AuthError saying why (no certificate, unreadable key, another key). Every
+    engine checks pins with it: TLS here, DTLS on either library."""
+    if der is None:
+        raise AuthError("the server sent no certificate to check the pins against")
+    try:
+        pin = spki_pin(der)
+    except DerError as err:
+        raise AuthError("cannot read the server's key for pinning: %s" % err)
+    if pin not in pins:
+        raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
+                        % (pin, len(pins)))
+    return pin
+
+
 def start_failure(err, what="TLS"):
     """Why a session could not even start, in the exception's own words.
 
@@ -166,10 +182,4 @@ class TlsClient:
         der = self._obj.getpeercert(binary_form=True)
         if der is None and self._obj.session_reused:
             return   # resumed: the session was only kept after its pins matched
-        try:
-            self.peer_pin = spki_pin(der)
-        except DerError as err:
-            raise AuthError("cannot read the server's key for pinning: %s" % err)
-        if self.peer_pin not in self._pins:
-            raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
-                            % (self.peer_pin, len(self._pins)))
+        self.peer_pin = checked_pin(der, self._pins)

@@ -37,7 +37,6 @@ decide. Failures are AuthError, everything else TlsError, both from dot.py.
 """
 
 import hashlib
-import ipaddress
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL, crypto
@@ -45,8 +44,10 @@ from OpenSSL import SSL, crypto
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls import dtls_support
-from dprive.tls.dot import AuthError, TlsError
-from dprive.tls.spki import DerError, der_items, spki_pin
+from dprive.tls import dtls_common
+from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
+from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls.spki import DerError, der_items
 
 _binding = Binding()
 _lib = _binding.lib
@@ -54,16 +55,11 @@ _ffi = _binding.ffi
 SUPPORT = dtls_support.probe(dtls_support.CLIENT)
 
 DTLS_VERSIONS = {"1.2": 0xFEFD, "1.3": 0xFEFC}
-# UDP payload per datagram: under 1500-byte Ethernet with IPv6 and PPPoE headers.
-DEFAULT_MTU = 1400
 READ_CHUNK = 65536           # more than any record holds
 MAX_TIMEOUT_S = 60.0         # OpenSSL's own backoff limit; see timeout_s()
 X509_V_OK = 0
 NO_PARTIAL_WILDCARDS = 0x4   # X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, as Python's ssl
-
-
-class MessageTooLarge(ValueError):
-    """A DNS message that does not fit in one record under the MTU (RFC 8094 section 5)."""
+MessageTooLarge = dtls_common.MessageTooLarge   # part of the engine API the callers name
 
 
 def make_dtls_context(ca_bundle, min_version, verify_name):
@@ -132,7 +128,7 @@ class DtlsClient:
         self._conn.set_ciphertext_mtu(mtu)
         self._mtu = mtu
         self._verify_name = bool(context.get_verify_mode() & SSL.VERIFY_PEER)
-        address = _ip_literal(server_hostname)
+        address = ip_literal(server_hostname)
         if server_hostname and address is None:
             self._conn.set_tlsext_host_name(server_hostname.encode("idna"))
         if self._verify_name:
@@ -168,16 +164,8 @@ class DtlsClient:
         in pending_output(); after `just_established`, `send()` packs the
         client's Finished and the first query into one datagram when they fit.
         """
-        try:
-            dtls_record.records(datagram)
-        except DtlsRecordError:
-            self.dropped += 1
+        if not screen_datagram(self, datagram):
             return [], False, False
-        if self.established:
-            alert = dtls_record.plaintext_alert(datagram)
-            if alert is not None:
-                self.plaintext_alerts += 1
-                self.last_plaintext_alert = alert
         self._conn.bio_write(datagram)
         just_up = False
         if not self.established:
@@ -207,12 +195,7 @@ class DtlsClient:
         """One DNS message as one record: the datagrams to send (with anything pending)."""
         if not self.established:
             raise TlsError("the DTLS session is not established")
-        if not message:
-            raise ValueError("empty DNS message")
-        limit = self.max_message_len()
-        if len(message) > limit:
-            raise MessageTooLarge("a DNS message of %d bytes does not fit in one record"
-                                  " (at most %d at MTU %d)" % (len(message), limit, self._mtu))
+        check_message(message, self.max_message_len(), self._mtu)
         try:
             written = self._conn.send(message)
         except SSL.Error as err:
@@ -333,18 +316,12 @@ class DtlsClient:
         if not self._pins:
             return
         cert = self._conn.get_peer_certificate()
-        if cert is None:
-            self._failed = True
-            raise AuthError("the server sent no certificate to check the pins against")
+        der = None if cert is None else crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
         try:
-            self.peer_pin = spki_pin(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert))
-        except DerError as err:
+            self.peer_pin = checked_pin(der, self._pins)
+        except AuthError:
             self._failed = True
-            raise AuthError("cannot read the server's key for pinning: %s" % err)
-        if self.peer_pin not in self._pins:
-            self._failed = True
-            raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
-                            % (self.peer_pin, len(self._pins)))
+            raise
 
 
 # --- OpenSSL through cryptography's bindings ----------------------------------
@@ -360,15 +337,6 @@ def _reason(err):
     if isinstance(details, list) and details:
         return "; ".join(str(entry[-1]) for entry in details)
     return str(err) or err.__class__.__name__
-
-
-def _ip_literal(name):
-    if not name:
-        return None
-    try:
-        return ipaddress.ip_address(name)
-    except ValueError:
-        return None
 
 
 def _expect_name(conn, name, address):

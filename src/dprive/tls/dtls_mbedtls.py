@@ -25,28 +25,24 @@ dot.py, carrying mbedTLS's own error text.
 
 import ctypes
 import hashlib
-import ipaddress
 import time
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls import mbedtls_lib as mb
-from dprive.tls.dot import AuthError, TlsError
+from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls import dtls_common
+from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
 from dprive.tls.mbedtls_channel import Channel
-from dprive.tls.spki import DerError, spki_pin
 
 ENGINE = "mbedtls"
 DTLS_VERSIONS = ("1.2", "1.3")
-DEFAULT_MTU = 1400
 MAX_TIMEOUT_S = 60.0          # mbedTLS's default handshake timeout maximum
 READ_BYTES = 16384 + 256      # one record's plaintext at most
 HANDSHAKE_STEPS = 40          # calls of mbedtls_ssl_handshake per input, a bound on the loop
 FIRST_IP_CHECK = (3, 5)       # mbedTLS matches an IP address against iPAddress SANs from 3.5
 BADCERT_CN_MISMATCH = 0x04    # MBEDTLS_X509_BADCERT_CN_MISMATCH (x509.h, 2.28 and 3.6)
-
-
-class MessageTooLarge(ValueError):
-    """A DNS message that does not fit in one record under the MTU (RFC 8094 section 5)."""
+MessageTooLarge = dtls_common.MessageTooLarge   # part of the engine API the callers name
 
 
 class DtlsContext:
@@ -138,7 +134,7 @@ class DtlsClient:
         self._name_is_address = False
         if self._verify_name and not server_hostname:
             raise ValueError("checking the name needs a server_hostname")
-        address = _ip_literal(server_hostname)
+        address = ip_literal(server_hostname)
         self._name_is_address = address is not None
         if self._verify_name and address is not None and lib.version < FIRST_IP_CHECK:
             raise TlsError("%s cannot check the IP address %s against a certificate"
@@ -181,16 +177,8 @@ class DtlsClient:
 
     def receive(self, datagram):
         """Feed one datagram: (DNS messages, handshake just completed, peer sent close_notify)."""
-        try:
-            dtls_record.records(datagram)
-        except DtlsRecordError:
-            self.dropped += 1
+        if not screen_datagram(self, datagram):
             return [], False, False
-        if self.established:
-            alert = dtls_record.plaintext_alert(datagram)
-            if alert is not None:
-                self.plaintext_alerts += 1
-                self.last_plaintext_alert = alert
         self._channel.push(datagram)
         just_up = False
         if not self.established:
@@ -206,12 +194,7 @@ class DtlsClient:
         """One DNS message as one record: the datagrams to send (with anything pending)."""
         if not self.established:
             raise TlsError("the DTLS session is not established")
-        if not message:
-            raise ValueError("empty DNS message")
-        limit = self.max_message_len()
-        if len(message) > limit:
-            raise MessageTooLarge("a DNS message of %d bytes does not fit in one record"
-                                  " (at most %d at MTU %d)" % (len(message), limit, self._mtu))
+        check_message(message, self.max_message_len(), self._mtu)
         rc = self._lib.fn.mbedtls_ssl_write(self._ssl, message, len(message))
         if rc != len(message):
             self._failed = True
@@ -357,28 +340,11 @@ class DtlsClient:
         if not self._pins:
             return
         cert = self._lib.fn.mbedtls_ssl_get_peer_cert(self._ssl)
-        if not cert:
-            self._failed = True
-            raise AuthError("the server sent no certificate to check the pins against")
-        der = mb.crt_der(cert)
         try:
-            self.peer_pin = spki_pin(der)
-        except DerError as err:
+            self.peer_pin = checked_pin(mb.crt_der(cert) if cert else None, self._pins)
+        except AuthError:
             self._failed = True
-            raise AuthError("cannot read the server's key for pinning: %s" % err)
-        if self.peer_pin not in self._pins:
-            self._failed = True
-            raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
-                            % (self.peer_pin, len(self._pins)))
-
-
-def _ip_literal(name):
-    if not name:
-        return None
-    try:
-        return ipaddress.ip_address(name)
-    except ValueError:
-        return None
+            raise
 
 
 def _path(path):
