@@ -26,7 +26,7 @@ import itertools
 import time
 import weakref
 
-from dprive.gateway.session_base import ContextError
+from dprive.gateway.session_base import ContextError, check_readable
 from dprive.tls import mbedtls_lib as mb
 from dprive.tls.spki import DerError, spki_der
 
@@ -161,12 +161,7 @@ class ServerContext:
 
 def make_server_context(cert_file, key_file, cookies, session_lifetime_s):
     """The one ServerContext of the gateway; ContextError says what is wrong."""
-    for what, path in (("cert_file", cert_file), ("key_file", key_file)):
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as err:
-            raise ContextError("cannot read %s %s: %s" % (what, path, err.strerror or err))
+    check_readable(cert_file, key_file)
     try:
         lib = mb.load()
     except mb.MbedtlsUnavailable as err:

@@ -8,7 +8,8 @@ record (RFC 8094: no length prefix). It never touches a socket.
 
 from OpenSSL import SSL
 
-from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING, ContextError
+from dprive.gateway.session_base import (CLOSED, ESTABLISHED, HANDSHAKING, ContextError,
+                                         check_readable)
 from dprive.gateway.tickets import install_ticket_keys
 from dprive.tls import dtls_support
 
@@ -29,12 +30,7 @@ def make_server_context(cert_file, key_file, cookies, session_lifetime_s):
     `cookies` (a CookieJar) backs OpenSSL's own cookie callbacks, which
     DTLSv1_listen calls again after the shell has already checked the cookie.
     """
-    for what, path in (("cert_file", cert_file), ("key_file", key_file)):
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as err:
-            raise ContextError("cannot read %s %s: %s" % (what, path, err.strerror or err))
+    check_readable(cert_file, key_file)
     ctx = SSL.Context(SSL.DTLS_METHOD)
     try:
         # OpenSSL built no-dtls (stock OpenWrt's libopenssl) still exports DTLS_method

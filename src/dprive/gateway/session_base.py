@@ -22,3 +22,14 @@ CLOSED = "closed"
 
 class ContextError(Exception):
     """The certificate or key cannot be used."""
+
+
+def check_readable(cert_file, key_file):
+    """ContextError naming the option and the OS's reason when either file cannot
+    be read: said before any TLS library gives its own, vaguer, error."""
+    for what, path in (("cert_file", cert_file), ("key_file", key_file)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as err:
+            raise ContextError("cannot read %s %s: %s" % (what, path, err.strerror or err))
