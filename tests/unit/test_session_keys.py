@@ -36,10 +36,10 @@ def test_a_failed_dtls_handshake_forgets_the_dtls_session_and_keeps_the_tls_one(
         assert tls_key != dtls_key
         daemon.sessions.offer(tls_key, Ticket("tls"))
         daemon.sessions.offer(dtls_key, Ticket("dtls"))
-        daemon.on_connect_failed(0, 99, "handshake failed", transport="dtls")
+        daemon.on_connect_failed((0, 99), "handshake failed", transport="dtls")
         assert daemon.sessions.get(dtls_key) is None
         assert daemon.sessions.get(tls_key).id == b"tls"
-        daemon.on_connect_failed(0, 98, "handshake failed")
+        daemon.on_connect_failed((0, 98), "handshake failed")
         assert daemon.sessions.get(tls_key) is None
     finally:
         daemon.loop.close()

@@ -13,7 +13,7 @@ class Events:
     def __init__(self):
         self.failed = []
 
-    def on_connect_failed(self, index, gen, reason, auth_failure=False, heard=False, transport="tls"):
+    def on_connect_failed(self, handle, reason, auth_failure=False, heard=True, transport="tls"):
         self.failed.append(reason)
         self.transport = transport
 
@@ -45,13 +45,13 @@ def test_start_failure_keeps_the_exception_type_and_text():
 
 def test_tls_connection_reports_what_broke_its_client_hello():
     events = Events()
-    UpstreamConnection(events, 0, 1, Engine()).connection_made(Transport())
+    UpstreamConnection(events, "h", Engine()).connection_made(Transport())
     assert events.failed == ["TLS session could not start: LookupError: unknown encoding: idna"]
 
 
 def test_dtls_connection_reports_what_broke_its_client_hello():
     events = Events()
-    DtlsConnection(events, 0, 1, Engine()).connection_made(Transport())
+    DtlsConnection(events, "h", Engine()).connection_made(Transport())
     assert len(events.failed) == 1
     assert events.failed[0].endswith("DTLS session could not start: LookupError: unknown encoding: idna")
     assert events.transport == "dtls", "the daemon must forget the DTLS session, not the TLS one"

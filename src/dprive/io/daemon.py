@@ -79,34 +79,40 @@ class Daemon:
         self.clients[key] = reply
         self.apply(self.forwarder.client_query(key, msg, self.now(), udp))
 
-    def on_connected(self, index, gen, info):
+    def on_connected(self, handle, info):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         info = dict(info)
         upstream = self.upstreams[index]
         info["auth"] = self.auth.auth_label(upstream)
         self.apply(self.forwarder.connected(index, gen, self.now(), info))
 
-    def on_connect_failed(self, index, gen, reason, auth_failure=False, in_tls=True, transport="tls"):
+    def on_connect_failed(self, handle, reason, auth_failure=False, heard=True, transport="tls"):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         self._forget_conn(gen)
-        if in_tls:
+        if heard:
             # Should the stored session be what the server choked on, the next try is a full handshake.
             self.sessions.forget(session_key(self.upstreams[index], transport))
         self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
 
-    def on_alert(self, index, gen):
+    def on_alert(self, handle):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.alert(index, gen, self.now()))
 
-    def on_message(self, index, gen, msg):
+    def on_message(self, handle, msg):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.received(index, gen, msg, self.now()))
 
-    def on_garbled(self, index, gen, reason):
+    def on_garbled(self, handle, reason):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         self.apply(self.forwarder.garbled(index, gen, reason, self.now()))
 
-    def on_closed(self, index, gen, reason, graceful, kind):
+    def on_closed(self, handle, reason, graceful, kind):
+        index, gen = handle
         index = self.gen_index.get(gen, index)
         self._forget_conn(gen)
         self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now(), kind))
@@ -208,14 +214,14 @@ class Daemon:
             if sock is not None:
                 sock.close()
             if self._forget_conn(gen) is not None:
-                self.on_connect_failed(index, gen, "TCP connect to %s port %d: %s"
+                self.on_connect_failed((index, gen), "TCP connect to %s port %d: %s"
                                        % (upstream.address, upstream.port, err.strerror or err),
-                                       in_tls=False)
+                                       heard=False)
             return
         try:
             tls = self.auth.client_for(upstream, "tls", session)
             keep = self._session_keeper(identity) if self.settings.tls_resumption else None
-            conn = UpstreamConnection(self, index, gen, tls, keep)
+            conn = UpstreamConnection(self, (index, gen), tls, keep)
             await self.loop.create_connection(lambda: conn, sock=sock)
         except asyncio.CancelledError:
             sock.close()
@@ -224,7 +230,7 @@ class Daemon:
             sock.close()
             log.debug("%s: TLS session could not start", upstream.name, exc_info=True)
             if self._forget_conn(gen) is not None:
-                self.on_connect_failed(index, gen, start_failure(err), in_tls=False)
+                self.on_connect_failed((index, gen), start_failure(err), heard=False)
             return
         if gen in self.conns:
             self.conns[gen] = conn
@@ -240,20 +246,20 @@ class Daemon:
         try:
             client = self.auth.client_for(upstream, "dtls", session)
             keep = self._session_keeper(identity) if self.settings.tls_resumption else None
-            conn = DtlsConnection(self, index, gen, client, keep)
+            conn = DtlsConnection(self, (index, gen), client, keep)
             await self.loop.create_datagram_endpoint(
                 lambda: conn, remote_addr=(upstream.address, upstream.port))
         except asyncio.CancelledError:
             return
         except (OSError, TlsError) as err:
             if self._forget_conn(gen) is not None:
-                self.on_connect_failed(index, gen, "DTLS to %s port %d: %s"
-                                       % (upstream.address, upstream.port, err), in_tls=False)
+                self.on_connect_failed((index, gen), "DTLS to %s port %d: %s"
+                                       % (upstream.address, upstream.port, err), heard=False)
             return
         except Exception as err:   # the cause must reach log and status, not a "no session" timeout
             log.debug("%s: DTLS session could not start", upstream.name, exc_info=True)
             if self._forget_conn(gen) is not None:
-                self.on_connect_failed(index, gen, start_failure(err, "DTLS"), in_tls=False)
+                self.on_connect_failed((index, gen), start_failure(err, "DTLS"), heard=False)
             return
         if gen in self.conns:
             self.conns[gen] = conn
