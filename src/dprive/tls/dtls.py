@@ -19,8 +19,8 @@ OpenSSL 4.0.3 bundled by cryptography 50):
   ships 24.2.1 (24.10) and 23.3.0 (25.12).
 - OpenSSL marks an SSL_SESSION not resumable for good when an SSL that used
   it is freed without sending close_notify, as happens to a session whose
-  server lost state. A DtlsSession therefore keeps the session as DER, and
-  each client decodes a fresh SSL_SESSION from it.
+  server lost state. A DtlsSession (tls/dtls_session.py) therefore keeps the
+  session as DER, and each client decodes a fresh SSL_SESSION from it.
 - pyOpenSSL has no host name check and no `session_reused`: we call them
   through cryptography's bindings on the Connection's SSL pointer (the
   private `_ssl` attribute, read in `_ssl_of` only). Older cryptography
@@ -36,8 +36,6 @@ bundle together with the name, or nothing is checked and the SPKI pins alone
 decide. Failures are AuthError, everything else TlsError, both from dot.py.
 """
 
-import hashlib
-
 from cryptography.hazmat.bindings.openssl.binding import Binding
 from OpenSSL import SSL, crypto
 
@@ -47,7 +45,7 @@ from dprive.tls import dtls_support
 from dprive.tls import dtls_common
 from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
 from dprive.tls.dot import AuthError, TlsError, checked_pin
-from dprive.tls.spki import DerError, der_items
+from dprive.tls.dtls_session import DtlsSession, session_der, use_session
 
 _binding = Binding()
 _lib = _binding.lib
@@ -91,34 +89,6 @@ def make_dtls_context(ca_bundle, min_version, verify_name):
     return ctx
 
 
-class DtlsSession:
-    """A session to resume; see the module notes.
-
-    Kept as DER (i2d_SSL_SESSION) where cryptography binds it (44+), else as
-    pyOpenSSL's Session object (`handle`) with its master secret (`master`).
-    `id` and `has_ticket` are what tls.sessions.SessionStore reads; `context`
-    is the Context it may be resumed with.
-    """
-
-    def __init__(self, context, der=None, handle=None, master=None):
-        self.context = context
-        self.der = der
-        self.handle = handle
-        self.master = master
-        if der is not None:
-            self.id, ticket = _session_fields(der)
-            self.has_ticket = bool(ticket)
-        else:
-            # These bindings read neither the ID nor the ticket. The master secret
-            # names the session as well: a resumption keeps it, a full handshake
-            # makes a new one. Hashed, so that no log shows a part of it.
-            self.id = hashlib.sha256(master).digest()[:16]
-            self.has_ticket = False
-
-    def __repr__(self):
-        return "DtlsSession(id=%s, ticket=%s)" % (self.id.hex()[:16], self.has_ticket)
-
-
 class DtlsClient:
     def __init__(self, context, server_hostname, pins=(), session=None, mtu=DEFAULT_MTU):
         """`session`: a DtlsSession from an earlier client on the same `context`."""
@@ -139,7 +109,7 @@ class DtlsClient:
             if session.context is not context:
                 raise ValueError("the session was made with another Context")
             if session.der is not None:
-                _use_session(self._conn, session.der)
+                use_session(_ssl_of(self._conn), session.der)
             else:
                 self._conn.set_session(session.handle)
         self._offered = session
@@ -283,7 +253,7 @@ class DtlsClient:
         pointer = _lib.SSL_get_session(_ssl_of(self._conn))
         if pointer == _ffi.NULL:
             return None
-        return DtlsSession(self._context, der=_session_der(pointer))
+        return DtlsSession(self._context, der=session_der(pointer))
 
     def __del__(self):
         # SSL_free of a connection that is up and has not sent close_notify marks
@@ -352,60 +322,3 @@ def _expect_name(conn, name, address):
     if done != 1:
         _lib.ERR_clear_error()
         raise TlsError("OpenSSL would not take %r as the name to check" % (name,))
-
-
-def _session_der(pointer):
-    size = _lib.i2d_SSL_SESSION(pointer, _ffi.NULL)
-    if size <= 0:
-        raise TlsError("cannot encode the DTLS session")
-    buf = _ffi.new("unsigned char[]", size)
-    _lib.i2d_SSL_SESSION(pointer, _ffi.new("unsigned char **", buf))
-    return bytes(_ffi.buffer(buf, size))
-
-
-def _use_session(conn, der):
-    buf = _ffi.new("unsigned char[]", der)
-    pointer = _lib.d2i_SSL_SESSION(_ffi.NULL, _ffi.new("unsigned char **", buf), len(der))
-    if pointer == _ffi.NULL:
-        _lib.ERR_clear_error()
-        raise ValueError("not an encoded TLS session")
-    try:
-        if _lib.SSL_set_session(_ssl_of(conn), pointer) != 1:
-            _lib.ERR_clear_error()
-            raise TlsError("OpenSSL refused the session")
-    finally:
-        _lib.SSL_SESSION_free(pointer)     # SSL_set_session took its own reference
-
-
-# --- the SSL_SESSION ASN.1 (OpenSSL ssl/ssl_asn1.c), just for its ID and ticket --
-
-DER_SEQUENCE = 0x30
-DER_OCTET_STRING = 0x04
-SESSION_ID_INDEX = 3          # version, ssl_version, cipher, session_id, ...
-SESSION_TICKET_TAG = 0xAA     # [10] EXPLICIT OCTET STRING
-
-
-def _der_items(data, pos, end):
-    try:
-        return der_items(data, pos, end)
-    except DerError as err:
-        raise TlsError("the encoded session is not DER: %s" % err)
-
-
-def _session_fields(der):
-    """(session ID, ticket) from an encoded SSL_SESSION; either may be empty."""
-    top = _der_items(der, 0, len(der))
-    if len(top) != 1 or top[0][0] != DER_SEQUENCE:
-        raise TlsError("the encoded session is not one SEQUENCE")
-    items = _der_items(der, top[0][1], top[0][2])
-    if len(items) <= SESSION_ID_INDEX or items[SESSION_ID_INDEX][0] != DER_OCTET_STRING:
-        raise TlsError("no session ID where expected in the encoded session")
-    _, start, end = items[SESSION_ID_INDEX]
-    session_id = der[start:end]
-    ticket = b""
-    for tag, start, end in items[SESSION_ID_INDEX + 1:]:
-        if tag == SESSION_TICKET_TAG:
-            for inner, s, e in _der_items(der, start, end):
-                if inner == DER_OCTET_STRING:
-                    ticket = der[s:e]
-    return session_id, ticket
