@@ -29,7 +29,7 @@
 
 from dprive.core import wire
 from dprive.core.message import DTLS_MAX_PAYLOAD
-from dprive.core.actions import CLOSE, CONNECT, INFO, LOG, WARNING
+from dprive.core.actions import INFO, WARNING, Close, Connect, Log
 from dprive.core.upstream import OPEN, Attempt, Session
 
 TLS = "tls"
@@ -40,10 +40,10 @@ ALERT_HANDSHAKE_EVERY_MS = 1000
 
 
 class DtlsFlows:
-    def alert(self, index, gen, now):
-        """A plaintext DTLS alert arrived for session `gen` (the shell parsed the datagram)."""
+    def alert(self, handle, now):
+        """A plaintext DTLS alert arrived for the session (the shell parsed the datagram)."""
         out = []
-        up = self._current(index, gen)
+        up = self._current(handle)
         if up is None or up.state != OPEN or up.session.transport != DTLS:
             return out
         up.count("alerts")
@@ -58,7 +58,7 @@ class DtlsFlows:
             return
         up.last_replaced_at = now
         old = up.session
-        out.append((LOG, INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
+        out.append(Log(INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
         up.previous = old
         up.pending_recovery = self._recovery_record(old, reason, "alert", len(old.inflight), now)
         self._connect(up, now, out)
@@ -85,7 +85,7 @@ class DtlsFlows:
         """The new session is up: the old one and its duplicate attempts go."""
         old = up.previous
         up.previous = None
-        out.append((CLOSE, up.index, old.gen, "replaced by a resumed session"))
+        out.append(Close(old.handle, "replaced by a resumed session", up.name))
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
             if attempt in pq.attempts:
@@ -101,7 +101,7 @@ class DtlsFlows:
         up.previous = None
         up.state = OPEN
         up.pending_recovery = None
-        out.append((LOG, WARNING, "%s: new session failed (%s); keeping the old one, "
+        out.append(Log(WARNING, "%s: new session failed (%s); keeping the old one, "
                     "the alert was not authenticated" % (up.name, reason)))
         for attempt in list(failed.inflight.values()):
             pq = attempt.pending
@@ -130,7 +130,7 @@ class DtlsFlows:
         up.dtls_blocked_until = now + block_ms
         self._arm(up.dtls_blocked_until)
         up.count("dtls_fallbacks")
-        out.append((LOG, WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
+        out.append(Log(WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
                     % (up.name, reason, block_ms // 1000)))
         return True
 
@@ -147,7 +147,7 @@ class DtlsFlows:
         if session.inflight or session.queued:
             return False          # the timer comes again with their deadlines
         up.dtls_blocked_until = None
-        out.append((LOG, INFO, "%s: trying DNS over DTLS again" % up.name))
+        out.append(Log(INFO, "%s: trying DNS over DTLS again" % up.name))
         self._drop_session(up, "DTLS tried again", now, out)
         self._connect(up, now, out)
         return True
@@ -183,7 +183,8 @@ class DtlsFlows:
             stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
             stream.connect_deadline = now + self.config.connect_timeout_ms
             self._arm(stream.connect_deadline)
-            out.append((CONNECT, up.index, stream.gen, stream.tfo_attempted, TLS))
+            out.append(Connect(stream.handle, up.key, stream.tfo_attempted, TLS,
+                               self.config.tls_resumption))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt
         pq.attempts.append(attempt)
@@ -193,8 +194,8 @@ class DtlsFlows:
             stream.queued.append(attempt)
         return True
 
-    def _stream_up(self, index, gen, now, out):
-        up, session = self._session_of(index, gen)
+    def _stream_up(self, handle, now, out):
+        up, session = self._session_of(handle)
         if session is None or session is not up.stream:
             return
         session.established_at = now
@@ -215,17 +216,17 @@ class DtlsFlows:
         if now < stream.connect_deadline:
             self._arm(stream.connect_deadline)
             return
-        out.append((CLOSE, up.index, stream.gen, "connect timeout"))
-        self._stream_lost(up.index, stream.gen, "no TLS session within %d ms"
+        out.append(Close(stream.handle, "connect timeout", up.name))
+        self._stream_lost(stream.handle, "no TLS session within %d ms"
                           % self.config.connect_timeout_ms, out)
 
-    def _stream_lost(self, index, gen, reason, out):
+    def _stream_lost(self, handle, reason, out):
         """The TLS session beside DTLS failed: its clients get the truncated answers."""
-        up, session = self._session_of(index, gen)
+        up, session = self._session_of(handle)
         if session is None or session is not up.stream:
             return
         up.stream = None
-        out.append((LOG, INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
+        out.append(Log(INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
         for attempt in list(session.inflight.values()):
             pq = attempt.pending
             if attempt in pq.attempts:
@@ -238,17 +239,3 @@ class DtlsFlows:
         if preferred == DTLS and up.dtls_blocked_until is not None and now < up.dtls_blocked_until:
             return TLS if TLS in up.transports else DTLS
         return preferred
-
-    def _session_of(self, index, gen):
-        """(upstream, session) for `gen`: the current session, or the one kept after an alert."""
-        if index < 0 or index >= len(self.upstreams):
-            return None, None
-        up = self.upstreams[index]
-        if up.session is not None and up.session.gen == gen:
-            return up, up.session
-        if up.previous is not None and up.previous.gen == gen:
-            return up, up.previous
-        if up.stream is not None and up.stream.gen == gen:
-            return up, up.stream
-        return None, None
-

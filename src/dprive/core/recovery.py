@@ -19,7 +19,7 @@ and what it cost the first query it touched, in round trips.
 """
 
 from dprive.core import message
-from dprive.core.actions import CLOSE, INFO, LOG, MAX_ATTEMPTS, WARNING
+from dprive.core.actions import INFO, MAX_ATTEMPTS, WARNING, Close, Log
 from dprive.core.query import PendingQuery
 from dprive.core.upstream import (
     BACKOFF, CONNECTING, IDLE, OPEN, TFO_OFF_MS, TFO_SLOW_HANDSHAKE_MS, YOUNG_LOSSES_BEFORE_BACKOFF,
@@ -52,12 +52,12 @@ class Recovery:
         """
         best = None
         for up in self.upstreams:
-            if up.index in pq.tried or not up.may_retry_early(now):
+            if up.key in pq.tried or not up.may_retry_early(now):
                 continue
             if best is None or up.retry_at < best.retry_at:
                 best = up
         if best is not None:
-            out.append((LOG, INFO, "%s: trying again early, a query is waiting and no upstream is usable"
+            out.append(Log(INFO, "%s: trying again early, a query is waiting and no upstream is usable"
                         % best.name))
             best.state = IDLE
         return best
@@ -112,7 +112,7 @@ class Recovery:
     def _tfo_off(self, up, why, now, out):
         up.tfo_off_until = now + TFO_OFF_MS
         up.tfo_ok = False
-        out.append((LOG, WARNING, "%s: %s; TCP Fast Open off for this upstream for %d min"
+        out.append(Log(WARNING, "%s: %s; TCP Fast Open off for this upstream for %d min"
                     % (up.name, why, TFO_OFF_MS // 60000)))
 
     def _connect_failed(self, up, reason, now, out, auth_failure=False):
@@ -131,7 +131,7 @@ class Recovery:
         up.auth_failed = auth_failure
         up.back_off(now, self.config.backoff_max_ms)
         self._arm(up.retry_at)
-        out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
+        out.append(Log(WARNING, "%s: connection failed: %s (next try in %d ms)"
                     % (up.name, reason, up.retry_at - now)))
         self._resend(session, up, False, now, out)
 
@@ -161,17 +161,17 @@ class Recovery:
         new session to the same one when it is the only one.
         """
         if session is not None and session is up.stream:
-            out.append((CLOSE, up.index, session.gen, reason))
-            self._stream_lost(up.index, session.gen, reason, out)
+            out.append(Close(session.handle, reason, up.name))
+            self._stream_lost(session.handle, reason, out)
             return
         if session is not None and session is up.previous:
-            out.append((CLOSE, up.index, session.gen, reason))
+            out.append(Close(session.handle, reason, up.name))
             self._previous_closed(up)
             return
         self._reset(up, reason, now, out)
 
     def _reset(self, up, reason, now, out, kind=None):
-        out.append((CLOSE, up.index, up.session.gen, reason))
+        out.append(Close(up.session.handle, reason, up.name))
         self._end_session(up, reason, False, now, out, kind)
 
     # ---- sessions that end ----------------------------------------------------------
@@ -189,12 +189,12 @@ class Recovery:
             up.count("graceful_closes")
             if not busy and self._is_idle_close(up, session, quiet_ms):
                 reconnect = False
-                out.append((LOG, INFO, "%s: idle session closed: %s" % (up.name, reason)))
+                out.append(Log(INFO, "%s: idle session closed: %s" % (up.name, reason)))
             else:
                 up.count("server_closes")
                 if not busy and session.server_idle_ms is None and quiet_ms >= MIN_LEARNED_IDLE_MS:
                     up.learned_idle_ms = int(quiet_ms)
-                out.append((LOG, INFO, "%s: server closed the session: %s (%s)"
+                out.append(Log(INFO, "%s: server closed the session: %s (%s)"
                             % (up.name, reason, "%d queries in flight sent again" % busy
                                if busy else "reconnecting now")))
         else:
@@ -205,14 +205,14 @@ class Recovery:
                 up.count("probe_failures")
             # Until it answers again, prefer the others a little (as after a timeout).
             up.rtt.timed_out()
-            out.append((LOG, WARNING, "%s: session lost: %s (%s)" % (
+            out.append(Log(WARNING, "%s: session lost: %s (%s)" % (
                 up.name, reason, "%d queries in flight sent again" % busy
                 if busy else "found while quiet, reconnecting now")))
             if self._dying_young(up, session, now):
                 up.back_off(now, self.config.backoff_max_ms)
                 self._arm(up.retry_at)
                 reconnect = False
-                out.append((LOG, WARNING, "%s: %d sessions in a row died within %d s (forged RSTs?); "
+                out.append(Log(WARNING, "%s: %d sessions in a row died within %d s (forged RSTs?); "
                             "next try in %d ms" % (up.name, up.young_losses, YOUNG_SESSION_MS // 1000,
                                                    up.retry_at - now)))
         if reconnect:
@@ -245,7 +245,7 @@ class Recovery:
     def _drop_session(self, up, reason, now, out):
         """We end the session ourselves (a reconnect request): no failure, no record."""
         session = up.session
-        out.append((CLOSE, up.index, session.gen, reason))
+        out.append(Close(session.handle, reason, up.name))
         up.session = None
         up.state = IDLE
         up.last_close_reason = reason
@@ -262,8 +262,8 @@ class Recovery:
             if pq.done:
                 continue
             if same_upstream_ok:
-                pq.tried.pop(up.index, None)
-            pq.lost_on[up.index] = True
+                pq.tried.pop(up.key, None)
+            pq.lost_on[up.key] = True
             if not pq.attempts:
                 up.count("replays")
                 self._dispatch(pq, now, out)
@@ -274,15 +274,14 @@ class Recovery:
         self._stream_timer(up, now, out)
         if up.state == CONNECTING:
             if now >= up.connect_deadline:
-                gen = up.session.gen
-                out.append((CLOSE, up.index, gen, "connect timeout"))
+                out.append(Close(up.session.handle, "connect timeout", up.name))
                 self._connect_failed(up, "no TLS session within %d ms" % self.config.connect_timeout_ms,
                                      now, out)
             else:
                 self._arm(up.connect_deadline)
         elif up.state == BACKOFF:
             if now >= up.retry_at:
-                out.append((LOG, INFO, "%s: trying again after %d failures"
+                out.append(Log(INFO, "%s: trying again after %d failures"
                             % (up.name, up.consecutive_failures)))
                 self._connect(up, now, out)
             else:
@@ -299,7 +298,7 @@ class Recovery:
             elif self.config.keep_warm:
                 self._send_tiny_query(up, now, out, "keepwarm_queries")
             else:
-                out.append((CLOSE, up.index, session.gen, "server idle timeout"))
+                out.append(Close(session.handle, "server idle timeout", up.name))
                 self._end_session(up, "idle for %d ms, the server's idle timeout" % (now - session.last_activity),
                                   True, now, out)
 
@@ -310,7 +309,7 @@ class Recovery:
         query = message.inspect_query(_KEEPWARM_QUERY)[1]
         pq = PendingQuery(None, self._next_key, query, False, now + self.config.query_timeout_ms)
         self.pending[self._next_key] = pq
-        pq.tried = dict((u.index, True) for u in self.upstreams if u is not up)
+        pq.tried = dict((u.key, True) for u in self.upstreams if u is not up)
         pq.sent = MAX_ATTEMPTS   # never retried elsewhere: it only matters to this session
         up.count(counter)
         session = up.session

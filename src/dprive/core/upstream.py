@@ -8,9 +8,10 @@ States of an upstream (transitions are made by the forwarder):
     BACKOFF     the last connect failed; not used until retry_at, then retried
                 in the background (delay doubles per failure, capped)
 
-A session is one TLS connection. Its generation number tags every event the
-I/O shell reports, so a late event from a connection already given up is
-recognised and ignored.
+A session is one TLS (or DTLS) connection. Its handle, a number never used
+twice, tags every event the I/O shell reports, so a late event from a
+connection already given up is recognised and ignored. An upstream is known
+to the shell by its key (stable across reloads), never by its place in a list.
 """
 
 from dprive.core.rtt import RttEstimator
@@ -54,8 +55,8 @@ class Attempt:
 class Session:
     """One connection: the IDs in flight on it and what the server told us."""
 
-    def __init__(self, gen, now):
-        self.gen = gen
+    def __init__(self, handle, now):
+        self.handle = handle
         self.started_at = now
         self.inflight = {}       # upstream ID -> Attempt
         self.queued = []         # Attempts waiting for the handshake
@@ -106,9 +107,21 @@ COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnect
             "unmatched", "late_answers", "bad_answers")
 
 
+def make_upstreams(names, enabled=None, probe_idle_ms=None, transports=None, keys=None):
+    """Upstreams from per-upstream lists (None: the default for every one)."""
+    out = []
+    for index, name in enumerate(names):
+        out.append(Upstream(index, name, True if enabled is None else enabled[index],
+                            None if probe_idle_ms is None else probe_idle_ms[index],
+                            ("tls",) if transports is None else transports[index],
+                            name if keys is None else keys[index]))
+    return out
+
+
 class Upstream:
-    def __init__(self, index, name, enabled=True, probe_idle_ms=None, transports=("tls",)):
-        self.index = index
+    def __init__(self, index, name, enabled=True, probe_idle_ms=None, transports=("tls",), key=None):
+        self.index = index                   # its place in the list: only a tie-break
+        self.key = name if key is None else key
         self.name = name
         self.enabled = enabled
         self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
