@@ -27,10 +27,10 @@
   the truncated answer and retries over TCP itself.
 """
 
-from dprive.core import wire
+from dprive.core import session_state, upstream_state, wire
 from dprive.core.message import DTLS_MAX_PAYLOAD
 from dprive.core.actions import INFO, WARNING, Close, Connect, Log
-from dprive.core.upstream import OPEN, Attempt, Session
+from dprive.core.upstream import OPEN, REPLACING, Attempt, Session
 
 TLS = "tls"
 DTLS = "dtls"
@@ -61,7 +61,7 @@ class DtlsFlows:
         out.append(Log(INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
         up.previous = old
         up.pending_recovery = self._recovery_record(old, reason, "alert", len(old.inflight), now)
-        self._connect(up, now, out)
+        self._connect(up, now, out, upstream_state.REPLACE)
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
             if pq.done:
@@ -85,6 +85,7 @@ class DtlsFlows:
         """The new session is up: the old one and its duplicate attempts go."""
         old = up.previous
         up.previous = None
+        session_state.move(old, session_state.END)
         out.append(Close(old.handle, "replaced by a resumed session", up.name))
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
@@ -94,12 +95,12 @@ class DtlsFlows:
 
     def _successor_failed(self, up, reason, now, out):
         """The resumption after an alert failed: the old session may be fine (a forged alert)."""
-        if up.previous is None:
+        if up.state != REPLACING:
             return False
         failed = up.session
         up.session = up.previous
         up.previous = None
-        up.state = OPEN
+        upstream_state.move(up, upstream_state.KEEP_OLD)
         up.pending_recovery = None
         out.append(Log(WARNING, "%s: new session failed (%s); keeping the old one, "
                     "the alert was not authenticated" % (up.name, reason)))
@@ -115,6 +116,8 @@ class DtlsFlows:
         """The kept old session died while its successor handshakes: nothing is lost."""
         old = up.previous
         up.previous = None
+        session_state.move(old, session_state.END)
+        upstream_state.move(up, upstream_state.OLD_LOST)
         for attempt in list(old.inflight.values()):
             if attempt in attempt.pending.attempts:
                 attempt.pending.attempts.remove(attempt)
@@ -178,17 +181,16 @@ class DtlsFlows:
         stream = up.stream
         if stream is None:
             self._gen += 1
-            stream = up.stream = Session(self._gen, now)
+            stream = up.stream = Session(self._gen, now, now + self.config.connect_timeout_ms)
             stream.transport = TLS
             stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
-            stream.connect_deadline = now + self.config.connect_timeout_ms
             self._arm(stream.connect_deadline)
             out.append(Connect(stream.handle, up.key, stream.tfo_attempted, TLS,
                                self.config.tls_resumption))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt
         pq.attempts.append(attempt)
-        if stream.established_at is not None:
+        if stream.state == session_state.OPEN:
             self._transmit(attempt, now, out)
         else:
             stream.queued.append(attempt)
@@ -196,11 +198,11 @@ class DtlsFlows:
 
     def _stream_up(self, handle, now, out):
         up, session = self._session_of(handle)
-        if session is None or session is not up.stream:
+        if session is None or session is not up.stream or session.state != session_state.HANDSHAKING:
             return
+        session_state.move(session, session_state.UP)
         session.established_at = now
         session.last_activity = now
-        session.connect_deadline = None
         queued, session.queued = session.queued, []
         for attempt in queued:
             if not attempt.pending.done:
@@ -211,7 +213,7 @@ class DtlsFlows:
         session: on a TCP black hole its clients get the truncated answer then,
         not SERVFAIL at the query timeout."""
         stream = up.stream
-        if stream is None or stream.connect_deadline is None:
+        if stream is None or stream.state != session_state.HANDSHAKING:
             return
         if now < stream.connect_deadline:
             self._arm(stream.connect_deadline)
@@ -226,6 +228,7 @@ class DtlsFlows:
         if session is None or session is not up.stream:
             return
         up.stream = None
+        session_state.move(session, session_state.END)
         out.append(Log(INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
         for attempt in list(session.inflight.values()):
             pq = attempt.pending

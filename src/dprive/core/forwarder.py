@@ -17,7 +17,7 @@ Rules:
 The failure paths live in core/recovery.py.
 """
 
-from dprive.core import message, wire
+from dprive.core import message, session_state, upstream_state, wire
 from dprive.core.actions import (
     DEBUG, FOREVER, INFO, MAX_ATTEMPTS, WARNING, Action, Close, Connect, ForgetSession, ForwarderConfig, Log,
     Reply, Send,
@@ -27,8 +27,9 @@ from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
 from dprive.core.reload import Reload
 from dprive.core.upstream import (
-    BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, make_upstreams,
+    BACKOFF, IDLE, OPEN, REPLACING, Attempt, Session, make_upstreams,
 )
+from dprive.core.upstream_state import handshaking
 
 # The shell and the tests take the actions and the config from here too.
 __all__ = ["Forwarder", "ForwarderConfig", "Action", "Close", "Connect", "Send", "Reply", "Log",
@@ -88,13 +89,14 @@ class Forwarder(Recovery, DtlsFlows, Reload):
     def connected(self, handle, now, info=None):
         out = []
         up = self._current(handle)
-        if up is None:
+        if up is None or up.session.state != session_state.HANDSHAKING:
             self._stream_up(handle, now, out)
             return out
-        up.state = OPEN
+        replacing = up.state == REPLACING
+        upstream_state.move(up, upstream_state.UP)
         up.consecutive_failures = 0
-        up.connect_deadline = None
         session = up.session
+        session_state.move(session, session_state.UP)
         session.info = dict(info or {})
         session.established_at = now
         session.last_activity = now
@@ -102,7 +104,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         out.append(Log(INFO, "%s: %s session up in %d ms%s"
                     % (up.name, session.transport.upper(), now - session.started_at,
                        _describe(session.info))))
-        if up.previous is not None:
+        if replacing:
             self._successor_up(up, now, out)
         queued, session.queued = session.queued, []
         for attempt in queued:
@@ -129,6 +131,8 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             return out
         if heard:
             out.append(ForgetSession(up.key, session.transport))
+        if session.state != session_state.HANDSHAKING:
+            return self.closed(handle, reason, False, now)   # it was up: an ending like any
         if session is up.session:
             self._connect_failed(up, reason, now, out, auth_failure)
         else:
@@ -145,7 +149,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             self._previous_closed(up)
         elif session is up.stream:
             self._stream_lost(handle, reason, out)
-        elif up.state == CONNECTING:
+        elif handshaking(up):
             self._connect_failed(up, reason, now, out)
         else:
             self._end_session(up, reason, graceful, now, out, kind)
@@ -301,7 +305,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         for up in self.upstreams:
             if not up.enabled or up.auth_failed:
                 continue
-            if up.state == CONNECTING or up.state == BACKOFF and up.retry_at < pq.deadline:
+            if handshaking(up) or up.state == BACKOFF and up.retry_at < pq.deadline:
                 return True
         return False
 
@@ -325,18 +329,18 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         up.note_activity(attempt.session, now)
         self._arm(attempt.deadline)
 
-    def _connect(self, up, now, out):
+    def _connect(self, up, now, out, event=upstream_state.CONNECT):
+        """A new session for `up`: CONNECT, or REPLACE (the open one stays meanwhile)."""
+        upstream_state.move(up, event)
         self._gen += 1
         if up.counters["connects"]:
             up.count("reconnects")
         up.count("connects")
-        session = up.session = Session(self._gen, now)
+        session = up.session = Session(self._gen, now, now + self.config.connect_timeout_ms)
         session.transport = self._transport_for(up, now)
         session.tfo_attempted = session.transport == TLS and up.use_tfo(now, self.config.tcp_fastopen)
-        up.state = CONNECTING
         up.last_connect_at = now
-        up.connect_deadline = now + self.config.connect_timeout_ms
-        self._arm(up.connect_deadline)
+        self._arm(session.connect_deadline)
         out.append(Connect(self._gen, up.key, session.tfo_attempted, session.transport,
                            self.config.tls_resumption))
 

@@ -18,11 +18,11 @@ Each loss becomes a recovery record: its cause, the handshake that followed,
 and what it cost the first query it touched, in round trips.
 """
 
-from dprive.core import message
+from dprive.core import message, session_state, upstream_state
 from dprive.core.actions import INFO, MAX_ATTEMPTS, WARNING, Close, Log
 from dprive.core.query import PendingQuery
 from dprive.core.upstream import (
-    BACKOFF, CONNECTING, IDLE, OPEN, TFO_OFF_MS, TFO_SLOW_HANDSHAKE_MS, YOUNG_LOSSES_BEFORE_BACKOFF,
+    BACKOFF, IDLE, OPEN, TFO_OFF_MS, TFO_SLOW_HANDSHAKE_MS, YOUNG_LOSSES_BEFORE_BACKOFF,
     YOUNG_SESSION_MS, Attempt,
 )
 
@@ -59,7 +59,7 @@ class Recovery:
         if best is not None:
             out.append(Log(INFO, "%s: trying again early, a query is waiting and no upstream is usable"
                         % best.name))
-            best.state = IDLE
+            upstream_state.move(best, upstream_state.RETRY_EARLY)
         return best
 
     def _handshake_facts(self, up, session, now, out):
@@ -120,16 +120,18 @@ class Recovery:
             return
         session = up.session
         up.session = None
+        session_state.move(session, session_state.END)
         up.count("failures")
         up.last_close_reason = reason
         if not auth_failure and self._dtls_blocked(up, session, reason, now, out):
-            up.state = IDLE     # and at once over TLS, no backoff: the server is not at fault
+            # and at once over TLS, no backoff: the server is not at fault
+            upstream_state.move(up, upstream_state.FALL_BACK)
             self._resend(session, up, True, now, out)
             if up.state == IDLE:
                 self._connect(up, now, out)
             return
         up.auth_failed = auth_failure
-        up.back_off(now, self.config.backoff_max_ms)
+        up.back_off(now, self.config.backoff_max_ms, upstream_state.FAIL)
         self._arm(up.retry_at)
         out.append(Log(WARNING, "%s: connection failed: %s (next try in %d ms)"
                     % (up.name, reason, up.retry_at - now)))
@@ -180,7 +182,8 @@ class Recovery:
         """An established session is over; its queries go out again, none is lost."""
         session = up.session
         up.session = None
-        up.state = IDLE
+        session_state.move(session, session_state.END)
+        upstream_state.move(up, upstream_state.END)
         up.last_close_reason = reason
         busy = len(session.inflight)
         quiet_ms = now - session.last_activity
@@ -244,10 +247,14 @@ class Recovery:
 
     def _drop_session(self, up, reason, now, out):
         """We end the session ourselves (a reconnect request): no failure, no record."""
+        if up.state == upstream_state.REPLACING:
+            out.append(Close(up.previous.handle, reason, up.name))
+            self._previous_closed(up)
         session = up.session
         out.append(Close(session.handle, reason, up.name))
         up.session = None
-        up.state = IDLE
+        session_state.move(session, session_state.END)
+        upstream_state.move(up, upstream_state.END)
         up.last_close_reason = reason
         self._resend(session, up, True, now, out)
 
@@ -272,13 +279,13 @@ class Recovery:
 
     def _upstream_timers(self, up, now, out):
         self._stream_timer(up, now, out)
-        if up.state == CONNECTING:
-            if now >= up.connect_deadline:
+        if upstream_state.handshaking(up):
+            if now >= up.session.connect_deadline:
                 out.append(Close(up.session.handle, "connect timeout", up.name))
                 self._connect_failed(up, "no TLS session within %d ms" % self.config.connect_timeout_ms,
                                      now, out)
             else:
-                self._arm(up.connect_deadline)
+                self._arm(up.session.connect_deadline)
         elif up.state == BACKOFF:
             if now >= up.retry_at:
                 out.append(Log(INFO, "%s: trying again after %d failures"

@@ -8,6 +8,7 @@ the others are closed and their queries in flight sent again on the new set.
 Queries remember upstreams by key, so nothing needs moving along.
 """
 
+from dprive.core import session_state, upstream_state
 from dprive.core.actions import INFO, Close, Log
 from dprive.core.upstream import IDLE, make_upstreams
 
@@ -50,13 +51,15 @@ class Reload:
         for session in (up.previous, up.stream):
             if session is not None:
                 out.append(Close(session.handle, reason, up.name))
+                session_state.move(session, session_state.END)
         up.previous = up.stream = None
         session = up.session
         if session is None:
             return
         out.append(Close(session.handle, reason, up.name))
         up.session = None
-        up.state = IDLE
+        session_state.move(session, session_state.END)
+        upstream_state.move(up, upstream_state.END)
         attempts = list(session.inflight.values())
         for attempt in attempts:
             pq = attempt.pending
