@@ -27,16 +27,13 @@
   the truncated answer and retries over TCP itself.
 """
 
-from dprive.core import session_state, upstream_state, wire
-from dprive.core.message import DTLS_MAX_PAYLOAD
+from dprive.core import session_state, upstream_state
 from dprive.core.actions import INFO, WARNING, Close, Connect, Log
+# The decisions are DtlsPolicy's (self.dtls); the constants are kept here too.
+from dprive.core.dtls_policy import DTLS, DTLS_BLOCKED_MS, DTLS_RETRY_MS, TLS
 from dprive.core.upstream import OPEN, REPLACING, Attempt, Session
 
-TLS = "tls"
-DTLS = "dtls"
-DTLS_BLOCKED_MS = 3600 * 1000
-DTLS_RETRY_MS = 60 * 1000
-ALERT_HANDSHAKE_EVERY_MS = 1000
+__all__ = ["DtlsFlows", "TLS", "DTLS", "DTLS_BLOCKED_MS", "DTLS_RETRY_MS"]
 
 
 class DtlsFlows:
@@ -52,15 +49,13 @@ class DtlsFlows:
 
     def _replace_session(self, up, reason, now, out):
         """Start a new (resumed) session; keep the old one until the new one is up."""
-        last = up.last_replaced_at
-        if last is not None and now - last < ALERT_HANDSHAKE_EVERY_MS:
+        if not self.dtls.may_replace(up, now):
             up.count("alerts_ignored")
             return
-        up.last_replaced_at = now
         old = up.session
         out.append(Log(INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
         up.previous = old
-        up.pending_recovery = self._recovery_record(old, reason, "alert", len(old.inflight), now)
+        up.pending_recovery = self.recovery.record(old, reason, "alert", len(old.inflight), now)
         self._connect(up, now, out, upstream_state.REPLACE)
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
@@ -74,9 +69,7 @@ class DtlsFlows:
 
     def _resume_if_quiet(self, up, now, out):
         """DTLS False Start: after a long quiet time, resume first instead of risking the alert."""
-        limit = self.config.dtls_resume_after_ms
-        if (up.state == OPEN and up.session.transport == DTLS and limit
-                and now - up.session.last_activity >= limit):
+        if up.state == OPEN and self.dtls.quiet_too_long(up, up.session, now):
             up.count("false_starts")
             self._replace_session(up, "quiet for %d s" % ((now - up.session.last_activity) // 1000),
                                   now, out)
@@ -124,13 +117,9 @@ class DtlsFlows:
 
     def _dtls_blocked(self, up, session, reason, now, out):
         """A DTLS handshake failed; move to TLS if the upstream allows it."""
-        if session.transport != DTLS or TLS not in up.transports:
+        block_ms = self.dtls.fallback_ms(up, session, now)
+        if block_ms is None:
             return False
-        up.dtls_fallbacks_in_a_row += 1
-        block_ms = DTLS_BLOCKED_MS
-        if up.dtls_worked:
-            block_ms = min(DTLS_BLOCKED_MS, DTLS_RETRY_MS << min(up.dtls_fallbacks_in_a_row - 1, 6))
-        up.dtls_blocked_until = now + block_ms
         self._arm(up.dtls_blocked_until)
         up.count("dtls_fallbacks")
         out.append(Log(WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
@@ -141,8 +130,8 @@ class DtlsFlows:
         """A TLS session of an upstream that prefers DTLS, once DTLS may be tried again:
         when quiet, it makes way for a DTLS handshake. True if it did."""
         session = up.session
-        until = up.dtls_blocked_until
-        if session.transport != TLS or up.transports[0] != DTLS or until is None:
+        until = self.dtls.return_at(up, session)
+        if until is None:
             return False
         if now < until:
             self._arm(until)
@@ -159,11 +148,9 @@ class DtlsFlows:
         """Probe a quiet DTLS session with a tiny query; True if one was sent."""
         if self._dtls_return_due(up, now, out):
             return True
-        interval = self.config.dtls_probe_interval_ms
-        session = up.session
-        if not interval or session.transport != DTLS or session.inflight:
+        due = self.dtls.probe_at(up.session)
+        if due is None:
             return False
-        due = session.last_activity + interval
         if now < due:
             self._arm(due)
             return False
@@ -172,10 +159,8 @@ class DtlsFlows:
 
     def _truncated_over_dtls(self, up, pq, answer, now, out):
         """True if the truncated `answer` was asked again over TLS instead."""
-        if TLS not in up.transports or not wire.parse_header(answer).flags & wire.TC:
+        if not self.dtls.ask_again_over_tls(up, pq, answer):
             return False
-        if pq.udp and pq.query.udp_limit <= DTLS_MAX_PAYLOAD:
-            return False   # the client could take no more than DTLS carried: it retries over TCP
         up.count("truncated_over_dtls")
         pq.truncated = answer
         stream = up.stream
@@ -183,10 +168,10 @@ class DtlsFlows:
             self._gen += 1
             stream = up.stream = Session(self._gen, now, now + self.config.connect_timeout_ms)
             stream.transport = TLS
-            stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
+            stream.tfo_attempted = self.resumption.use_tfo(up, TLS, now)
             self._arm(stream.connect_deadline)
             out.append(Connect(stream.handle, up.key, stream.tfo_attempted, TLS,
-                               self.config.tls_resumption))
+                               self.resumption.resume()))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt
         pq.attempts.append(attempt)
@@ -236,9 +221,3 @@ class DtlsFlows:
                 pq.attempts.remove(attempt)
             if not pq.done and not pq.attempts and pq.truncated is not None:
                 self._complete(pq, pq.truncated, out)
-
-    def _transport_for(self, up, now):
-        preferred = up.transports[0]
-        if preferred == DTLS and up.dtls_blocked_until is not None and now < up.dtls_blocked_until:
-            return TLS if TLS in up.transports else DTLS
-        return preferred

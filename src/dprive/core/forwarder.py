@@ -25,9 +25,13 @@ from dprive.core.actions import (
 from dprive.core.query import PendingQuery
 from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
+from dprive.core.dtls_policy import DtlsPolicy
+from dprive.core.recovery_policy import RecoveryPolicy
 from dprive.core.reload import Reload
+from dprive.core.resumption import ResumptionPolicy
+from dprive.core.selection import Selection
 from dprive.core.upstream import (
-    BACKOFF, IDLE, OPEN, REPLACING, Attempt, Session, make_upstreams,
+    IDLE, OPEN, REPLACING, Attempt, Session, describe_handshake, make_upstreams,
 )
 from dprive.core.upstream_state import handshaking
 
@@ -48,6 +52,11 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         self.config = config
         self.rand16 = rand16
         self.upstreams = make_upstreams(upstream_names, enabled, probe_idle_ms, transports, keys)
+        # The policies: they decide, the Forwarder acts (each testable alone).
+        self.selection = Selection()
+        self.resumption = ResumptionPolicy(config)
+        self.dtls = DtlsPolicy(config)
+        self.recovery = RecoveryPolicy()
         self.pending = {}
         self.waiting = []        # PendingQueries with no usable upstream, waiting for a retry
         self._next_key = 0
@@ -103,7 +112,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         self._handshake_facts(up, session, now, out)
         out.append(Log(INFO, "%s: %s session up in %d ms%s"
                     % (up.name, session.transport.upper(), now - session.started_at,
-                       _describe(session.info))))
+                       describe_handshake(session.info))))
         if replacing:
             self._successor_up(up, now, out)
         queued, session.queued = session.queued, []
@@ -129,8 +138,9 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         up, session = self._session_of(handle)
         if session is None:
             return out
-        if heard:
-            out.append(ForgetSession(up.key, session.transport))
+        forget = self.resumption.after_failure(up, session, heard)
+        if forget is not None:
+            out.append(forget)
         if session.state != session_state.HANDSHAKING:
             return self.closed(handle, reason, False, now)   # it was up: an ending like any
         if session is up.session:
@@ -203,19 +213,6 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         """Absolute time (ms) at which `timer` must be called, or None."""
         return None if self._next_timer == FOREVER else self._next_timer
 
-    def reconnect(self, now, name=None):
-        """Drop and re-establish sessions (all, or the upstream so named): a WAN change, a user's click."""
-        out = []
-        for up in self.upstreams:
-            if name is not None and up.name != name or not up.enabled:
-                continue
-            if up.session is not None:
-                self._drop_session(up, "reconnect requested", now, out)
-            up.consecutive_failures = 0
-            if up.state in (IDLE, BACKOFF):
-                self._connect(up, now, out)
-        return out
-
     def status(self, now):
         return {
             "counters": dict(self.counters),
@@ -245,31 +242,15 @@ class Forwarder(Recovery, DtlsFlows, Reload):
                     return up, session
         return None, None
 
-    def _choose(self, pq):
-        """The usable upstream `pq` has not tried, best preference first.
-
-        One whose session died under this query comes last: the replay goes to
-        another server when there is one, else to a new session on the same.
-        """
-        best = None
-        best_key = None
-        for up in self.upstreams:
-            if not up.usable() or up.key in pq.tried:
-                continue
-            key = (up.key in pq.lost_on, up.preference())
-            if best is None or key < best_key:
-                best, best_key = up, key
-        return best
-
     def _dispatch(self, pq, now, out):
         """Send `pq` to the best upstream it has not tried; SERVFAIL if none is left."""
-        up = None if pq.sent >= MAX_ATTEMPTS else self._choose(pq)
+        up = None if pq.sent >= MAX_ATTEMPTS else self.selection.choose(self.upstreams, pq)
         if up is None and not pq.attempts and pq.sent < MAX_ATTEMPTS:
             up = self._early_retry(pq, now, out)
         if up is None:
             if pq.attempts:
                 return
-            if self._may_wait(pq):
+            if self.selection.may_wait(self.upstreams, pq):
                 # An upstream will be tried again before this query's deadline:
                 # wait for it rather than fail now (a WAN blip, a burst of forged RSTs).
                 self.waiting.append(pq)
@@ -299,16 +280,6 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         else:
             session.queued.append(attempt)
 
-    def _may_wait(self, pq):
-        if pq.sent >= MAX_ATTEMPTS:
-            return False
-        for up in self.upstreams:
-            if not up.enabled or up.auth_failed:
-                continue
-            if handshaking(up) or up.state == BACKOFF and up.retry_at < pq.deadline:
-                return True
-        return False
-
     def _release_waiting(self, now, out):
         """A session came up: the queries that waited for one go out now."""
         waiting, self.waiting = self.waiting, []
@@ -337,12 +308,12 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             up.count("reconnects")
         up.count("connects")
         session = up.session = Session(self._gen, now, now + self.config.connect_timeout_ms)
-        session.transport = self._transport_for(up, now)
-        session.tfo_attempted = session.transport == TLS and up.use_tfo(now, self.config.tcp_fastopen)
+        session.transport = self.dtls.transport_for(up, now)
+        session.tfo_attempted = self.resumption.use_tfo(up, session.transport, now)
         up.last_connect_at = now
         self._arm(session.connect_deadline)
         out.append(Connect(self._gen, up.key, session.tfo_attempted, session.transport,
-                           self.config.tls_resumption))
+                           self.resumption.resume()))
 
     # ---- answers ---------------------------------------------------------------
 
@@ -371,8 +342,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         del session.inflight[upstream_id]
         up.count("answers")
         session.last_answer_at = now
-        if up.pending_recovery is not None:
-            self._recovery_answered(up, now)
+        self.recovery.answered(up, now)
         if attempt.sent_at is not None and not attempt.timed_out:
             up.rtt.sample(now - attempt.sent_at)
         if answer.keepalive_ms is not None:
@@ -416,13 +386,3 @@ class Forwarder(Recovery, DtlsFlows, Reload):
                 session.queued.remove(attempt)
             session.retire(attempt)
         pq.attempts = []
-
-
-def _describe(info):
-    if not info:
-        return ""
-    parts = []
-    for key in ("tls_version", "cipher", "auth", "resumed", "tfo"):
-        if key in info:
-            parts.append("%s=%s" % (key, info[key]))
-    return " (" + ", ".join(parts) + ")"

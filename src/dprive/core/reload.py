@@ -32,6 +32,7 @@ class Reload:
             up.probe_idle_ms = fresh.probe_idle_ms
             new.append(up)
         self.config = config
+        self.resumption.config = self.dtls.config = config
         self.upstreams = new
         gone = [up for up in old if up not in new]
         for up in gone:

@@ -14,7 +14,7 @@ from dprive.core.rtt import RttEstimator
 from dprive.core.upstream_state import BACKOFF, CONNECTING, IDLE, OPEN, REPLACING
 
 # The states too, for the tests and the rest of the core.
-__all__ = ["Attempt", "Session", "Upstream", "make_upstreams", "COUNTERS",
+__all__ = ["Attempt", "Session", "Upstream", "make_upstreams", "describe_handshake", "COUNTERS",
            "IDLE", "CONNECTING", "OPEN", "REPLACING", "BACKOFF"]
 
 BACKOFF_FIRST_MS = 500
@@ -23,10 +23,6 @@ BACKOFF_FIRST_MS = 500
 # backoff instead of an immediate reconnect.
 YOUNG_SESSION_MS = 10000
 YOUNG_LOSSES_BEFORE_BACKOFF = 3
-# A connect that used Fast Open and took this long suggests the SYN with data
-# was dropped and resent without it: TFO is then left off for a while.
-TFO_SLOW_HANDSHAKE_MS = 1000
-TFO_OFF_MS = 3600 * 1000
 RECOVERIES_KEPT = 10
 # While no upstream is usable, a waiting query may retry one before its backoff
 # ends, but not more often than this: forged RSTs or a dead WAN cost at most
@@ -226,3 +222,14 @@ class Upstream:
             out["session_age_s"] = round((now - self.session.started_at) / 1000.0, 1)
             out.update(self.session.info)
         return out
+
+
+def describe_handshake(info):
+    """What the shell reported of a handshake, for the log line."""
+    if not info:
+        return ""
+    parts = []
+    for key in ("tls_version", "cipher", "auth", "resumed", "tfo"):
+        if key in info:
+            parts.append("%s=%s" % (key, info[key]))
+    return " (" + ", ".join(parts) + ")"
