@@ -14,13 +14,17 @@ Rules:
   answer: every query in flight on it is sent again, up to MAX_ATTEMPTS per query.
 - The client gets SERVFAIL only when every upstream failed for its query or its
   query_timeout_ms passed; late answers to a query already answered are dropped.
-The failure paths live in core/recovery.py.
+Where the rest is: the states an upstream and a session go through, and the
+only code that changes them, in core/upstream_state.py and session_state.py;
+the decisions in policy objects held here (selection.py, resumption.py,
+dtls_policy.py, recovery_policy.py); what carries them out for lost sessions,
+the DTLS flows and a reload in the mixins recovery.py, dtls_flows.py, reload.py.
 """
 
 from dprive.core import message, session_state, upstream_state, wire
 from dprive.core.actions import (
-    DEBUG, FOREVER, INFO, MAX_ATTEMPTS, WARNING, Action, Close, Connect, ForgetSession, ForwarderConfig, Log,
-    Reply, Send,
+    DEBUG, FOREVER, INFO, MAX_ATTEMPTS, WARNING, Action, Close, Connect, ForgetSession,
+    ForwarderConfig, Log, Reply, Send,
 )
 from dprive.core.query import PendingQuery
 from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
