@@ -14,6 +14,9 @@ what a router's memory relies on, written down as checks:
   size; TCP: a length prefix), and has no OPT when the client sent none;
 - log lines are one line of printable text (a LAN client must not be able
   to forge log lines);
+- an upstream's state and its sessions' agree (REPLACING exactly when an
+  old session is kept, a session exactly when not IDLE or BACKOFF, the
+  session handshaking exactly when the upstream is);
 - no table grows past its bound: pending (max_pending), waiting (only live
   queries, once each), inflight (only attempts of live queries), retired IDs
   (RETIRED_IDS_KEPT), recoveries (RECOVERIES_KEPT).
@@ -32,7 +35,7 @@ if _UNIT not in sys.path:
 
 from coreharness import Harness  # noqa: E402
 
-from dprive.core import forwarder as fw, message, upstream, wire  # noqa: E402
+from dprive.core import forwarder as fw, message, session_state, upstream, upstream_state, wire  # noqa: E402
 
 # Small bounds while a harness runs, so that an input of a few hundred steps
 # reaches them and the code that keeps a table at its bound runs (upstream.py
@@ -245,11 +248,27 @@ class CheckedHarness(Harness):
             require(len(up.recoveries) <= upstream.RECOVERIES_KEPT, "%d recoveries kept", len(up.recoveries))
             for name, value in up.counters.items():
                 require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+            self._check_states(up)
             for session in (up.session, up.previous, up.stream):
                 if session is not None:
                     self._check_session(up, session)
         for name, value in fwd.counters.items():
             require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+
+    @staticmethod
+    def _check_states(up):
+        """The upstream's state and its sessions' agree (core/upstream_state.py, session_state.py)."""
+        require((up.state == upstream_state.REPLACING) == (up.previous is not None),
+                "%s: %s with a kept old session %r", up.name, up.state, up.previous)
+        require((up.session is None) == (up.state in (upstream_state.IDLE, upstream_state.BACKOFF)),
+                "%s: %s with session %r", up.name, up.state, up.session)
+        if up.session is not None:
+            want = session_state.HANDSHAKING if upstream_state.handshaking(up) else session_state.OPEN
+            require(up.session.state == want, "%s: %s, its session %s", up.name, up.state, up.session.state)
+        if up.previous is not None:
+            require(up.previous.state == session_state.OPEN, "the kept old session is %s", up.previous.state)
+        if up.stream is not None:
+            require(up.stream.state != session_state.CLOSED, "the TLS session beside DTLS is closed but kept")
 
     def _check_session(self, up, session):
         fwd = self.fwd
