@@ -58,7 +58,7 @@ def made_query(src):
 
 
 def sessions(h, handshaking=False):
-    """(index, gen) of every session the core holds; `handshaking`: only those
+    """(index, handle) of every session the core holds; `handshaking`: only those
     not up yet. The shell reports `connected` and `connect_failed` only for
     those (io/upstream_conn.py and io/dtls_conn.py report the end of an
     established session as `closed`), so the script does too."""
@@ -66,7 +66,7 @@ def sessions(h, handshaking=False):
     for up in h.fwd.upstreams:
         for session in (up.session, up.previous, up.stream):
             if session is not None and (not handshaking or session.established_at is None):
-                found.append((up.index, session.gen))
+                found.append((up.index, session.handle))
     return found
 
 
@@ -107,7 +107,7 @@ def mutate(msg, src):
 
 
 def deliver(h, where, msg):
-    h.run(h.fwd.received(where[0], where[1], msg, h.clock.now))
+    h.run(h.fwd.received(where[1], msg, h.clock.now))
 
 
 def stream(h, where, data, chunk):
@@ -125,7 +125,7 @@ def stream(h, where, data, chunk):
             got.extend(decoder.feed(data[pos:pos + chunk]))
         except FramingError as err:
             require(broken is not None, "a stream cut in pieces broke where it whole did not: %s", err)
-            h.run(h.fwd.garbled(where[0], where[1], "broken stream: %s" % err, h.clock.now))
+            h.run(h.fwd.garbled(where[1], "broken stream: %s" % err, h.clock.now))
             return
     require(broken is None, "a whole stream broke (%s), cut in pieces it did not", broken)
     require(got == expected, "a stream cut in pieces gave other messages than whole")
@@ -147,7 +147,7 @@ def step(h, src):
     elif op == 2:
         where = pick_session(h, src, handshaking=True)
         if where is not None:
-            h.run(h.fwd.connected(where[0], where[1], now, {"tls_version": "TLSv1.3", "tfo": bool(src.u8() & 1),
+            h.run(h.fwd.connected(where[1], now, {"tls_version": "TLSv1.3", "tfo": bool(src.u8() & 1),
                                                             "resumption_offered": True, "resumed": True}))
     elif op == 3:
         h.clock.advance(src.u8())
@@ -178,7 +178,7 @@ def step(h, src):
     elif op == 7:
         where = pick_session(h, src)
         if where is not None:
-            h.run(h.fwd.garbled(where[0], where[1], "broken stream: fuzz", now))
+            h.run(h.fwd.garbled(where[1], "broken stream: fuzz", now))
     elif op == 8:
         where = pick_session(h, src)
         if where is not None:
@@ -186,15 +186,17 @@ def step(h, src):
     elif op == 9:
         where = pick_session(h, src, handshaking=True)
         if where is not None:
-            h.connect_failed_gen(where[0], where[1], "refused", bool(src.u8() & 1))
+            flags = src.u8()
+            h.connect_failed_gen(where[1], "refused", bool(flags & 1), bool(flags & 2))
     elif op == 10:
         where = pick_session(h, src)
         if where is not None:
-            h.run(h.fwd.alert(where[0], where[1], now))
+            h.run(h.fwd.alert(where[1], now))
     elif op == 11:
         h.tick(src.u16() * (1 + src.u8() % 16))
     elif op == 12:
-        h.run(h.fwd.reconnect(now, None if src.u8() & 1 else src.below(len(h.fwd.upstreams))))
+        ups = h.fwd.upstreams
+        h.run(h.fwd.reconnect(now, None if src.u8() & 1 else ups[src.below(len(ups))].name))
     elif op == 13:
         where = pick_session(h, src)
         if where is not None:
@@ -211,7 +213,7 @@ def step(h, src):
 
 
 def reload(h, src):
-    """A new configuration: each new upstream continues an old one or is new."""
+    """A new configuration: each new upstream continues an old one (the same key) or is new."""
     old = len(h.fwd.upstreams)
     count = 1 + src.u8() % 3
     keep, used = [], set()
@@ -224,9 +226,15 @@ def reload(h, src):
     transports = [h.fwd.upstreams[s].transports if s is not None else TRANSPORT_SETS[src.below(3)]
                   for s in keep]
     enabled = [bool(src.u8() % 4) for _ in keep]
-    actions, _ = h.fwd.reconfigure(h.fwd.config, ["up%d" % i for i in range(count)], keep,
-                                   h.clock.now, enabled, None, transports)
-    h.run(actions)
+    keys = []
+    for source in keep:
+        if source is None:
+            h.next_upstream_key += 1
+            keys.append("key%d" % h.next_upstream_key)
+        else:
+            keys.append(h.fwd.upstreams[source].key)
+    h.run(h.fwd.reconfigure(h.fwd.config, ["up%d" % i for i in range(count)], h.clock.now,
+                            enabled, None, transports, keys))
 
 
 def run_script(data):

@@ -4,15 +4,19 @@ with every action and every table of the Forwarder checked after each event.
 What a real shell (src/dprive/io/daemon.py, Daemon.apply) relies on, and
 what a router's memory relies on, written down as checks:
 
-- every action is a well-formed tuple of its kind (core/actions.py);
-- a SEND goes on a session the core opened and has not closed, is a DNS
+- every action is one of core/actions.py's, naming an upstream by a key the
+  core was given and a session by a handle it opened;
+- a Send goes on a session the core opened and has not closed, is a DNS
   query that parses, fits a TCP length prefix (io/upstream_conn.py frames it
   with core.framing.frame) and, over TLS, is padded to the block (RFC 8467);
-- a REPLY is for a client key the shell gave, at most once per key; its
+- a Reply is for a client key the shell gave, at most once per key; its
   message carries the client's ID, parses, fits the client (UDP: its EDNS
   size; TCP: a length prefix), and has no OPT when the client sent none;
 - log lines are one line of printable text (a LAN client must not be able
   to forge log lines);
+- an upstream's state and its sessions' agree (REPLACING exactly when an
+  old session is kept, a session exactly when not IDLE or BACKOFF, the
+  session handshaking exactly when the upstream is);
 - no table grows past its bound: pending (max_pending), waiting (only live
   queries, once each), inflight (only attempts of live queries), retired IDs
   (RETIRED_IDS_KEPT), recoveries (RECOVERIES_KEPT).
@@ -31,7 +35,7 @@ if _UNIT not in sys.path:
 
 from coreharness import Harness  # noqa: E402
 
-from dprive.core import forwarder as fw, message, upstream, wire  # noqa: E402
+from dprive.core import forwarder as fw, message, session_state, upstream, upstream_state, wire  # noqa: E402
 
 # Small bounds while a harness runs, so that an input of a few hundred steps
 # reaches them and the code that keeps a table at its bound runs (upstream.py
@@ -80,8 +84,9 @@ class CheckedHarness(Harness):
     def __init__(self, names=("one",), config=None, enabled=None, transports=None):
         super().__init__(names, config, enabled, transports)
         self.expect = {}          # client key -> Expect
-        self.live = {}            # gen -> transport, sessions opened and not yet closed
+        self.live = {}            # handle -> transport, sessions opened and not yet closed
         self.next_key = 0
+        self.next_upstream_key = 0   # reloads name new upstreams key1, key2, ...
 
     # ---- events -------------------------------------------------------------
 
@@ -105,9 +110,9 @@ class CheckedHarness(Harness):
         self.live.pop(gen, None)      # the shell reports a session only once, at its end
         return super().closed(index, reason, graceful, gen, kind)
 
-    def connect_failed_gen(self, index, gen, reason="refused", auth=False):
-        self.live.pop(gen, None)
-        return self.run(self.fwd.connect_failed(index, gen, reason, self.clock.now, auth))
+    def connect_failed_gen(self, handle, reason="refused", auth=False, heard=False):
+        self.live.pop(handle, None)
+        return self.run(self.fwd.connect_failed(handle, reason, self.clock.now, auth, heard))
 
     def tick(self, ms):
         """Advance the clock by `ms`, firing the timer when due; a timer that keeps
@@ -129,44 +134,42 @@ class CheckedHarness(Harness):
     # ---- one action -----------------------------------------------------------
 
     def check_action(self, action):
-        require(isinstance(action, tuple) and action, "an action is a non-empty tuple: %r", action)
-        kind = action[0]
-        if kind == fw.CONNECT:
-            require(len(action) == 5, "CONNECT has 5 fields: %r", action)
-            _, index, gen, tfo, transport = action
-            self._index(index, action)
-            require(isinstance(gen, int) and gen not in self.live, "CONNECT of a new gen: %r", action)
-            require(isinstance(tfo, bool), "CONNECT's tfo is a bool: %r", action)
-            require(transport in self.fwd.upstreams[index].transports or transport == fw.TLS,
-                    "CONNECT with a transport the upstream does not allow: %r", action)
-            self.live[gen] = transport
-        elif kind == fw.SEND:
-            require(len(action) == 4, "SEND has 4 fields: %r", action[:3])
-            _, index, gen, msg = action
-            self._index(index, action[:3])
-            require(gen in self.live, "SEND on session %r, which is not open", gen)
-            self._check_sent(msg, self.live[gen])
-        elif kind == fw.CLOSE:
-            require(len(action) == 4, "CLOSE has 4 fields: %r", action)
-            _, index, gen, reason = action
-            if index is not None:
-                self._index(index, action)
-            require(gen in self.live, "CLOSE of session %r, which is not open", gen)
-            self._check_text(reason, action)
-            del self.live[gen]
-        elif kind == fw.REPLY:
-            require(len(action) == 3, "REPLY has 3 fields: %r", action[:2])
-            self._check_reply(action[1], action[2])
-        elif kind == fw.LOG:
-            require(len(action) == 3, "LOG has 3 fields: %r", action)
-            require(action[1] in LOG_LEVELS, "LOG level %r", action[1])
-            self._check_text(action[2], action)
+        require(isinstance(action, fw.Action), "an action is one of core/actions.py's: %r", action)
+        if isinstance(action, fw.Connect):
+            key = self._key(action.upstream, action)
+            handle = action.handle
+            require(isinstance(handle, int) and handle not in self.live and handle not in self.owner,
+                    "Connect of a new handle: %r", action)
+            require(isinstance(action.tfo, bool), "Connect's tfo is a bool: %r", action)
+            require(isinstance(action.resume, bool), "Connect's resume is a bool: %r", action)
+            up = [u for u in self.fwd.upstreams if u.key == key][0]
+            require(action.transport in up.transports or action.transport == fw.TLS,
+                    "Connect with a transport the upstream does not allow: %r", action)
+            self.live[handle] = action.transport
+        elif isinstance(action, fw.Send):
+            require(action.handle in self.live, "Send on session %r, which is not open", action.handle)
+            require(self.index_of(action.handle) is not None, "Send for an upstream gone: %r", action.handle)
+            self._check_sent(action.msg, self.live[action.handle])
+        elif isinstance(action, fw.Close):
+            require(action.handle in self.live, "Close of session %r, which is not open", action.handle)
+            self._check_text(action.reason, action)
+            self._check_text(action.name, action)
+            del self.live[action.handle]
+        elif isinstance(action, fw.Reply):
+            self._check_reply(action.client, action.msg)
+        elif isinstance(action, fw.Log):
+            require(action.level in LOG_LEVELS, "Log level %r", action.level)
+            self._check_text(action.text, action)
+        elif isinstance(action, fw.ForgetSession):
+            self._key(action.upstream, action)
+            require(action.transport in (fw.TLS, fw.DTLS), "ForgetSession of transport %r", action)
         else:
             raise Violation("unknown action %r" % (action,))
 
-    def _index(self, index, action):
-        require(isinstance(index, int) and 0 <= index < len(self.fwd.upstreams),
-                "upstream index out of range: %r", action)
+    def _key(self, key, action):
+        require(any(u.key == key for u in self.fwd.upstreams), "an upstream key the core was not given: %r",
+                action)
+        return key
 
     @staticmethod
     def _check_text(text, action):
@@ -245,11 +248,27 @@ class CheckedHarness(Harness):
             require(len(up.recoveries) <= upstream.RECOVERIES_KEPT, "%d recoveries kept", len(up.recoveries))
             for name, value in up.counters.items():
                 require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+            self._check_states(up)
             for session in (up.session, up.previous, up.stream):
                 if session is not None:
                     self._check_session(up, session)
         for name, value in fwd.counters.items():
             require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
+
+    @staticmethod
+    def _check_states(up):
+        """The upstream's state and its sessions' agree (core/upstream_state.py, session_state.py)."""
+        require((up.state == upstream_state.REPLACING) == (up.previous is not None),
+                "%s: %s with a kept old session %r", up.name, up.state, up.previous)
+        require((up.session is None) == (up.state in (upstream_state.IDLE, upstream_state.BACKOFF)),
+                "%s: %s with session %r", up.name, up.state, up.session)
+        if up.session is not None:
+            want = session_state.HANDSHAKING if upstream_state.handshaking(up) else session_state.OPEN
+            require(up.session.state == want, "%s: %s, its session %s", up.name, up.state, up.session.state)
+        if up.previous is not None:
+            require(up.previous.state == session_state.OPEN, "the kept old session is %s", up.previous.state)
+        if up.stream is not None:
+            require(up.stream.state != session_state.CLOSED, "the TLS session beside DTLS is closed but kept")
 
     def _check_session(self, up, session):
         fwd = self.fwd

@@ -97,7 +97,7 @@ def _one_input(data):
         if dr.is_plaintext_alert(datagram):      # io/dtls_conn.py, datagram_received
             where = corescript.pick_session(h, src)
             if where is not None:
-                h.run(h.fwd.alert(where[0], where[1], h.clock.now))
+                h.run(h.fwd.alert(where[1], h.clock.now))
         corescript.step(h, src)
     if datagrams:
         check_packing(b"".join(d for d in datagrams if _whole(d)), 1200)

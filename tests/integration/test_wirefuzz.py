@@ -28,7 +28,7 @@ def check_tables(status, upstreams=2):
     assert t["tcp_clients"] <= t["max_tcp_clients"], t
     assert t["tcp_outstanding_max"] <= 64, t
     assert t["tcp_write_buffer_max"] <= 256 * 1024 + 65537, t
-    assert t["conns"] <= 3 * upstreams and t["gen_index"] <= 3 * upstreams, t
+    assert t["conns"] <= 3 * upstreams, t
     assert t["tls_sessions"] <= 2 * upstreams, t
     assert t["retired"] <= 1024 and t["recoveries"] <= 10, t
     assert t["log_keys"] <= 256, t

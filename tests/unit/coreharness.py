@@ -60,9 +60,13 @@ class Clock:
 
 
 class Harness:
-    """Runs a Forwarder; records what it asks of the shell."""
+    """Runs a Forwarder; records what it asks of the shell.
 
-    def __init__(self, names=("one",), config=None, enabled=None, transports=None):
+    The tests name sessions as (upstream index, handle): the harness learns
+    which upstream each handle belongs to from the Connect that opened it.
+    """
+
+    def __init__(self, names=("one",), config=None, enabled=None, transports=None, keys=None):
         self.clock = Clock()
         self._ids = [0]
 
@@ -72,56 +76,69 @@ class Harness:
             return self._ids[0]
 
         self.fwd = fw.Forwarder(config or fw.ForwarderConfig(), list(names), rand16, enabled,
-                                transports=transports)
+                                transports=transports, keys=keys)
         self.replies = {}        # client key -> [messages]
         self.let_go = []         # client keys the core dropped without an answer
-        self.connects = []       # (index, gen)
-        self.transports_used = []   # the transport of each CONNECT
-        self.closes = []         # (index, gen, reason)
+        self.connects = []       # (index, handle)
+        self.transports_used = []   # the transport of each Connect
+        self.closes = []         # (index, handle, reason); index None for an upstream gone
         self.logs = []
-        self.sent = {}           # (index, gen) -> [upstream query messages]
+        self.forgotten = []      # (upstream key, transport) of each ForgetSession
+        self.sent = {}           # (index, handle) -> [upstream query messages]
+        self.owner = {}          # handle -> the upstream key its Connect named
+
+    def index_of(self, handle):
+        """The index now of the upstream that owns `handle`, or None if it left."""
+        key = self.owner.get(handle)
+        for up in self.fwd.upstreams:
+            if up.key == key:
+                return up.index
+        return None
 
     def run(self, actions):
         for action in actions:
-            kind = action[0]
-            if kind == fw.CONNECT:
-                self.connects.append((action[1], action[2]))
-                self.transports_used.append(action[4])
-            elif kind == fw.SEND:
-                self.sent.setdefault((action[1], action[2]), []).append(action[3])
-            elif kind == fw.CLOSE:
-                self.closes.append((action[1], action[2], action[3]))
-            elif kind == fw.REPLY and action[2] is None:
-                self.let_go.append(action[1])          # dropped: no answer, client forgotten
-            elif kind == fw.REPLY:
-                self.replies.setdefault(action[1], []).append(action[2])
-            elif kind == fw.LOG:
-                self.logs.append(action[2])
+            if isinstance(action, fw.Connect):
+                self.owner[action.handle] = action.upstream
+                self.connects.append((self.index_of(action.handle), action.handle))
+                self.transports_used.append(action.transport)
+            elif isinstance(action, fw.Send):
+                self.sent.setdefault((self.index_of(action.handle), action.handle), []).append(action.msg)
+            elif isinstance(action, fw.Close):
+                self.closes.append((self.index_of(action.handle), action.handle, action.reason))
+            elif isinstance(action, fw.Reply) and action.msg is None:
+                self.let_go.append(action.client)      # dropped: no answer, client forgotten
+            elif isinstance(action, fw.Reply):
+                self.replies.setdefault(action.client, []).append(action.msg)
+            elif isinstance(action, fw.Log):
+                self.logs.append(action.text)
+            elif isinstance(action, fw.ForgetSession):
+                self.forgotten.append((action.upstream, action.transport))
         return actions
 
-    # events, as the shell would report them
+    # events, as the shell would report them (a handle given, else the
+    # current session of upstream `index`)
 
     def query(self, key, msg, udp=True):
         return self.run(self.fwd.client_query(key, msg, self.clock.now, udp))
 
     def connected(self, index=0, gen=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.connected(index, gen, self.clock.now, {"tls_version": "TLSv1.3"}))
+        return self.run(self.fwd.connected(gen, self.clock.now, {"tls_version": "TLSv1.3"}))
 
-    def connect_failed(self, index=0, reason="refused", auth=False):
-        return self.run(self.fwd.connect_failed(index, self.gen(index), reason, self.clock.now, auth))
+    def connect_failed(self, index=0, reason="refused", auth=False, heard=False):
+        return self.run(self.fwd.connect_failed(self.gen(index), reason, self.clock.now, auth, heard))
 
     def closed(self, index=0, reason="reset", graceful=False, gen=None, kind=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.closed(index, gen, reason, graceful, self.clock.now, kind))
+        return self.run(self.fwd.closed(gen, reason, graceful, self.clock.now, kind))
 
     def deliver(self, index, msg, gen=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.received(index, gen, msg, self.clock.now))
+        return self.run(self.fwd.received(gen, msg, self.clock.now))
 
     def alert(self, index=0, gen=None):
         gen = self.gen(index) if gen is None else gen
-        return self.run(self.fwd.alert(index, gen, self.clock.now))
+        return self.run(self.fwd.alert(gen, self.clock.now))
 
     def answer_all(self, index=0, **kw):
         """The upstream answers everything it received on its current session, in order."""
@@ -144,8 +161,9 @@ class Harness:
         self.clock.now = end
 
     def gen(self, index=0):
+        """The handle of upstream `index`'s current session, or None."""
         session = self.fwd.upstreams[index].session
-        return None if session is None else session.gen
+        return None if session is None else session.handle
 
     def outstanding(self, index=0):
         return list(self.sent.get((index, self.gen(index)), []))

@@ -93,7 +93,7 @@ def test_a_burst_of_alerts_starts_one_handshake():
     h = dtls_harness()
     warm(h)
     for _ in range(20):
-        h.run(h.fwd.alert(0, h.fwd.upstreams[0].previous.gen if h.fwd.upstreams[0].previous
+        h.run(h.fwd.alert(h.fwd.upstreams[0].previous.handle if h.fwd.upstreams[0].previous
                           else h.gen(), h.clock.now))
         h.tick(10)
     eq(len(h.connects), 2, "one resumption, whatever the number of alerts")
@@ -215,12 +215,12 @@ def test_truncated_dtls_answer_is_asked_again_over_tls_to_the_same_server():
     eq(h.replies.get("c1"), None, "not the truncated answer")
     eq(h.transports_used, ["dtls", "tls"], "a TLS session beside the DTLS one")
     stream = h.fwd.upstreams[0].stream
-    h.run(h.fwd.connected(0, stream.gen, h.clock.now, {}))
+    h.run(h.fwd.connected(stream.handle, h.clock.now, {}))
     eq(h.gen(), dtls_gen, "the DTLS session stays the upstream's session")
-    again = h.sent[(0, stream.gen)]
+    again = h.sent[(0, stream.handle)]
     eq(len(again), 1)
     ok(wire.find_opt(again[0]).get(wire.OPT_TCP_KEEPALIVE) is not None, "a TCP query this time")
-    h.deliver(0, make_answer(again[0], extra_txt=6), gen=stream.gen)
+    h.deliver(0, make_answer(again[0], extra_txt=6), gen=stream.handle)
     answer = h.reply("c1")
     eq(wire.parse_header(answer).ancount, 7, "the whole answer")
     eq(h.counter("truncated_over_dtls", 0), 1)
@@ -247,7 +247,7 @@ def test_tls_beside_dtls_that_never_connects_hands_out_the_truncated_answer_at_i
     eq(h.replies.get("c1"), None, "still waiting for the TLS session")
     h.tick(1)                                  # a TCP black hole: no SYN-ACK, ever
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "the truncated answer, at the connect deadline")
-    ok((0, stream.gen, "connect timeout") in h.closes, "the silent session is closed")
+    ok((0, stream.handle, "connect timeout") in h.closes, "the silent session is closed")
     eq(h.fwd.upstreams[0].stream, None)
     eq(h.fwd.upstreams[0].state, OPEN, "the DTLS session is unharmed")
 
@@ -258,6 +258,6 @@ def test_tls_beside_dtls_failing_hands_out_the_truncated_answer():
     h.connected()
     h.deliver(0, truncated(h.outstanding()[0]))
     stream = h.fwd.upstreams[0].stream
-    h.run(h.fwd.connect_failed(0, stream.gen, "refused", h.clock.now))
+    h.run(h.fwd.connect_failed(stream.handle, "refused", h.clock.now))
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "better the truncated answer than none")
     eq(h.fwd.upstreams[0].state, OPEN, "the DTLS session is unharmed")

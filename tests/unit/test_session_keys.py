@@ -1,10 +1,13 @@
 """A failed handshake forgets the stored resumption session of the transport
 that failed: DTLS sessions are kept under their own key, and a DTLS failure
-used to forget the TLS one (io/daemon.py), leaving the DTLS ticket in place."""
+used to forget the TLS one (io/daemon.py), leaving the DTLS ticket in place.
+The core decides (ForgetSession, with the failed session's transport); the
+daemon forgets what it names."""
 
 import asyncio
 
 from dprive.config import parse_settings
+from dprive.core.actions import ForgetSession
 from dprive.io.daemon import Daemon, session_key
 
 CONFIG = """config dprive 'main'
@@ -36,10 +39,11 @@ def test_a_failed_dtls_handshake_forgets_the_dtls_session_and_keeps_the_tls_one(
         assert tls_key != dtls_key
         daemon.sessions.offer(tls_key, Ticket("tls"))
         daemon.sessions.offer(dtls_key, Ticket("dtls"))
-        daemon.on_connect_failed((0, 99), "handshake failed", transport="dtls")
+        key = daemon.forwarder.upstreams[0].key
+        daemon.apply([ForgetSession(key, "dtls")])
         assert daemon.sessions.get(dtls_key) is None
         assert daemon.sessions.get(tls_key).id == b"tls"
-        daemon.on_connect_failed((0, 98), "handshake failed")
+        daemon.apply([ForgetSession(key, "tls")])
         assert daemon.sessions.get(tls_key) is None
     finally:
         daemon.loop.close()

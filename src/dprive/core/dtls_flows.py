@@ -27,23 +27,20 @@
   the truncated answer and retries over TCP itself.
 """
 
-from dprive.core import wire
-from dprive.core.message import DTLS_MAX_PAYLOAD
-from dprive.core.actions import CLOSE, CONNECT, INFO, LOG, WARNING
-from dprive.core.upstream import OPEN, Attempt, Session
+from dprive.core import session_state, upstream_state
+from dprive.core.actions import INFO, WARNING, Close, Connect, Log
+# The decisions are DtlsPolicy's (self.dtls); the constants are kept here too.
+from dprive.core.dtls_policy import DTLS, DTLS_BLOCKED_MS, DTLS_RETRY_MS, TLS
+from dprive.core.upstream import OPEN, REPLACING, Attempt, Session
 
-TLS = "tls"
-DTLS = "dtls"
-DTLS_BLOCKED_MS = 3600 * 1000
-DTLS_RETRY_MS = 60 * 1000
-ALERT_HANDSHAKE_EVERY_MS = 1000
+__all__ = ["DtlsFlows", "TLS", "DTLS", "DTLS_BLOCKED_MS", "DTLS_RETRY_MS"]
 
 
 class DtlsFlows:
-    def alert(self, index, gen, now):
-        """A plaintext DTLS alert arrived for session `gen` (the shell parsed the datagram)."""
+    def alert(self, handle, now):
+        """A plaintext DTLS alert arrived for the session (the shell parsed the datagram)."""
         out = []
-        up = self._current(index, gen)
+        up = self._current(handle)
         if up is None or up.state != OPEN or up.session.transport != DTLS:
             return out
         up.count("alerts")
@@ -52,16 +49,14 @@ class DtlsFlows:
 
     def _replace_session(self, up, reason, now, out):
         """Start a new (resumed) session; keep the old one until the new one is up."""
-        last = up.last_replaced_at
-        if last is not None and now - last < ALERT_HANDSHAKE_EVERY_MS:
+        if not self.dtls.may_replace(up, now):
             up.count("alerts_ignored")
             return
-        up.last_replaced_at = now
         old = up.session
-        out.append((LOG, INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
+        out.append(Log(INFO, "%s: %s; resuming on a new session" % (up.name, reason)))
         up.previous = old
-        up.pending_recovery = self._recovery_record(old, reason, "alert", len(old.inflight), now)
-        self._connect(up, now, out)
+        up.pending_recovery = self.recovery.record(old, reason, "alert", len(old.inflight), now)
+        self._connect(up, now, out, upstream_state.REPLACE)
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
             if pq.done:
@@ -74,9 +69,7 @@ class DtlsFlows:
 
     def _resume_if_quiet(self, up, now, out):
         """DTLS False Start: after a long quiet time, resume first instead of risking the alert."""
-        limit = self.config.dtls_resume_after_ms
-        if (up.state == OPEN and up.session.transport == DTLS and limit
-                and now - up.session.last_activity >= limit):
+        if up.state == OPEN and self.dtls.quiet_too_long(up, up.session, now):
             up.count("false_starts")
             self._replace_session(up, "quiet for %d s" % ((now - up.session.last_activity) // 1000),
                                   now, out)
@@ -85,7 +78,8 @@ class DtlsFlows:
         """The new session is up: the old one and its duplicate attempts go."""
         old = up.previous
         up.previous = None
-        out.append((CLOSE, up.index, old.gen, "replaced by a resumed session"))
+        session_state.move(old, session_state.END)
+        out.append(Close(old.handle, "replaced by a resumed session", up.name))
         for attempt in list(old.inflight.values()):
             pq = attempt.pending
             if attempt in pq.attempts:
@@ -94,14 +88,14 @@ class DtlsFlows:
 
     def _successor_failed(self, up, reason, now, out):
         """The resumption after an alert failed: the old session may be fine (a forged alert)."""
-        if up.previous is None:
+        if up.state != REPLACING:
             return False
         failed = up.session
         up.session = up.previous
         up.previous = None
-        up.state = OPEN
+        upstream_state.move(up, upstream_state.KEEP_OLD)
         up.pending_recovery = None
-        out.append((LOG, WARNING, "%s: new session failed (%s); keeping the old one, "
+        out.append(Log(WARNING, "%s: new session failed (%s); keeping the old one, "
                     "the alert was not authenticated" % (up.name, reason)))
         for attempt in list(failed.inflight.values()):
             pq = attempt.pending
@@ -115,22 +109,20 @@ class DtlsFlows:
         """The kept old session died while its successor handshakes: nothing is lost."""
         old = up.previous
         up.previous = None
+        session_state.move(old, session_state.END)
+        upstream_state.move(up, upstream_state.OLD_LOST)
         for attempt in list(old.inflight.values()):
             if attempt in attempt.pending.attempts:
                 attempt.pending.attempts.remove(attempt)
 
     def _dtls_blocked(self, up, session, reason, now, out):
         """A DTLS handshake failed; move to TLS if the upstream allows it."""
-        if session.transport != DTLS or TLS not in up.transports:
+        block_ms = self.dtls.fallback_ms(up, session, now)
+        if block_ms is None:
             return False
-        up.dtls_fallbacks_in_a_row += 1
-        block_ms = DTLS_BLOCKED_MS
-        if up.dtls_worked:
-            block_ms = min(DTLS_BLOCKED_MS, DTLS_RETRY_MS << min(up.dtls_fallbacks_in_a_row - 1, 6))
-        up.dtls_blocked_until = now + block_ms
         self._arm(up.dtls_blocked_until)
         up.count("dtls_fallbacks")
-        out.append((LOG, WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
+        out.append(Log(WARNING, "%s: DTLS failed (%s); using DNS over TLS for %d s"
                     % (up.name, reason, block_ms // 1000)))
         return True
 
@@ -138,8 +130,8 @@ class DtlsFlows:
         """A TLS session of an upstream that prefers DTLS, once DTLS may be tried again:
         when quiet, it makes way for a DTLS handshake. True if it did."""
         session = up.session
-        until = up.dtls_blocked_until
-        if session.transport != TLS or up.transports[0] != DTLS or until is None:
+        until = self.dtls.return_at(up, session)
+        if until is None:
             return False
         if now < until:
             self._arm(until)
@@ -147,7 +139,7 @@ class DtlsFlows:
         if session.inflight or session.queued:
             return False          # the timer comes again with their deadlines
         up.dtls_blocked_until = None
-        out.append((LOG, INFO, "%s: trying DNS over DTLS again" % up.name))
+        out.append(Log(INFO, "%s: trying DNS over DTLS again" % up.name))
         self._drop_session(up, "DTLS tried again", now, out)
         self._connect(up, now, out)
         return True
@@ -156,11 +148,9 @@ class DtlsFlows:
         """Probe a quiet DTLS session with a tiny query; True if one was sent."""
         if self._dtls_return_due(up, now, out):
             return True
-        interval = self.config.dtls_probe_interval_ms
-        session = up.session
-        if not interval or session.transport != DTLS or session.inflight:
+        due = self.dtls.probe_at(up.session)
+        if due is None:
             return False
-        due = session.last_activity + interval
         if now < due:
             self._arm(due)
             return False
@@ -169,37 +159,35 @@ class DtlsFlows:
 
     def _truncated_over_dtls(self, up, pq, answer, now, out):
         """True if the truncated `answer` was asked again over TLS instead."""
-        if TLS not in up.transports or not wire.parse_header(answer).flags & wire.TC:
+        if not self.dtls.ask_again_over_tls(up, pq, answer):
             return False
-        if pq.udp and pq.query.udp_limit <= DTLS_MAX_PAYLOAD:
-            return False   # the client could take no more than DTLS carried: it retries over TCP
         up.count("truncated_over_dtls")
         pq.truncated = answer
         stream = up.stream
         if stream is None:
             self._gen += 1
-            stream = up.stream = Session(self._gen, now)
+            stream = up.stream = Session(self._gen, now, now + self.config.connect_timeout_ms)
             stream.transport = TLS
-            stream.tfo_attempted = up.use_tfo(now, self.config.tcp_fastopen)
-            stream.connect_deadline = now + self.config.connect_timeout_ms
+            stream.tfo_attempted = self.resumption.use_tfo(up, TLS, now)
             self._arm(stream.connect_deadline)
-            out.append((CONNECT, up.index, stream.gen, stream.tfo_attempted, TLS))
+            out.append(Connect(stream.handle, up.key, stream.tfo_attempted, TLS,
+                               self.resumption.resume()))
         attempt = Attempt(pq, up, stream, stream.new_id(self.rand16))
         stream.inflight[attempt.id] = attempt
         pq.attempts.append(attempt)
-        if stream.established_at is not None:
+        if stream.state == session_state.OPEN:
             self._transmit(attempt, now, out)
         else:
             stream.queued.append(attempt)
         return True
 
-    def _stream_up(self, index, gen, now, out):
-        up, session = self._session_of(index, gen)
-        if session is None or session is not up.stream:
+    def _stream_up(self, handle, now, out):
+        up, session = self._session_of(handle)
+        if session is None or session is not up.stream or session.state != session_state.HANDSHAKING:
             return
+        session_state.move(session, session_state.UP)
         session.established_at = now
         session.last_activity = now
-        session.connect_deadline = None
         queued, session.queued = session.queued, []
         for attempt in queued:
             if not attempt.pending.done:
@@ -210,45 +198,26 @@ class DtlsFlows:
         session: on a TCP black hole its clients get the truncated answer then,
         not SERVFAIL at the query timeout."""
         stream = up.stream
-        if stream is None or stream.connect_deadline is None:
+        if stream is None or stream.state != session_state.HANDSHAKING:
             return
         if now < stream.connect_deadline:
             self._arm(stream.connect_deadline)
             return
-        out.append((CLOSE, up.index, stream.gen, "connect timeout"))
-        self._stream_lost(up.index, stream.gen, "no TLS session within %d ms"
+        out.append(Close(stream.handle, "connect timeout", up.name))
+        self._stream_lost(stream.handle, "no TLS session within %d ms"
                           % self.config.connect_timeout_ms, out)
 
-    def _stream_lost(self, index, gen, reason, out):
+    def _stream_lost(self, handle, reason, out):
         """The TLS session beside DTLS failed: its clients get the truncated answers."""
-        up, session = self._session_of(index, gen)
+        up, session = self._session_of(handle)
         if session is None or session is not up.stream:
             return
         up.stream = None
-        out.append((LOG, INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
+        session_state.move(session, session_state.END)
+        out.append(Log(INFO, "%s: TLS session for truncated answers ended: %s" % (up.name, reason)))
         for attempt in list(session.inflight.values()):
             pq = attempt.pending
             if attempt in pq.attempts:
                 pq.attempts.remove(attempt)
             if not pq.done and not pq.attempts and pq.truncated is not None:
                 self._complete(pq, pq.truncated, out)
-
-    def _transport_for(self, up, now):
-        preferred = up.transports[0]
-        if preferred == DTLS and up.dtls_blocked_until is not None and now < up.dtls_blocked_until:
-            return TLS if TLS in up.transports else DTLS
-        return preferred
-
-    def _session_of(self, index, gen):
-        """(upstream, session) for `gen`: the current session, or the one kept after an alert."""
-        if index < 0 or index >= len(self.upstreams):
-            return None, None
-        up = self.upstreams[index]
-        if up.session is not None and up.session.gen == gen:
-            return up, up.session
-        if up.previous is not None and up.previous.gen == gen:
-            return up, up.previous
-        if up.stream is not None and up.stream.gen == gen:
-            return up, up.stream
-        return None, None
-

@@ -14,22 +14,34 @@ Rules:
   answer: every query in flight on it is sent again, up to MAX_ATTEMPTS per query.
 - The client gets SERVFAIL only when every upstream failed for its query or its
   query_timeout_ms passed; late answers to a query already answered are dropped.
-The failure paths live in core/recovery.py.
+Where the rest is: the states an upstream and a session go through, and the
+only code that changes them, in core/upstream_state.py and session_state.py;
+the decisions in policy objects held here (selection.py, resumption.py,
+dtls_policy.py, recovery_policy.py); what carries them out for lost sessions,
+the DTLS flows and a reload in the mixins recovery.py, dtls_flows.py, reload.py.
 """
 
-from dprive.core import message, wire
+from dprive.core import message, session_state, upstream_state, wire
 from dprive.core.actions import (
-    CLOSE, CONNECT, DEBUG, FOREVER, INFO, LOG, MAX_ATTEMPTS, REPLY, SEND, WARNING, ForwarderConfig,
+    DEBUG, FOREVER, INFO, MAX_ATTEMPTS, WARNING, Action, Close, Connect, ForgetSession,
+    ForwarderConfig, Log, Reply, Send,
 )
 from dprive.core.query import PendingQuery
 from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.recovery import CLOSE_NOTIFY, FIN, RST, TIMEOUT, Recovery
+from dprive.core.dtls_policy import DtlsPolicy
+from dprive.core.recovery_policy import RecoveryPolicy
 from dprive.core.reload import Reload
-from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, Attempt, Session, Upstream
+from dprive.core.resumption import ResumptionPolicy
+from dprive.core.selection import Selection
+from dprive.core.upstream import (
+    IDLE, OPEN, REPLACING, Attempt, Session, describe_handshake, make_upstreams,
+)
+from dprive.core.upstream_state import handshaking
 
 # The shell and the tests take the actions and the config from here too.
-__all__ = ["Forwarder", "ForwarderConfig", "CLOSE", "CONNECT", "SEND", "REPLY", "LOG",
-           "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS", "RST", "TIMEOUT", "FIN", "CLOSE_NOTIFY",
+__all__ = ["Forwarder", "ForwarderConfig", "Action", "Close", "Connect", "Send", "Reply", "Log",
+           "ForgetSession", "DEBUG", "INFO", "WARNING", "MAX_ATTEMPTS", "RST", "TIMEOUT", "FIN", "CLOSE_NOTIFY",
            "TLS", "DTLS"]
 
 GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropped",
@@ -38,15 +50,17 @@ GLOBAL_COUNTERS = ("queries", "answers", "servfail", "formerr", "notimp", "dropp
 
 class Forwarder(Recovery, DtlsFlows, Reload):
     def __init__(self, config, upstream_names, rand16, enabled=None, probe_idle_ms=None,
-                 transports=None):
+                 transports=None, keys=None):
+        """One upstream per name; `keys` are the stable keys the shell knows them by
+        (default: the names), the ones Connect carries and a reload matches."""
         self.config = config
         self.rand16 = rand16
-        self.upstreams = []
-        for index, name in enumerate(upstream_names):
-            on = True if enabled is None else enabled[index]
-            probe = None if probe_idle_ms is None else probe_idle_ms[index]
-            kinds = (TLS,) if transports is None else transports[index]
-            self.upstreams.append(Upstream(index, name, on, probe, kinds))
+        self.upstreams = make_upstreams(upstream_names, enabled, probe_idle_ms, transports, keys)
+        # The policies: they decide, the Forwarder acts (each testable alone).
+        self.selection = Selection()
+        self.resumption = ResumptionPolicy(config)
+        self.dtls = DtlsPolicy(config)
+        self.recovery = RecoveryPolicy()
         self.pending = {}
         self.waiting = []        # PendingQueries with no usable upstream, waiting for a retry
         self._next_key = 0
@@ -64,19 +78,19 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         verdict, what, reason = message.inspect_query(msg)
         if verdict == message.DROP:
             self.counters["dropped"] += 1
-            out.append((LOG, DEBUG, "dropped a client message: " + reason))
-            out.append((REPLY, key, None))     # no answer, but the shell must let go of the client
+            out.append(Log(DEBUG, "dropped a client message: " + reason))
+            out.append(Reply(key, None))     # no answer, but the shell must let go of the client
             return out
         if verdict == message.REPLY:
             rcode = wire.parse_header(what).rcode()
             self.counters["notimp" if rcode == wire.RCODE_NOTIMP else "formerr"] += 1
-            out.append((LOG, DEBUG, "answered a bad client message with rcode %d: %s" % (rcode, reason)))
-            out.append((REPLY, key, what))
+            out.append(Log(DEBUG, "answered a bad client message with rcode %d: %s" % (rcode, reason)))
+            out.append(Reply(key, what))
             return out
         if len(self.pending) >= self.config.max_pending:
             self.counters["overload"] += 1
             self.counters["servfail"] += 1
-            out.append((REPLY, key, wire.make_error(msg, wire.RCODE_SERVFAIL)))
+            out.append(Reply(key, wire.make_error(msg, wire.RCODE_SERVFAIL)))
             return out
         self._next_key += 1
         pq = PendingQuery(key, self._next_key, what, udp, now + self.config.query_timeout_ms)
@@ -85,24 +99,25 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         self._dispatch(pq, now, out)
         return out
 
-    def connected(self, index, gen, now, info=None):
+    def connected(self, handle, now, info=None):
         out = []
-        up = self._current(index, gen)
-        if up is None:
-            self._stream_up(index, gen, now, out)
+        up = self._current(handle)
+        if up is None or up.session.state != session_state.HANDSHAKING:
+            self._stream_up(handle, now, out)
             return out
-        up.state = OPEN
+        replacing = up.state == REPLACING
+        upstream_state.move(up, upstream_state.UP)
         up.consecutive_failures = 0
-        up.connect_deadline = None
         session = up.session
+        session_state.move(session, session_state.UP)
         session.info = dict(info or {})
         session.established_at = now
         session.last_activity = now
         self._handshake_facts(up, session, now, out)
-        out.append((LOG, INFO, "%s: %s session up in %d ms%s"
+        out.append(Log(INFO, "%s: %s session up in %d ms%s"
                     % (up.name, session.transport.upper(), now - session.started_at,
-                       _describe(session.info))))
-        if up.previous is not None:
+                       describe_handshake(session.info))))
+        if replacing:
             self._successor_up(up, now, out)
         queued, session.queued = session.queued, []
         for attempt in queued:
@@ -120,35 +135,44 @@ class Forwarder(Recovery, DtlsFlows, Reload):
                 self._connect(up, now, out)
         return out
 
-    def connect_failed(self, index, gen, reason, now, auth_failure=False):
+    def connect_failed(self, handle, reason, now, auth_failure=False, heard=False):
+        """The session's handshake failed; `heard`: the server had sent something
+        (then the stored TLS session may be what it choked on, and is forgotten)."""
         out = []
-        up = self._current(index, gen)
-        if up is not None:
+        up, session = self._session_of(handle)
+        if session is None:
+            return out
+        forget = self.resumption.after_failure(up, session, heard)
+        if forget is not None:
+            out.append(forget)
+        if session.state != session_state.HANDSHAKING:
+            return self.closed(handle, reason, False, now)   # it was up: an ending like any
+        if session is up.session:
             self._connect_failed(up, reason, now, out, auth_failure)
         else:
-            self._stream_lost(index, gen, reason, out)
+            self._stream_lost(handle, reason, out)
         return out
 
-    def closed(self, index, gen, reason, graceful, now, kind=None):
-        """Session `gen` ended: `kind` is RST, TIMEOUT, FIN, CLOSE_NOTIFY or None (other)."""
+    def closed(self, handle, reason, graceful, now, kind=None):
+        """The session ended: `kind` is RST, TIMEOUT, FIN, CLOSE_NOTIFY or None (other)."""
         out = []
-        up, session = self._session_of(index, gen)
+        up, session = self._session_of(handle)
         if session is None:
             return out
         if session is up.previous:
             self._previous_closed(up)
         elif session is up.stream:
-            self._stream_lost(index, gen, reason, out)
-        elif up.state == CONNECTING:
+            self._stream_lost(handle, reason, out)
+        elif handshaking(up):
             self._connect_failed(up, reason, now, out)
         else:
             self._end_session(up, reason, graceful, now, out, kind)
         return out
 
-    def received(self, index, gen, msg, now):
-        """One DNS message arrived on session `gen` (the transport did the framing)."""
+    def received(self, handle, msg, now):
+        """One DNS message arrived on the session (the transport did the framing)."""
         out = []
-        up, session = self._session_of(index, gen)
+        up, session = self._session_of(handle)
         if session is None or session is up.session and up.state != OPEN:
             return out
         up.note_activity(session, now)
@@ -158,10 +182,10 @@ class Forwarder(Recovery, DtlsFlows, Reload):
                 self._arm(expiry)
         return out
 
-    def garbled(self, index, gen, reason, now):
+    def garbled(self, handle, reason, now):
         """The transport could not make DNS messages of what the server sent."""
         out = []
-        up = self._current(index, gen)
+        up = self._current(handle)
         if up is not None and up.state == OPEN:
             self._protocol_violation(up, reason, now, out)
         return out
@@ -193,19 +217,6 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         """Absolute time (ms) at which `timer` must be called, or None."""
         return None if self._next_timer == FOREVER else self._next_timer
 
-    def reconnect(self, now, index=None):
-        """Drop and re-establish sessions (all, or one upstream): a WAN change, a user's click."""
-        out = []
-        for up in self.upstreams:
-            if index is not None and up.index != index or not up.enabled:
-                continue
-            if up.session is not None:
-                self._drop_session(up, "reconnect requested", now, out)
-            up.consecutive_failures = 0
-            if up.state in (IDLE, BACKOFF):
-                self._connect(up, now, out)
-        return out
-
     def status(self, now):
         return {
             "counters": dict(self.counters),
@@ -219,46 +230,38 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         if when < self._next_timer:
             self._next_timer = when
 
-    def _current(self, index, gen):
-        if index < 0 or index >= len(self.upstreams):
-            return None
-        up = self.upstreams[index]
-        if up.session is None or up.session.gen != gen:
-            return None
-        return up
-
-    def _choose(self, pq):
-        """The usable upstream `pq` has not tried, best preference first.
-
-        One whose session died under this query comes last: the replay goes to
-        another server when there is one, else to a new session on the same.
-        """
-        best = None
-        best_key = None
+    def _current(self, handle):
+        """The upstream whose current session `handle` names, or None."""
         for up in self.upstreams:
-            if not up.usable() or up.index in pq.tried:
-                continue
-            key = (up.index in pq.lost_on, up.preference())
-            if best is None or key < best_key:
-                best, best_key = up, key
-        return best
+            if up.session is not None and up.session.handle == handle:
+                return up
+        return None
+
+    def _session_of(self, handle):
+        """(upstream, session) for `handle`: the current session, the one kept while
+        a resumed one replaces it, or the TLS one beside DTLS; (None, None) if stale."""
+        for up in self.upstreams:
+            for session in (up.session, up.previous, up.stream):
+                if session is not None and session.handle == handle:
+                    return up, session
+        return None, None
 
     def _dispatch(self, pq, now, out):
         """Send `pq` to the best upstream it has not tried; SERVFAIL if none is left."""
-        up = None if pq.sent >= MAX_ATTEMPTS else self._choose(pq)
+        up = None if pq.sent >= MAX_ATTEMPTS else self.selection.choose(self.upstreams, pq)
         if up is None and not pq.attempts and pq.sent < MAX_ATTEMPTS:
             up = self._early_retry(pq, now, out)
         if up is None:
             if pq.attempts:
                 return
-            if self._may_wait(pq):
+            if self.selection.may_wait(self.upstreams, pq):
                 # An upstream will be tried again before this query's deadline:
                 # wait for it rather than fail now (a WAN blip, a burst of forged RSTs).
                 self.waiting.append(pq)
             else:
                 self._servfail(pq, "every upstream failed", out)
             return
-        pq.tried[up.index] = True
+        pq.tried[up.key] = True
         pq.sent += 1
         if pq.sent > 1:
             self.counters["retries"] += 1
@@ -268,7 +271,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             expiry = up.session.idle_expiry(up.learned_idle_ms)
             if expiry is not None and now >= expiry:
                 session = up.session
-                out.append((CLOSE, up.index, session.gen, "server idle timeout"))
+                out.append(Close(session.handle, "server idle timeout", up.name))
                 self._end_session(up, "server idle timeout", True, now, out)
         if up.state == IDLE:
             self._connect(up, now, out)
@@ -280,16 +283,6 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             self._transmit(attempt, now, out)
         else:
             session.queued.append(attempt)
-
-    def _may_wait(self, pq):
-        if pq.sent >= MAX_ATTEMPTS:
-            return False
-        for up in self.upstreams:
-            if not up.enabled or up.auth_failed:
-                continue
-            if up.state == CONNECTING or up.state == BACKOFF and up.retry_at < pq.deadline:
-                return True
-        return False
 
     def _release_waiting(self, now, out):
         """A session came up: the queries that waited for one go out now."""
@@ -304,26 +297,27 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         up = attempt.upstream
         payload = message.upstream_query(pq.query, attempt.id, self.config.padding_block,
                                          attempt.session.transport == TLS)
-        out.append((SEND, up.index, attempt.session.gen, payload))
+        out.append(Send(attempt.session.handle, payload))
         attempt.sent_at = now
         wait = max(self.config.attempt_min_ms, up.rtt.rto_ms())
         attempt.deadline = min(now + wait, pq.deadline)
         up.note_activity(attempt.session, now)
         self._arm(attempt.deadline)
 
-    def _connect(self, up, now, out):
+    def _connect(self, up, now, out, event=upstream_state.CONNECT):
+        """A new session for `up`: CONNECT, or REPLACE (the open one stays meanwhile)."""
+        upstream_state.move(up, event)
         self._gen += 1
         if up.counters["connects"]:
             up.count("reconnects")
         up.count("connects")
-        session = up.session = Session(self._gen, now)
-        session.transport = self._transport_for(up, now)
-        session.tfo_attempted = session.transport == TLS and up.use_tfo(now, self.config.tcp_fastopen)
-        up.state = CONNECTING
+        session = up.session = Session(self._gen, now, now + self.config.connect_timeout_ms)
+        session.transport = self.dtls.transport_for(up, now)
+        session.tfo_attempted = self.resumption.use_tfo(up, session.transport, now)
         up.last_connect_at = now
-        up.connect_deadline = now + self.config.connect_timeout_ms
-        self._arm(up.connect_deadline)
-        out.append((CONNECT, up.index, self._gen, session.tfo_attempted, session.transport))
+        self._arm(session.connect_deadline)
+        out.append(Connect(self._gen, up.key, session.tfo_attempted, session.transport,
+                           self.resumption.resume()))
 
     # ---- answers ---------------------------------------------------------------
 
@@ -352,8 +346,7 @@ class Forwarder(Recovery, DtlsFlows, Reload):
         del session.inflight[upstream_id]
         up.count("answers")
         session.last_answer_at = now
-        if up.pending_recovery is not None:
-            self._recovery_answered(up, now)
+        self.recovery.answered(up, now)
         if attempt.sent_at is not None and not attempt.timed_out:
             up.rtt.sample(now - attempt.sent_at)
         if answer.keepalive_ms is not None:
@@ -376,15 +369,15 @@ class Forwarder(Recovery, DtlsFlows, Reload):
             if truncated:
                 self.counters["truncated"] += 1
         self.counters["answers"] += 1
-        out.append((REPLY, pq.key, msg))
+        out.append(Reply(pq.key, msg))
 
     def _servfail(self, pq, reason, out):
         self._finish(pq)
         if pq.key is None:
             return
         self.counters["servfail"] += 1
-        out.append((LOG, DEBUG, "SERVFAIL for %s: %s" % (wire.name_to_text(pq.query.question.name), reason)))
-        out.append((REPLY, pq.key, wire.make_error(pq.query.msg, wire.RCODE_SERVFAIL)))
+        out.append(Log(DEBUG, "SERVFAIL for %s: %s" % (wire.name_to_text(pq.query.question.name), reason)))
+        out.append(Reply(pq.key, wire.make_error(pq.query.msg, wire.RCODE_SERVFAIL)))
 
     def _finish(self, pq):
         pq.done = True
@@ -397,13 +390,3 @@ class Forwarder(Recovery, DtlsFlows, Reload):
                 session.queued.remove(attempt)
             session.retire(attempt)
         pq.attempts = []
-
-
-def _describe(info):
-    if not info:
-        return ""
-    parts = []
-    for key in ("tls_version", "cipher", "auth", "resumed", "tfo"):
-        if key in info:
-            parts.append("%s=%s" % (key, info[key]))
-    return " (" + ", ".join(parts) + ")"

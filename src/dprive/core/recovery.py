@@ -1,28 +1,21 @@
 """How the forwarder recovers: timeouts, lost sessions, failed connects, backoff.
 
-A mixin of Forwarder (core/forwarder.py), kept apart because it is the part
-that grows with each recovery flow of the draft. Every method takes `now` and
-appends actions to `out`, like the rest of the core.
-
-How a session end is read:
-- graceful (close_notify or FIN) while idle, at about the server's idle
-  timeout (announced, or learned from an earlier close): the server's normal
-  housekeeping. Nothing is done; the next query reconnects (TFO + resumption).
-- graceful at any other time (a restart): counted as a server close, and a new
-  session is opened at once so the next query costs one round trip.
-- not graceful (RST, TCP_USER_TIMEOUT, keepalive probes unanswered, garbage):
-  a failure; its queries are replayed and a new session is opened at once,
-  before any query needs it, unless sessions keep dying young (a burst of
-  forged RSTs), in which case the upstream backs off.
-Each loss becomes a recovery record: its cause, the handshake that followed,
-and what it cost the first query it touched, in round trips.
+A mixin of Forwarder (core/forwarder.py) that carries out the recovery: it
+ends sessions, replays their queries, backs off and reconnects. What a
+session end means, and what a loss cost, is decided by RecoveryPolicy
+(core/recovery_policy.py, whose docstring has the rules: a graceful close at
+the idle timeout is housekeeping, at any other time a restart; any other end
+is a failure, replayed and reconnected at once unless sessions keep dying
+young). Every method takes `now` and appends actions to `out`, like the rest
+of the core.
 """
 
-from dprive.core import message
-from dprive.core.actions import CLOSE, INFO, LOG, MAX_ATTEMPTS, WARNING
+from dprive.core import message, session_state, upstream_state
+from dprive.core.actions import INFO, MAX_ATTEMPTS, WARNING, Close, Log
 from dprive.core.query import PendingQuery
+from dprive.core.resumption import TFO_OFF_MS
 from dprive.core.upstream import (
-    BACKOFF, CONNECTING, IDLE, OPEN, TFO_OFF_MS, TFO_SLOW_HANDSHAKE_MS, YOUNG_LOSSES_BEFORE_BACKOFF,
+    BACKOFF, IDLE, OPEN,
     YOUNG_SESSION_MS, Attempt,
 )
 
@@ -32,11 +25,6 @@ TIMEOUT = "timeout"
 FIN = "fin"
 CLOSE_NOTIFY = "close_notify"
 
-# A close this close to the idle timeout (as a fraction of it) is the server's housekeeping.
-IDLE_CLOSE_SLACK = 0.8
-# The smallest quiet time worth learning as a server's idle timeout.
-MIN_LEARNED_IDLE_MS = 1000
-
 # ". IN NS" with RD: the smallest question any resolver answers from memory.
 _KEEPWARM_QUERY = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01"
 
@@ -44,22 +32,26 @@ _KEEPWARM_QUERY = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02
 class Recovery:
     # ---- connects ---------------------------------------------------------------
 
-    def _early_retry(self, pq, now, out):
-        """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest.
-
-        The network may be back (WAN up after boot, a PPPoE reconnect) long
-        before the backoff ends. Authentication failures are not retried early.
-        """
-        best = None
+    def reconnect(self, now, name=None):
+        """Drop and re-establish sessions (all, or the upstream so named): a WAN change, a user's click."""
+        out = []
         for up in self.upstreams:
-            if up.index in pq.tried or not up.may_retry_early(now):
+            if name is not None and up.name != name or not up.enabled:
                 continue
-            if best is None or up.retry_at < best.retry_at:
-                best = up
+            if up.session is not None:
+                self._drop_session(up, "reconnect requested", now, out)
+            up.consecutive_failures = 0
+            if up.state in (IDLE, BACKOFF):
+                self._connect(up, now, out)
+        return out
+
+    def _early_retry(self, pq, now, out):
+        """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest."""
+        best = self.selection.early_retry(self.upstreams, pq, now)
         if best is not None:
-            out.append((LOG, INFO, "%s: trying again early, a query is waiting and no upstream is usable"
-                        % best.name))
-            best.state = IDLE
+            out.append(Log(INFO, "%s: trying again early, a query is waiting and no upstream is usable"
+                           % best.name))
+            upstream_state.move(best, upstream_state.RETRY_EARLY)
         return best
 
     def _handshake_facts(self, up, session, now, out):
@@ -72,66 +64,35 @@ class Recovery:
             up.dtls_fallbacks_in_a_row = 0
         if info.get("tfo"):
             up.count("tfo_used")
-            up.tfo_ok = True
-        elif session.tfo_attempted and up.tfo_ok and self._slow_handshake(up, handshake_ms):
-            # Linux resends a SYN whose data got no answer without the data, after
-            # its SYN timeout: the session comes up, a second or more late.
-            self._tfo_off(up, "a SYN with data went unanswered", now, out)
+        why = self.resumption.after_handshake(up, session, handshake_ms, now)
+        if why is not None:
+            out.append(Log(WARNING, "%s: %s; TCP Fast Open off for this upstream for %d min"
+                           % (up.name, why, TFO_OFF_MS // 60000)))
         if info.get("resumption_offered"):
             up.count("resumptions_offered")
             if info.get("resumed"):
                 up.count("resumptions_accepted")
-        rec = up.pending_recovery
-        if rec is not None:
-            rec["handshake_ms"] = round(handshake_ms, 1)
-            rec["tfo"] = bool(info.get("tfo"))
-            rec["resumed"] = bool(info.get("resumed"))
-            srtt = up.rtt.srtt_ms
-            rec["handshake_rtts"] = None if not srtt else round(handshake_ms / srtt, 1)
-            if not rec["affected"]:
-                # Found while quiet: no query paid for it.
-                del rec["first_sent_at"]
-                rec["query_rtts"] = 0
-                up.record_recovery(rec)
-                up.pending_recovery = None
-
-    def _slow_handshake(self, up, handshake_ms):
-        srtt = up.rtt.srtt_ms
-        return handshake_ms >= TFO_SLOW_HANDSHAKE_MS and (srtt is None or handshake_ms > 4 * srtt)
-
-    def _recovery_answered(self, up, now):
-        """The first answer after a loss that had queries in flight: what did it cost?"""
-        rec = up.pending_recovery
-        up.pending_recovery = None
-        cost_ms = now - rec.pop("first_sent_at")
-        rec["query_ms"] = round(cost_ms, 1)
-        srtt = up.rtt.srtt_ms
-        rec["query_rtts"] = None if not srtt else int(cost_ms / srtt + 0.5)
-        up.record_recovery(rec)
-
-    def _tfo_off(self, up, why, now, out):
-        up.tfo_off_until = now + TFO_OFF_MS
-        up.tfo_ok = False
-        out.append((LOG, WARNING, "%s: %s; TCP Fast Open off for this upstream for %d min"
-                    % (up.name, why, TFO_OFF_MS // 60000)))
+        self.recovery.handshake_done(up, info, handshake_ms)
 
     def _connect_failed(self, up, reason, now, out, auth_failure=False):
         if self._successor_failed(up, reason, now, out):
             return
         session = up.session
         up.session = None
+        session_state.move(session, session_state.END)
         up.count("failures")
         up.last_close_reason = reason
         if not auth_failure and self._dtls_blocked(up, session, reason, now, out):
-            up.state = IDLE     # and at once over TLS, no backoff: the server is not at fault
+            # and at once over TLS, no backoff: the server is not at fault
+            upstream_state.move(up, upstream_state.FALL_BACK)
             self._resend(session, up, True, now, out)
             if up.state == IDLE:
                 self._connect(up, now, out)
             return
         up.auth_failed = auth_failure
-        up.back_off(now, self.config.backoff_max_ms)
+        up.back_off(now, self.config.backoff_max_ms, upstream_state.FAIL)
         self._arm(up.retry_at)
-        out.append((LOG, WARNING, "%s: connection failed: %s (next try in %d ms)"
+        out.append(Log(WARNING, "%s: connection failed: %s (next try in %d ms)"
                     % (up.name, reason, up.retry_at - now)))
         self._resend(session, up, False, now, out)
 
@@ -150,7 +111,7 @@ class Recovery:
             return
         # The connection is alive and the server is slow: ask elsewhere too, keep waiting here.
         pq = attempt.pending
-        if self._choose(pq) is not None and pq.sent < MAX_ATTEMPTS:
+        if self.selection.choose(self.upstreams, pq) is not None and pq.sent < MAX_ATTEMPTS:
             self._dispatch(pq, now, out)
 
     def _protocol_violation(self, up, reason, now, out, session=None):
@@ -161,17 +122,17 @@ class Recovery:
         new session to the same one when it is the only one.
         """
         if session is not None and session is up.stream:
-            out.append((CLOSE, up.index, session.gen, reason))
-            self._stream_lost(up.index, session.gen, reason, out)
+            out.append(Close(session.handle, reason, up.name))
+            self._stream_lost(session.handle, reason, out)
             return
         if session is not None and session is up.previous:
-            out.append((CLOSE, up.index, session.gen, reason))
+            out.append(Close(session.handle, reason, up.name))
             self._previous_closed(up)
             return
         self._reset(up, reason, now, out)
 
     def _reset(self, up, reason, now, out, kind=None):
-        out.append((CLOSE, up.index, up.session.gen, reason))
+        out.append(Close(up.session.handle, reason, up.name))
         self._end_session(up, reason, False, now, out, kind)
 
     # ---- sessions that end ----------------------------------------------------------
@@ -180,21 +141,22 @@ class Recovery:
         """An established session is over; its queries go out again, none is lost."""
         session = up.session
         up.session = None
-        up.state = IDLE
+        session_state.move(session, session_state.END)
+        upstream_state.move(up, upstream_state.END)
         up.last_close_reason = reason
         busy = len(session.inflight)
         quiet_ms = now - session.last_activity
         reconnect = True
         if graceful:
             up.count("graceful_closes")
-            if not busy and self._is_idle_close(up, session, quiet_ms):
+            if not busy and self.recovery.is_idle_close(up, session, quiet_ms):
                 reconnect = False
-                out.append((LOG, INFO, "%s: idle session closed: %s" % (up.name, reason)))
+                out.append(Log(INFO, "%s: idle session closed: %s" % (up.name, reason)))
             else:
                 up.count("server_closes")
-                if not busy and session.server_idle_ms is None and quiet_ms >= MIN_LEARNED_IDLE_MS:
-                    up.learned_idle_ms = int(quiet_ms)
-                out.append((LOG, INFO, "%s: server closed the session: %s (%s)"
+                if not busy:
+                    self.recovery.learn_idle(up, session, quiet_ms)
+                out.append(Log(INFO, "%s: server closed the session: %s (%s)"
                             % (up.name, reason, "%d queries in flight sent again" % busy
                                if busy else "reconnecting now")))
         else:
@@ -205,49 +167,32 @@ class Recovery:
                 up.count("probe_failures")
             # Until it answers again, prefer the others a little (as after a timeout).
             up.rtt.timed_out()
-            out.append((LOG, WARNING, "%s: session lost: %s (%s)" % (
+            out.append(Log(WARNING, "%s: session lost: %s (%s)" % (
                 up.name, reason, "%d queries in flight sent again" % busy
                 if busy else "found while quiet, reconnecting now")))
-            if self._dying_young(up, session, now):
+            if self.recovery.dying_young(up, session, now):
                 up.back_off(now, self.config.backoff_max_ms)
                 self._arm(up.retry_at)
                 reconnect = False
-                out.append((LOG, WARNING, "%s: %d sessions in a row died within %d s (forged RSTs?); "
+                out.append(Log(WARNING, "%s: %d sessions in a row died within %d s (forged RSTs?); "
                             "next try in %d ms" % (up.name, up.young_losses, YOUNG_SESSION_MS // 1000,
                                                    up.retry_at - now)))
         if reconnect:
-            up.pending_recovery = self._recovery_record(session, reason, kind, busy, now)
+            up.pending_recovery = self.recovery.record(session, reason, kind, busy, now)
         self._resend(session, up, True, now, out)
         if reconnect and up.state == IDLE and up.enabled:
             self._connect(up, now, out)
 
-    def _is_idle_close(self, up, session, quiet_ms):
-        idle_ms = session.server_idle_ms if session.server_idle_ms is not None else up.learned_idle_ms
-        return idle_ms is not None and quiet_ms >= idle_ms * IDLE_CLOSE_SLACK
-
-    def _dying_young(self, up, session, now):
-        if session.established_at is not None and now - session.established_at < YOUNG_SESSION_MS:
-            up.young_losses += 1
-        else:
-            up.young_losses = 1
-        return up.young_losses >= YOUNG_LOSSES_BEFORE_BACKOFF
-
-    def _recovery_record(self, session, reason, kind, busy, now):
-        sent = [a.sent_at for a in session.inflight.values() if a.sent_at is not None]
-        return {
-            "cause": reason,
-            "kind": kind or "other",
-            "at_ms": round(now, 1),
-            "affected": busy,
-            "first_sent_at": min(sent) if sent else now,
-        }
-
     def _drop_session(self, up, reason, now, out):
         """We end the session ourselves (a reconnect request): no failure, no record."""
+        if up.state == upstream_state.REPLACING:
+            out.append(Close(up.previous.handle, reason, up.name))
+            self._previous_closed(up)
         session = up.session
-        out.append((CLOSE, up.index, session.gen, reason))
+        out.append(Close(session.handle, reason, up.name))
         up.session = None
-        up.state = IDLE
+        session_state.move(session, session_state.END)
+        upstream_state.move(up, upstream_state.END)
         up.last_close_reason = reason
         self._resend(session, up, True, now, out)
 
@@ -262,8 +207,8 @@ class Recovery:
             if pq.done:
                 continue
             if same_upstream_ok:
-                pq.tried.pop(up.index, None)
-            pq.lost_on[up.index] = True
+                pq.tried.pop(up.key, None)
+            pq.lost_on[up.key] = True
             if not pq.attempts:
                 up.count("replays")
                 self._dispatch(pq, now, out)
@@ -272,17 +217,16 @@ class Recovery:
 
     def _upstream_timers(self, up, now, out):
         self._stream_timer(up, now, out)
-        if up.state == CONNECTING:
-            if now >= up.connect_deadline:
-                gen = up.session.gen
-                out.append((CLOSE, up.index, gen, "connect timeout"))
+        if upstream_state.handshaking(up):
+            if now >= up.session.connect_deadline:
+                out.append(Close(up.session.handle, "connect timeout", up.name))
                 self._connect_failed(up, "no TLS session within %d ms" % self.config.connect_timeout_ms,
                                      now, out)
             else:
-                self._arm(up.connect_deadline)
+                self._arm(up.session.connect_deadline)
         elif up.state == BACKOFF:
             if now >= up.retry_at:
-                out.append((LOG, INFO, "%s: trying again after %d failures"
+                out.append(Log(INFO, "%s: trying again after %d failures"
                             % (up.name, up.consecutive_failures)))
                 self._connect(up, now, out)
             else:
@@ -299,7 +243,7 @@ class Recovery:
             elif self.config.keep_warm:
                 self._send_tiny_query(up, now, out, "keepwarm_queries")
             else:
-                out.append((CLOSE, up.index, session.gen, "server idle timeout"))
+                out.append(Close(session.handle, "server idle timeout", up.name))
                 self._end_session(up, "idle for %d ms, the server's idle timeout" % (now - session.last_activity),
                                   True, now, out)
 
@@ -310,7 +254,7 @@ class Recovery:
         query = message.inspect_query(_KEEPWARM_QUERY)[1]
         pq = PendingQuery(None, self._next_key, query, False, now + self.config.query_timeout_ms)
         self.pending[self._next_key] = pq
-        pq.tried = dict((u.index, True) for u in self.upstreams if u is not up)
+        pq.tried = dict((u.key, True) for u in self.upstreams if u is not up)
         pq.sent = MAX_ATTEMPTS   # never retried elsewhere: it only matters to this session
         up.count(counter)
         session = up.session

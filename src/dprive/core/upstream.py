@@ -1,24 +1,21 @@
-"""An upstream resolver as the forwarder sees it: its health and its current session.
+"""An upstream resolver as the forwarder sees it: its health and its sessions.
 
-States of an upstream (transitions are made by the forwarder):
+Its states (IDLE, CONNECTING, OPEN, REPLACING, BACKOFF) and their moves are
+in core/upstream_state.py, a session's in core/session_state.py.
 
-    IDLE        no session; the next query (or a background retry) connects
-    CONNECTING  TCP + TLS handshake under way; queries queue on the session
-    OPEN        authenticated session; queries go out at once
-    BACKOFF     the last connect failed; not used until retry_at, then retried
-                in the background (delay doubles per failure, capped)
-
-A session is one TLS connection. Its generation number tags every event the
-I/O shell reports, so a late event from a connection already given up is
-recognised and ignored.
+A session is one TLS (or DTLS) connection. Its handle, a number never used
+twice, tags every event the I/O shell reports, so a late event from a
+connection already given up is recognised and ignored. An upstream is known
+to the shell by its key (stable across reloads), never by its place in a list.
 """
 
+from dprive.core import session_state, upstream_state
 from dprive.core.rtt import RttEstimator
+from dprive.core.upstream_state import BACKOFF, CONNECTING, IDLE, OPEN, REPLACING
 
-IDLE = "idle"
-CONNECTING = "connecting"
-OPEN = "open"
-BACKOFF = "backoff"
+# The states too, for the tests and the rest of the core.
+__all__ = ["Attempt", "Session", "Upstream", "make_upstreams", "describe_handshake", "COUNTERS",
+           "IDLE", "CONNECTING", "OPEN", "REPLACING", "BACKOFF"]
 
 BACKOFF_FIRST_MS = 500
 # A session that dies this soon after its handshake is "young"; several young
@@ -26,10 +23,6 @@ BACKOFF_FIRST_MS = 500
 # backoff instead of an immediate reconnect.
 YOUNG_SESSION_MS = 10000
 YOUNG_LOSSES_BEFORE_BACKOFF = 3
-# A connect that used Fast Open and took this long suggests the SYN with data
-# was dropped and resent without it: TFO is then left off for a while.
-TFO_SLOW_HANDSHAKE_MS = 1000
-TFO_OFF_MS = 3600 * 1000
 RECOVERIES_KEPT = 10
 # While no upstream is usable, a waiting query may retry one before its backoff
 # ends, but not more often than this: forged RSTs or a dead WAN cost at most
@@ -54,8 +47,9 @@ class Attempt:
 class Session:
     """One connection: the IDs in flight on it and what the server told us."""
 
-    def __init__(self, gen, now):
-        self.gen = gen
+    def __init__(self, handle, now, connect_deadline):
+        self.handle = handle
+        session_state.start(self, connect_deadline)
         self.started_at = now
         self.inflight = {}       # upstream ID -> Attempt
         self.queued = []         # Attempts waiting for the handshake
@@ -64,7 +58,6 @@ class Session:
         self.last_activity = now
         self.last_answer_at = None
         self.established_at = None
-        self.connect_deadline = None   # the TLS session beside DTLS: up by then, or given up
         self.transport = "tls"       # or "dtls"
         self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
@@ -106,9 +99,21 @@ COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnect
             "unmatched", "late_answers", "bad_answers")
 
 
+def make_upstreams(names, enabled=None, probe_idle_ms=None, transports=None, keys=None):
+    """Upstreams from per-upstream lists (None: the default for every one)."""
+    out = []
+    for index, name in enumerate(names):
+        out.append(Upstream(index, name, True if enabled is None else enabled[index],
+                            None if probe_idle_ms is None else probe_idle_ms[index],
+                            ("tls",) if transports is None else transports[index],
+                            name if keys is None else keys[index]))
+    return out
+
+
 class Upstream:
-    def __init__(self, index, name, enabled=True, probe_idle_ms=None, transports=("tls",)):
-        self.index = index
+    def __init__(self, index, name, enabled=True, probe_idle_ms=None, transports=("tls",), key=None):
+        self.index = index                   # its place in the list: only a tie-break
+        self.key = name if key is None else key
         self.name = name
         self.enabled = enabled
         self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
@@ -125,12 +130,11 @@ class Upstream:
         self.tfo_off_until = None
         self.pending_recovery = None         # a session loss whose cost is not known yet
         self.recoveries = []                 # the last RECOVERIES_KEPT, newest last
-        self.state = IDLE
+        upstream_state.start(self)
         self.session = None
         self.rtt = RttEstimator()
         self.consecutive_failures = 0
         self.retry_at = None
-        self.connect_deadline = None
         self.last_connect_at = None
         self.auth_failed = False   # the last failure was authentication: a config problem
         self.last_close_reason = ""
@@ -179,14 +183,15 @@ class Upstream:
         return (self.enabled and self.state == BACKOFF and not self.auth_failed
                 and now - self.last_connect_at >= EARLY_RETRY_EVERY_MS)
 
-    def back_off(self, now, cap_ms):
+    def back_off(self, now, cap_ms, event=upstream_state.BACK_OFF):
+        """Into BACKOFF: `event` FAIL from a failed connect, BACK_OFF after a loss."""
         self.consecutive_failures += 1
         delay = BACKOFF_FIRST_MS
         for _ in range(self.consecutive_failures - 1):
             delay *= 2
             if delay >= cap_ms:
                 break
-        self.state = BACKOFF
+        upstream_state.move(self, event)
         self.retry_at = now + min(delay, cap_ms)
 
     def status(self, now, tfo_allowed=True):
@@ -217,3 +222,14 @@ class Upstream:
             out["session_age_s"] = round((now - self.session.started_at) / 1000.0, 1)
             out.update(self.session.info)
         return out
+
+
+def describe_handshake(info):
+    """What the shell reported of a handshake, for the log line."""
+    if not info:
+        return ""
+    parts = []
+    for key in ("tls_version", "cipher", "auth", "resumed", "tfo"):
+        if key in info:
+            parts.append("%s=%s" % (key, info[key]))
+    return " (" + ", ".join(parts) + ")"

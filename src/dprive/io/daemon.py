@@ -1,7 +1,9 @@
 """The asyncio shell: listeners, upstream connections, the core's timer, signals.
 
 It owns no protocol decisions: every event goes to the core Forwarder and the
-actions it returns are carried out here (see core/forwarder.py for the list).
+actions it returns are carried out here (see core/actions.py for the list).
+Sessions are the core's handles; upstreams are known to the core by their key
+(io/core_settings.py upstream_keys), so a reload moves nothing here.
 """
 
 import asyncio
@@ -17,7 +19,7 @@ from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io import lograte, tcp
-from dprive.io.core_settings import forwarder_config, upstream_lists
+from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
@@ -41,10 +43,20 @@ def keepalive_of(settings, upstream):
                                  upstream.keepalive_count, settings.user_timeout_ms)
 
 
+class Link:
+    """What the daemon holds for one session handle: the upstream's config and
+    the connection (a Task while it is being set up)."""
+
+    def __init__(self, upstream, conn):
+        self.upstream = upstream
+        self.conn = conn
+
+
 class Daemon:
     def __init__(self, settings):
         self.settings = settings
         self.upstreams = list(settings.upstreams)
+        self.by_key = upstream_keys(settings)
         self.auth = AuthPolicy(settings)
         seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
@@ -52,8 +64,7 @@ class Daemon:
             lambda: seed.getrandbits(16), **upstream_lists(settings))
         self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
-        self.conns = {}          # gen -> UpstreamConnection, DtlsConnection or connect Task
-        self.gen_index = {}      # gen -> the upstream's index now (a reload may move it)
+        self.conns = {}          # the core's session handle -> Link
         self.clients = {}        # key -> reply callable
         self.dirty = set()       # UpstreamConnections with queued plaintext
         self.session_reads = 0   # TLS sessions read for resumption
@@ -71,7 +82,7 @@ class Daemon:
     def now(self):
         return self.loop.time() * 1000.0
 
-    # ---- events into the core -------------------------------------------------
+    # ---- events into the core (the connections report them by handle) --------
 
     def client_query(self, msg, reply, udp):
         self._next_key += 1
@@ -80,51 +91,34 @@ class Daemon:
         self.apply(self.forwarder.client_query(key, msg, self.now(), udp))
 
     def on_connected(self, handle, info):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
         info = dict(info)
-        upstream = self.upstreams[index]
-        info["auth"] = self.auth.auth_label(upstream)
-        self.apply(self.forwarder.connected(index, gen, self.now(), info))
+        link = self.conns.get(handle)
+        if link is not None:
+            info["auth"] = self.auth.auth_label(link.upstream)
+        self.apply(self.forwarder.connected(handle, self.now(), info))
 
     def on_connect_failed(self, handle, reason, auth_failure=False, heard=True, transport="tls"):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
-        self._forget_conn(gen)
-        if heard:
-            # Should the stored session be what the server choked on, the next try is a full handshake.
-            self.sessions.forget(session_key(self.upstreams[index], transport))
-        self.apply(self.forwarder.connect_failed(index, gen, reason, self.now(), auth_failure))
+        # `transport` is the connection's; the core knows the session's own.
+        self._forget_conn(handle)
+        self.apply(self.forwarder.connect_failed(handle, reason, self.now(), auth_failure, heard))
 
     def on_alert(self, handle):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
-        self.apply(self.forwarder.alert(index, gen, self.now()))
+        self.apply(self.forwarder.alert(handle, self.now()))
 
     def on_message(self, handle, msg):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
-        self.apply(self.forwarder.received(index, gen, msg, self.now()))
+        self.apply(self.forwarder.received(handle, msg, self.now()))
 
     def on_garbled(self, handle, reason):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
-        self.apply(self.forwarder.garbled(index, gen, reason, self.now()))
+        self.apply(self.forwarder.garbled(handle, reason, self.now()))
 
     def on_closed(self, handle, reason, graceful, kind):
-        index, gen = handle
-        index = self.gen_index.get(gen, index)
-        self._forget_conn(gen)
-        self.apply(self.forwarder.closed(index, gen, reason, graceful, self.now(), kind))
+        self._forget_conn(handle)
+        self.apply(self.forwarder.closed(handle, reason, graceful, self.now(), kind))
 
     def reconnect(self, name=None):
-        index = None
-        if name is not None:
-            names = [u.name for u in self.upstreams]
-            if name not in names:
-                return False
-            index = names.index(name)
-        self.apply(self.forwarder.reconnect(self.now(), index))
+        if name is not None and name not in [u.name for u in self.upstreams]:
+            return False
+        self.apply(self.forwarder.reconnect(self.now(), name))
         return True
 
     def _on_timer(self):
@@ -136,32 +130,35 @@ class Daemon:
 
     def apply(self, actions):
         for action in actions:
-            kind = action[0]
-            if kind == core.SEND:
-                conn = self.conns.get(action[2])
+            if isinstance(action, core.Send):
+                link = self.conns.get(action.handle)
+                conn = None if link is None else link.conn
                 if conn is not None and not isinstance(conn, asyncio.Task):
-                    conn.send(action[3])
+                    conn.send(action.msg)
                     if not self.dirty:
                         # Flush once the current batch of events is done: queries that
                         # arrived together leave together, in one TLS record.
                         self.loop.call_soon(self.flush)
                     self.dirty.add(conn)
-            elif kind == core.REPLY:
-                reply = self.clients.pop(action[1], None)
-                if reply is not None and action[2] is not None:
-                    reply(action[2])
-            elif kind == core.CONNECT:
-                task = self.loop.create_task(self._connect(*action[1:]))
-                self.conns[action[2]] = task
-                self.gen_index[action[2]] = action[1]
-            elif kind == core.CLOSE:
-                self._drop_conn(self._forget_conn(action[2]))
-                if action[1] is None:    # the upstream left with a reload; the reason names it
-                    log.debug("closing session: %s", action[3])
-                else:
-                    log.debug("%s: closing session: %s", self.upstreams[action[1]].name, action[3])
-            elif kind == core.LOG:
-                log.log(action[1], action[2])
+            elif isinstance(action, core.Reply):
+                reply = self.clients.pop(action.client, None)
+                if reply is not None and action.msg is not None:
+                    reply(action.msg)
+            elif isinstance(action, core.Connect):
+                upstream = self.by_key[action.upstream]
+                task = self.loop.create_task(self._connect(upstream, action))
+                self.conns[action.handle] = Link(upstream, task)
+            elif isinstance(action, core.Close):
+                link = self._forget_conn(action.handle)
+                if link is not None:
+                    self._drop_conn(link.conn)
+                log.debug("%s: closing session: %s", action.name, action.reason)
+            elif isinstance(action, core.Log):
+                log.log(action.level, action.text)
+            elif isinstance(action, core.ForgetSession):
+                upstream = self.by_key.get(action.upstream)
+                if upstream is not None:
+                    self.sessions.forget(session_key(upstream, action.transport))
         self._schedule()
 
     def flush(self):
@@ -170,9 +167,16 @@ class Daemon:
         for conn in dirty:
             conn.flush()
 
-    def _forget_conn(self, gen):
-        self.gen_index.pop(gen, None)
-        return self.conns.pop(gen, None)
+    def _forget_conn(self, handle):
+        return self.conns.pop(handle, None)
+
+    def _still_wanted(self, handle, conn):
+        """The connection is up: keep it, unless the core gave it up meanwhile."""
+        link = self.conns.get(handle)
+        if link is None:
+            conn.close()
+            return
+        link.conn = conn
 
     @staticmethod
     def _drop_conn(conn):
@@ -192,18 +196,23 @@ class Daemon:
         if when is not None:
             self._timer = self.loop.call_at(when / 1000.0, self._on_timer)
 
-    async def _connect(self, index, gen, fast_open, transport):
-        if transport == "dtls":
-            await self._connect_dtls(index, gen)
+    def _failed_to_start(self, handle, reason):
+        """No connection object came to be: report its failure as one would have."""
+        if self._forget_conn(handle) is not None:
+            self.on_connect_failed(handle, reason, heard=False)
+
+    async def _connect(self, upstream, action):
+        if action.transport == "dtls":
+            await self._connect_dtls(upstream, action)
             return
-        upstream = self.upstreams[index]
+        handle = action.handle
         identity = session_key(upstream, "tls")
-        session = self.sessions.get(identity) if self.settings.tls_resumption else None
+        session = self.sessions.get(identity) if action.resume else None
         log.info("%s: connecting to %s port %d%s%s", upstream.name, upstream.address, upstream.port,
-                 ", Fast Open" if fast_open else "", ", offering resumption" if session else "")
+                 ", Fast Open" if action.tfo else "", ", offering resumption" if session else "")
         sock = None
         try:
-            sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), fast_open)
+            sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), action.tfo)
             # With Fast Open this returns at once; the ClientHello written next makes the SYN.
             await self.loop.sock_connect(sock, (upstream.address, upstream.port))
         except asyncio.CancelledError:
@@ -213,15 +222,13 @@ class Daemon:
         except OSError as err:
             if sock is not None:
                 sock.close()
-            if self._forget_conn(gen) is not None:
-                self.on_connect_failed((index, gen), "TCP connect to %s port %d: %s"
-                                       % (upstream.address, upstream.port, err.strerror or err),
-                                       heard=False)
+            self._failed_to_start(handle, "TCP connect to %s port %d: %s"
+                                  % (upstream.address, upstream.port, err.strerror or err))
             return
         try:
             tls = self.auth.client_for(upstream, "tls", session)
-            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
-            conn = UpstreamConnection(self, (index, gen), tls, keep)
+            keep = self._session_keeper(identity) if action.resume else None
+            conn = UpstreamConnection(self, handle, tls, keep)
             await self.loop.create_connection(lambda: conn, sock=sock)
         except asyncio.CancelledError:
             sock.close()
@@ -229,42 +236,32 @@ class Daemon:
         except Exception as err:   # not only TlsError: the cause must reach log and status
             sock.close()
             log.debug("%s: TLS session could not start", upstream.name, exc_info=True)
-            if self._forget_conn(gen) is not None:
-                self.on_connect_failed((index, gen), start_failure(err), heard=False)
+            self._failed_to_start(handle, start_failure(err))
             return
-        if gen in self.conns:
-            self.conns[gen] = conn
-        else:
-            conn.close()   # given up while connecting
+        self._still_wanted(handle, conn)
 
-    async def _connect_dtls(self, index, gen):
-        upstream = self.upstreams[index]
+    async def _connect_dtls(self, upstream, action):
+        handle = action.handle
         identity = session_key(upstream, "dtls")
-        session = self.sessions.get(identity) if self.settings.tls_resumption else None
+        session = self.sessions.get(identity) if action.resume else None
         log.info("%s: DTLS to %s port %d%s", upstream.name, upstream.address, upstream.port,
                  ", offering resumption" if session else "")
         try:
             client = self.auth.client_for(upstream, "dtls", session)
-            keep = self._session_keeper(identity) if self.settings.tls_resumption else None
-            conn = DtlsConnection(self, (index, gen), client, keep)
+            keep = self._session_keeper(identity) if action.resume else None
+            conn = DtlsConnection(self, handle, client, keep)
             await self.loop.create_datagram_endpoint(
                 lambda: conn, remote_addr=(upstream.address, upstream.port))
         except asyncio.CancelledError:
             return
         except (OSError, TlsError) as err:
-            if self._forget_conn(gen) is not None:
-                self.on_connect_failed((index, gen), "DTLS to %s port %d: %s"
-                                       % (upstream.address, upstream.port, err), heard=False)
+            self._failed_to_start(handle, "DTLS to %s port %d: %s" % (upstream.address, upstream.port, err))
             return
         except Exception as err:   # the cause must reach log and status, not a "no session" timeout
             log.debug("%s: DTLS session could not start", upstream.name, exc_info=True)
-            if self._forget_conn(gen) is not None:
-                self.on_connect_failed((index, gen), start_failure(err, "DTLS"), heard=False)
+            self._failed_to_start(handle, start_failure(err, "DTLS"))
             return
-        if gen in self.conns:
-            self.conns[gen] = conn
-        else:
-            conn.close()
+        self._still_wanted(handle, conn)
 
     def _session_keeper(self, identity):
         def keep(session):
@@ -339,8 +336,8 @@ class Daemon:
 
     async def stop(self):
         await self.close_listeners()
-        for conn in list(self.conns.values()):
-            self._drop_conn(conn)
+        for link in list(self.conns.values()):
+            self._drop_conn(link.conn)
         self.conns.clear()
         if self._timer is not None:
             self._timer.cancel()

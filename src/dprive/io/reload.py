@@ -11,7 +11,7 @@ daemon runs on with what it had.
 import logging
 
 from dprive.config import ConfigError, load_config
-from dprive.io.core_settings import forwarder_config, upstream_lists
+from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.tls.sessions import SessionStore
 
@@ -23,25 +23,6 @@ AUTH_SETTINGS = ("ca_bundle", "tls_min_version", "profile", "dtls_engine")
 
 def _same(old, new, names):
     return all(getattr(old, name) == getattr(new, name) for name in names)
-
-
-def _key(upstream):
-    return upstream.identity() + (upstream.transport,)
-
-
-def match_upstreams(old, new):
-    """For each new upstream, the index of the old one it continues, or None."""
-    used = set()
-    keep = []
-    for upstream in new:
-        found = None
-        for index, candidate in enumerate(old):
-            if index not in used and _key(candidate) == _key(upstream):
-                found = index
-                used.add(index)
-                break
-        keep.append(found)
-    return keep
 
 
 async def reload(daemon):
@@ -63,14 +44,11 @@ async def reload(daemon):
             return False
         # Sessions belong to the contexts they came from: start afresh.
         daemon.sessions = SessionStore()
-    keep = match_upstreams(daemon.upstreams, new.upstreams)
-    actions, moved = daemon.forwarder.reconfigure(
-        forwarder_config(new), [u.name for u in new.upstreams], keep, daemon.now(),
-        **upstream_lists(new))
-    for gen, index in list(daemon.gen_index.items()):
-        if index in moved:
-            daemon.gen_index[gen] = moved[index]
+    # The core continues each upstream whose key (io/core_settings.py) is unchanged.
+    actions = daemon.forwarder.reconfigure(
+        forwarder_config(new), [u.name for u in new.upstreams], daemon.now(), **upstream_lists(new))
     daemon.upstreams = list(new.upstreams)
+    daemon.by_key = upstream_keys(new)
     # Tickets of servers no longer configured would otherwise stay for good (one per reload).
     daemon.sessions.keep_only(set(u.identity() for u in new.upstreams)
                               | set(u.identity() + ("dtls",) for u in new.upstreams))

@@ -61,7 +61,6 @@ def tables(daemon, snapshot):
         "waiting": len(forwarder.waiting),
         "clients": len(daemon.clients),
         "conns": len(daemon.conns),
-        "gen_index": len(daemon.gen_index),
         "dirty": len(daemon.dirty),
         "tls_sessions": daemon.sessions.size(),
         "tls_session_reads": daemon.session_reads,

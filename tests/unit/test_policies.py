@@ -1,0 +1,120 @@
+# portable: runs under MicroPython too
+"""Each policy of the core alone, without a Forwarder: bare upstreams and
+sessions in, a decision out."""
+
+from coreharness import make_answer, make_query
+from testkit import eq, ok
+
+from dprive.core import message, upstream_state, wire
+from dprive.core.actions import ForgetSession, ForwarderConfig
+from dprive.core.dtls_policy import DTLS_BLOCKED_MS, DTLS_RETRY_MS, DtlsPolicy
+from dprive.core.query import PendingQuery
+from dprive.core.recovery_policy import RecoveryPolicy
+from dprive.core.resumption import TFO_OFF_MS, ResumptionPolicy
+from dprive.core.selection import Selection
+from dprive.core.upstream import Session, Upstream
+
+
+def pending(deadline=10000, udp=True, msg=None):
+    query = message.inspect_query(msg or make_query())[1]
+    return PendingQuery("c", 1, query, udp, deadline)
+
+
+def measured(up, rtt_ms):
+    up.rtt.sample(rtt_ms)
+    return up
+
+
+def test_selection_prefers_the_lowest_rtt_then_one_the_query_did_not_lose_a_session_on():
+    near, far = measured(Upstream(0, "near"), 10), measured(Upstream(1, "far"), 80)
+    pq = pending()
+    eq(Selection().choose([far, near], pq), near)
+    pq.lost_on[near.key] = True
+    eq(Selection().choose([far, near], pq), far, "a replay goes to another server first")
+    pq.tried[far.key] = True
+    eq(Selection().choose([far, near], pq), near, "else to a new session on the same")
+    pq.tried[near.key] = True
+    eq(Selection().choose([far, near], pq), None)
+
+
+def test_selection_waits_for_a_retry_before_the_deadline_and_retries_early_once_a_second():
+    up = Upstream(0, "one")
+    upstream_state.move(up, upstream_state.CONNECT)
+    up.last_connect_at = 0
+    up.back_off(0, 60000, upstream_state.FAIL)        # retry at 500
+    eq(Selection().may_wait([up], pending(deadline=400)), False, "the retry comes too late")
+    eq(Selection().may_wait([up], pending(deadline=600)), True)
+    eq(Selection().early_retry([up], pending(), 999), None, "tried less than a second ago")
+    eq(Selection().early_retry([up], pending(), 1000), up)
+    up.auth_failed = True
+    eq(Selection().early_retry([up], pending(), 5000), None, "a bad certificate does not fix itself")
+    eq(Selection().may_wait([up], pending(deadline=600)), False)
+
+
+def test_resumption_forgets_the_ticket_of_the_failed_transport_only_when_the_server_spoke():
+    policy = ResumptionPolicy(ForwarderConfig())
+    up = Upstream(0, "one", transports=("dtls", "tls"), key="k")
+    session = Session(1, 0, 3000)
+    session.transport = "dtls"
+    eq(policy.after_failure(up, session, False), None)
+    eq(policy.after_failure(up, session, True), ForgetSession("k", "dtls"))
+    eq(ResumptionPolicy(ForwarderConfig(tls_resumption=False)).resume(), False)
+
+
+def test_tfo_goes_off_for_an_hour_after_a_late_handshake_that_used_it_before():
+    policy = ResumptionPolicy(ForwarderConfig())
+    up = measured(Upstream(0, "one"), 50)
+    eq(policy.use_tfo(up, "tls", 0), True)
+    eq(policy.use_tfo(up, "dtls", 0), False, "no Fast Open under DTLS")
+    eq(ResumptionPolicy(ForwarderConfig(tcp_fastopen=False)).use_tfo(up, "tls", 0), False)
+    session = Session(1, 0, 3000)
+    session.tfo_attempted = True
+    session.info = {"tfo": True}
+    eq(policy.after_handshake(up, session, 60, 60), None)
+    ok(up.tfo_ok, "a SYN with data got through")
+    session.info = {"tfo": False}
+    eq(policy.after_handshake(up, session, 900, 1000), None, "late, but not a second late")
+    ok(policy.after_handshake(up, session, 1100, 2000) is not None, "the SYN with data was lost")
+    eq(policy.use_tfo(up, "tls", 2000 + TFO_OFF_MS - 1), False)
+    eq(policy.use_tfo(up, "tls", 2000 + TFO_OFF_MS), True)
+
+
+def test_dtls_fallback_is_short_when_dtls_worked_before_and_alerts_start_one_handshake_a_second():
+    policy = DtlsPolicy(ForwarderConfig())
+    up = Upstream(0, "gw", transports=("dtls", "tls"))
+    session = Session(1, 0, 3000)
+    session.transport = "dtls"
+    eq(policy.fallback_ms(up, session, 0), DTLS_BLOCKED_MS, "never worked: the path blocks it")
+    eq(policy.transport_for(up, 1), "tls")
+    up.dtls_worked = True
+    eq(policy.fallback_ms(up, session, 0), 2 * DTLS_RETRY_MS, "the second fallback in a row doubles")
+    eq(policy.fallback_ms(Upstream(1, "only", transports=("dtls",)), session, 0), None)
+    eq((policy.may_replace(up, 0), policy.may_replace(up, 999), policy.may_replace(up, 1000)),
+       (True, False, True))
+
+
+def test_a_truncated_dtls_answer_goes_over_tls_only_for_a_client_that_could_take_more():
+    policy = DtlsPolicy(ForwarderConfig())
+    up = Upstream(0, "gw", transports=("dtls", "tls"))
+    query = make_query()
+    truncated = wire.truncate(make_answer(query, extra_txt=6), 100)
+    eq(policy.ask_again_over_tls(up, pending(udp=False), truncated), True)
+    eq(policy.ask_again_over_tls(up, pending(udp=True), truncated), False, "512 bytes: it retries over TCP")
+    eq(policy.ask_again_over_tls(up, pending(udp=False), make_answer(query)), False, "not truncated")
+
+
+def test_recovery_reads_a_close_at_the_idle_timeout_as_housekeeping_and_three_young_deaths_as_an_attack():
+    policy = RecoveryPolicy()
+    up = Upstream(0, "one")
+    session = Session(1, 0, 3000)
+    session.server_idle_ms = 10000
+    eq(policy.is_idle_close(up, session, 7999), False, "a restart")
+    eq(policy.is_idle_close(up, session, 8000), True)
+    session.established_at = 0
+    eq([policy.dying_young(up, session, 100) for _ in range(3)], [False, False, True])
+    eq(policy.dying_young(up, session, 20000), False, "an old session's death starts the count over")
+    session.inflight = {}
+    rec = policy.record(session, "reset", "rst", 0, 500)
+    up.pending_recovery = rec
+    policy.handshake_done(up, {"tfo": True}, 40)
+    eq((up.recoveries[-1]["query_rtts"], up.recoveries[-1]["tfo"], up.pending_recovery), (0, True, None))
