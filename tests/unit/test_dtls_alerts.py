@@ -132,3 +132,31 @@ def test_the_tls_session_beside_dtls_ending_hands_out_the_truncated_answer():
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "the truncated answer, not nothing")
     eq(upstream(h)["state"], "open", "the DTLS session is unharmed")
     eq(upstream(h)["failures"], 0)
+
+
+def test_an_unmatched_answer_on_the_tls_session_beside_dtls_ends_only_that_session():
+    h = dtls_harness(("dtls", "tls"))
+    h.query("c1", make_query(), udp=False)
+    h.connected()
+    dtls = h.gen()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    side = h.connects[-1]
+    h.connected(side[0], gen=side[1])
+    h.deliver(0, make_answer(make_query("other.test", msg_id=7)), gen=side[1])
+    eq([c[:2] for c in h.closes], [side], "the TLS session is reset, not the DTLS one")
+    ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "its client gets the truncated answer")
+    eq((upstream(h)["state"], h.gen()), ("open", dtls))
+
+
+def test_an_unmatched_answer_on_the_kept_old_session_ends_only_that_session():
+    h = dtls_harness()
+    warm(h)
+    old = h.gen()
+    h.query("c1", make_query("x.test"))
+    h.alert()
+    h.deliver(0, make_answer(make_query("other.test", msg_id=7)), gen=old)
+    eq([c[:2] for c in h.closes], [(0, old)], "the old session goes, the new one handshakes on")
+    eq(len(h.connects), 2)
+    h.connected()
+    h.answer_all()
+    eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")

@@ -4,7 +4,7 @@ quiet or busy, at the server's idle timeout or not, young or old; what it
 counts, what it logs, whether a new session is opened at once."""
 
 from coreharness import Harness, make_query
-from testkit import eq
+from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 
@@ -150,3 +150,21 @@ def test_a_session_that_lived_ten_seconds_starts_the_count_again():
     status = h.fwd.status(h.clock.now)["upstreams"][0]
     eq(status["state"], "connecting", "two young deaths in a row only")
     eq(len(h.connects), 4)
+
+
+def test_a_failed_connect_logs_the_next_try_and_a_success_clears_the_count():
+    h = Harness(names=("first", "second"))
+    h.query("c1", make_query())
+    h.tick(20)
+    h.connect_failed(0, "refused")
+    ok("first: connection failed: refused (next try in 500 ms)" in h.logs, h.logs)
+    status = h.fwd.status(h.clock.now)["upstreams"][0]
+    eq((status["consecutive_failures"], status["last_close_reason"]), (1, "refused"))
+    h.tick(500)                                    # the background retry
+    eq(h.connects[-1][0], 0)
+    h.connect_failed(0, "refused again")
+    ok("first: connection failed: refused again (next try in 1000 ms)" in h.logs, h.logs)
+    h.tick(1000)
+    h.connected(0)
+    status = h.fwd.status(h.clock.now)["upstreams"][0]
+    eq((status["state"], status["consecutive_failures"]), ("open", 0))
