@@ -215,7 +215,7 @@ bench-reload-memory: deps venv
 # tests that pyproject.toml's [tool.mutmut] names on each mutant; then the score,
 # killed / total per module, and every mutant not killed (mutmut's work is
 # kept in mutants/, git-ignored; `.venv-mutation/bin/mutmut show NAME` gives
-# a mutant's diff). About 25 minutes on two shared cores: not part of `make test`.
+# a mutant's diff). 43 minutes on two shared cores: not part of `make test`.
 MUTATION_VENV := .venv-mutation
 MUTATION_JOBS ?= 2
 
