@@ -158,8 +158,12 @@ def test_status_json_counts_per_upstream(dprive):
 
 def test_reconnect_command_keeps_answering(dprive):
     assert clients.kdig("a.test", port=dprive.port).rcode == "NOERROR"
+    reconnects = dprive.status()["upstreams"][0]["reconnects"]
     reply = dprive.control("reconnect")
-    assert isinstance(reply, dict)
+    assert reply == {"ok": True}, reply
+    up = dprive.status()["upstreams"][0]
+    assert up["last_close_reason"] == "reconnect requested", up
+    assert up["reconnects"] > reconnects, up
     for name, addr in (("a.test", "192.0.2.1"), ("b.test", "192.0.2.2")):
         res = clients.kdig(name, port=dprive.port, timeout_s=3)
         assert res.addresses() == [addr], res

@@ -13,11 +13,17 @@ import pytest
 from tests.tools import netlab
 from tests.tools.unbound import STATIC_A
 
-RTT_MS = 100.0
 REBIND_PORTS = (20000, 20999)     # below Linux's ephemeral range: never the router's own port
 
 
 # ---------------------------------------------------------------- helpers
+
+def reject_matches(net):
+    """Packets the NAT's REJECT rule (invalid_policy("reject")) answered with a RST."""
+    listing = net.iptables("-v", "-x", "-n", "-L", "FORWARD").stdout
+    rows = [line.split() for line in listing.splitlines() if "REJECT" in line]
+    return sum(int(row[0]) for row in rows)
+
 
 def open_tcp(net, port=netlab.PLAIN_PORT):
     """A plain DNS-over-TCP connection router -> unbound through the NAT."""
@@ -86,19 +92,24 @@ def addresses(msg):
 
 # ---------------------------------------------------------------- the network
 
-def test_round_trip_is_100_ms(net, figures):
+def test_one_exchange_is_one_round_trip_of_the_delay_line(net, figures):
+    """The instrument every count of this tier rests on: the delay line holds
+    each frame its whole delay (a lower bound: it never delivers early), and
+    one exchange reads as one round trip of it. How far above 100 ms a ping
+    comes back is a figure, not a test."""
     samples = net.measure_rtt(count=10)
     median = statistics.median(samples)
     figures.append("ping router -> upstream: median %.1f ms, min %.1f, max %.1f (%d samples)" % (
         median, min(samples), max(samples), len(samples)))
-    assert abs(median - RTT_MS) <= 0.1 * RTT_MS, samples
+    assert min(samples) >= net.rtt_ms - 1, samples      # ping prints whole-ish ms
+    assert [netlab.round_trips(ms, net.rtt_ms) for ms in samples] == [1] * len(samples), samples
     udp = [net.query("a.test", port=netlab.PLAIN_PORT, server=netlab.UPSTREAM_IP)
            for _ in range(3)]
     figures.append("UDP DNS query router -> unbound: %s ms" % ", ".join(
         "%.1f" % r.latency_ms for r in udp))
     for res in udp:
         assert res.rcode == "NOERROR" and res.answers == [STATIC_A["a.test."]]
-        assert abs(res.latency_ms - RTT_MS) <= 0.1 * RTT_MS, udp
+        assert netlab.round_trips(res.latency_ms) == 1, udp
 
 
 def test_unbound_answers_dot_through_the_nat(net):
@@ -187,7 +198,8 @@ def test_flush_with_reject_answers_rst(net, figures):
             tcp_exchange(sock, timeout_s=2.0)
         elapsed_ms = (time.monotonic() - start) * 1000
         figures.append("flush + reject: RST after %.1f ms (from the NAT, half way)" % elapsed_ms)
-        assert elapsed_ms < RTT_MS          # the NAT sits half way: 50 ms
+        # The RST is the NAT's own, counted on its REJECT rule in FORWARD.
+        assert reject_matches(net) >= 1, net.iptables("-v", "-x", "-n", "-L", "FORWARD").stdout
         assert flow_of(net, sock) == []     # INVALID segments make no new entry
     finally:
         abort(sock)

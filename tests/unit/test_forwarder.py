@@ -200,16 +200,19 @@ def test_client_gets_servfail_at_query_timeout_and_never_later():
     config = fw.ForwarderConfig(query_timeout_ms=2000, attempt_min_ms=300, connect_timeout_ms=10000)
     h = Harness(config=config)
     h.query("c1", make_query())
+    start = h.clock.now
     h.connected()
+    opened = 1
     # The upstream never answers and every new session swallows the query too.
-    for _ in range(20):
-        h.tick(100)
-        if h.replies.get("c1"):
-            break
-        if h.fwd.upstreams[0].state != OPEN and h.fwd.upstreams[0].session is not None:
+    while h.clock.now - start < 1999:
+        h.tick(1)
+        eq(h.replies.get("c1"), None, "no answer yet at %d ms" % (h.clock.now - start))
+        while len(h.connects) > opened:
             h.connected()
-    h.tick(2000)
-    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL)
+            opened += 1
+    ok(opened > 1, "the silent sessions were reset and the query retried")
+    h.tick(1)
+    eq(rcode(h.reply("c1")), wire.RCODE_SERVFAIL, "SERVFAIL at query_timeout_ms, not later")
 
 
 def test_slow_server_on_live_connection_hedges_to_other_upstream():
@@ -255,8 +258,12 @@ def test_connect_failure_backs_off_and_other_upstream_answers():
     h.connected(1)
     h.answer_all(1)
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+    connects = len(h.connects)
     h.query("c2", make_query())
-    eq(h.outstanding(1) != [], True, "while backing off, the broken one gets no query")
+    eq(len(h.outstanding(1)), 1, "the good one gets the query")
+    eq(len(h.connects), connects, "no new session is tried on the broken one")
+    eq([key for key, sent in h.sent.items() if key[0] == 0 and sent], [],
+       "while backing off, the broken one gets nothing")
 
 
 def test_only_upstream_failing_authentication_gives_servfail_and_no_query_leaves():
