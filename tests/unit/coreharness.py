@@ -149,6 +149,14 @@ class Harness:
             self.deliver(index, make_answer(query, **kw))
         return len(pending)
 
+    def warm(self, rtt_ms):
+        """One query answered `rtt_ms` after the session came up, then a second of quiet."""
+        self.query("w", make_query("warm.test"))
+        self.connected()
+        self.tick(rtt_ms)
+        self.answer_all()
+        self.tick(1000)
+
     def tick(self, ms):
         """Advance the clock by `ms`, firing the core's timer whenever it is due."""
         end = self.clock.now + ms

@@ -18,21 +18,13 @@ def dtls_harness(transports=("dtls",)):
     return Harness(config=config, transports=[transports])
 
 
-def warm(h):
-    h.query("w", make_query("warm.test"))
-    h.connected()
-    h.tick(RTT)
-    h.answer_all()
-    h.tick(1000)
-
-
 def upstream(h):
     return h.fwd.status(h.clock.now)["upstreams"][0]
 
 
 def test_an_alert_a_second_after_the_last_handshake_started_starts_another():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     h.alert()
     h.connected()
     h.tick(999)
@@ -50,7 +42,7 @@ def test_an_alert_a_second_after_the_last_handshake_started_starts_another():
 
 def test_the_alert_recovery_is_recorded_once_the_new_session_answers():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     h.query("c1", make_query("lost.test"))
     h.tick(RTT)
     h.alert()
@@ -65,7 +57,7 @@ def test_the_alert_recovery_is_recorded_once_the_new_session_answers():
 
 def test_a_failed_resumption_keeps_the_old_session_and_its_queries():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     old = h.gen()
     h.query("c1", make_query("before.test"))    # in flight on the old session
     h.alert()                                   # forged: the old session is fine
@@ -87,7 +79,7 @@ def test_a_failed_resumption_keeps_the_old_session_and_its_queries():
 
 def test_the_old_session_dying_while_the_new_one_handshakes_loses_nothing():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     old = h.gen()
     h.query("c1", make_query("x.test"))
     h.alert()
@@ -150,7 +142,7 @@ def test_an_unmatched_answer_on_the_tls_session_beside_dtls_ends_only_that_sessi
 
 def test_an_unmatched_answer_on_the_kept_old_session_ends_only_that_session():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     old = h.gen()
     h.query("c1", make_query("x.test"))
     h.alert()

@@ -56,14 +56,6 @@ def dtls_harness(config=None, names=("gw",), transports=None):
                    transports=transports or [("dtls",)] * len(names))
 
 
-def warm(h):
-    h.query("w", make_query("warm.test"))
-    h.connected()
-    h.tick(RTT)
-    h.answer_all()
-    h.tick(1000)
-
-
 def test_dtls_session_is_asked_for_and_queries_carry_no_tcp_options():
     h = dtls_harness()
     h.query("c1", make_query(opt=wire.Opt(4096)))
@@ -78,7 +70,7 @@ def test_dtls_session_is_asked_for_and_queries_carry_no_tcp_options():
 
 def test_alert_starts_resumption_and_the_query_goes_with_the_finished_3_rtt():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     rtts = RoundTrips(h)
     h.query("c1", make_query("lost.test"))      # the server lost our state
     rtts.turn("alert", h.alert)                # 1 RTT: the query, the alert
@@ -95,7 +87,7 @@ def test_alert_starts_resumption_and_the_query_goes_with_the_finished_3_rtt():
 
 def test_forged_alert_costs_no_query_the_old_session_still_answers():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     h.query("c1", make_query("x.test"))
     old_gen = h.gen()
     old_query = h.outstanding()[0]
@@ -111,7 +103,7 @@ def test_forged_alert_costs_no_query_the_old_session_still_answers():
 
 def test_resumption_failing_after_an_alert_keeps_the_old_session():
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     old_gen = h.gen()
     h.alert()
     h.connect_failed(0, "handshake timed out")
@@ -125,7 +117,7 @@ def test_a_burst_of_alerts_starts_one_handshake():
     # Alerts are not authenticated: a burst (forged, or one per query in flight)
     # must not start a handshake each, even once the new session is up.
     h = dtls_harness()
-    warm(h)
+    h.warm(RTT)
     h.query("c1", make_query())
     for step in range(20):
         h.alert()
@@ -142,7 +134,7 @@ def test_a_burst_of_alerts_starts_one_handshake():
 def test_false_start_after_a_quiet_time_resumes_first_2_rtt():
     config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=60000)
     h = dtls_harness(config)
-    warm(h)
+    h.warm(RTT)
     h.tick(61000)
     rtts = RoundTrips(h)
     h.query("c1", make_query())
@@ -160,7 +152,7 @@ def test_probe_while_quiet_unanswered_resets_and_reopens_at_once():
     config = fw.ForwarderConfig(dtls_probe_interval_ms=25000, dtls_resume_after_ms=0,
                                 attempt_min_ms=300)
     h = dtls_harness(config)
-    warm(h)                                    # quiet since the answer at 100 ms
+    h.warm(RTT)                                    # quiet since the answer at 100 ms
     h.tick(24100)                              # 25 s of quiet: a probe is due
     eq(len(h.outstanding()), 1, "a probe query went out")
     eq(h.counter("probes_sent", 0), 1)
@@ -175,7 +167,7 @@ def test_probe_while_quiet_unanswered_resets_and_reopens_at_once():
 def test_probe_answered_by_an_alert_starts_the_resumption():
     config = fw.ForwarderConfig(dtls_probe_interval_ms=25000, dtls_resume_after_ms=0)
     h = dtls_harness(config)
-    warm(h)
+    h.warm(RTT)
     h.tick(24100)
     eq(len(h.outstanding()), 1, "a probe query went out")
     h.tick(RTT)
@@ -204,7 +196,7 @@ def test_dtls_that_worked_before_is_tried_again_soon_after_a_fallback():
     second. DTLS had worked, so TLS stands in for DTLS_RETRY_MS, not an hour."""
     from dprive.core.dtls_flows import DTLS_RETRY_MS
     h = dtls_harness(transports=[("dtls", "tls")])
-    warm(h)
+    h.warm(RTT)
     h.closed(0, "server gone")                 # the restart: reconnected at once
     eq(h.transports_used, ["dtls", "dtls"])
     h.connect_failed(0, "Connection refused (ICMP)")
