@@ -17,6 +17,7 @@ import time
 from dprive import __version__
 from dprive.control import ControlServer
 from dprive.core import forwarder as core
+from dprive.core import wire
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io import lograte, tcp
 from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
@@ -68,6 +69,8 @@ class Daemon:
         self.clients = {}        # key -> reply callable
         self.dirty = set()       # UpstreamConnections with queued plaintext
         self.session_reads = 0   # TLS sessions read for resumption
+        self.core_errors = 0     # events the core raised on (see _event)
+        self.last_core_error = None
         self._next_key = 0
         self._timer = None
         self._timer_at = None
@@ -88,43 +91,75 @@ class Daemon:
         self._next_key += 1
         key = self._next_key
         self.clients[key] = reply
-        self.apply(self.forwarder.client_query(key, msg, self.now(), udp))
+        if not self._event("a client query", self.forwarder.client_query, key, msg, self.now(), udp):
+            self._answer_after_error(key, msg)
 
     def on_connected(self, handle, info):
         info = dict(info)
         link = self.conns.get(handle)
         if link is not None:
             info["auth"] = self.auth.auth_label(link.upstream)
-        self.apply(self.forwarder.connected(handle, self.now(), info))
+        self._event("session up", self.forwarder.connected, handle, self.now(), info)
 
     def on_connect_failed(self, handle, reason, auth_failure=False, heard=True, transport="tls"):
         # `transport` is the connection's; the core knows the session's own.
         self._forget_conn(handle)
-        self.apply(self.forwarder.connect_failed(handle, reason, self.now(), auth_failure, heard))
+        self._event("connect failed", self.forwarder.connect_failed, handle, reason, self.now(),
+                    auth_failure, heard)
 
     def on_alert(self, handle):
-        self.apply(self.forwarder.alert(handle, self.now()))
+        self._event("DTLS alert", self.forwarder.alert, handle, self.now())
 
     def on_message(self, handle, msg):
-        self.apply(self.forwarder.received(handle, msg, self.now()))
+        self._event("upstream message", self.forwarder.received, handle, msg, self.now())
 
     def on_garbled(self, handle, reason):
-        self.apply(self.forwarder.garbled(handle, reason, self.now()))
+        self._event("garbled stream", self.forwarder.garbled, handle, reason, self.now())
 
     def on_closed(self, handle, reason, graceful, kind):
         self._forget_conn(handle)
-        self.apply(self.forwarder.closed(handle, reason, graceful, self.now(), kind))
+        self._event("session closed", self.forwarder.closed, handle, reason, graceful, self.now(), kind)
 
     def reconnect(self, name=None):
         if name is not None and name not in [u.name for u in self.upstreams]:
             return False
-        self.apply(self.forwarder.reconnect(self.now(), name))
+        self._event("reconnect", self.forwarder.reconnect, self.now(), name)
         return True
 
     def _on_timer(self):
         self._timer = None
         self._timer_at = None
-        self.apply(self.forwarder.timer(self.now()))
+        self._event("timer", self.forwarder.timer, self.now())
+
+    def _event(self, what, method, *args):
+        """One event into the core and its actions carried out; False if that raised.
+
+        The core refuses an illegal state move with a named error (core/
+        upstream_state.py, session_state.py): a bug in dprive, never the peer's
+        doing. Raised into an asyncio callback it would be logged as "Exception
+        in callback" and the event lost with nobody told; here it reaches the
+        log with its traceback and the status (`core_errors`, `last_core_error`),
+        and the daemon goes on with the next event.
+        """
+        try:
+            self.apply(method(*args))
+        except Exception as err:   # noqa: BLE001 - one event must not stop the daemon
+            self.core_errors += 1
+            self.last_core_error = "%s: %s: %s" % (what, type(err).__name__, err)
+            log.exception("internal error on %s (the event was dropped)", what)
+            self._schedule()
+            return False
+        return True
+
+    def _answer_after_error(self, key, msg):
+        """The client of a query the core failed on gets SERVFAIL, not silence."""
+        reply = self.clients.pop(key, None)
+        if reply is None:
+            return
+        try:
+            reply(wire.make_error(msg, wire.RCODE_SERVFAIL))
+        except wire.WireError:
+            pass        # no header to answer with
 
     # ---- actions out of the core ----------------------------------------------
 
@@ -314,7 +349,7 @@ class Daemon:
         enabled = [u.name for u in self.upstreams if u.enabled]
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
-        self.apply(self.forwarder.start(self.now()))
+        self._event("start", self.forwarder.start, self.now())
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)

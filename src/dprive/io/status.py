@@ -14,6 +14,7 @@ def daemon_status(daemon):
     counters = snapshot["counters"]
     counters.update(daemon.lan_counters)
     counters["log_suppressed"] = lograte.suppressed_total()
+    counters["core_errors"] = daemon.core_errors
     upstreams = snapshot["upstreams"]
     for upstream, entry in zip(daemon.upstreams, upstreams):
         entry["address"] = upstream.address
@@ -38,6 +39,8 @@ def daemon_status(daemon):
         "pending": snapshot["pending"],
         # LAN clients the daemon still holds a reply for: those pending, no more
         "waiting_clients": len(daemon.clients),
+        # the last event the core raised on (a bug in dprive: io/daemon.py _event)
+        "last_core_error": daemon.last_core_error,
         "tables": tables(daemon, snapshot),
         "counters": counters,
         "upstreams": upstreams,

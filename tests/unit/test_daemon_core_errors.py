@@ -1,0 +1,84 @@
+"""An event the core raises on (a bug in dprive, e.g. an illegal state move)
+must not be lost in asyncio's "Exception in callback": the daemon logs it
+with its cause, counts it in the status, answers the client SERVFAIL rather
+than silence, holds no reply for it, and goes on with the next event."""
+
+import asyncio
+import logging
+
+from dprive.config import parse_settings
+from dprive.core import wire
+from dprive.core.upstream_state import IllegalUpstreamMove
+from dprive.io.daemon import Daemon
+from dprive.io.status import daemon_status
+
+from coreharness import make_query
+
+CONFIG = """config dprive 'main'
+\toption profile 'opportunistic'
+\toption ca_bundle '%s'
+config upstream
+\toption name 'u'
+\toption address '127.0.0.1'
+"""
+
+
+def boom(*args):
+    raise IllegalUpstreamMove("no move 'up' from state 'idle'")
+
+
+def make_daemon(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    daemon = Daemon(parse_settings(CONFIG % bundle, "dprive"))
+    daemon.loop = asyncio.new_event_loop()
+    return daemon
+
+
+def close(daemon):
+    """Cancel the connects a good query started, then close the loop."""
+    loop = daemon.loop
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks))
+    loop.close()
+
+
+def test_a_query_the_core_raises_on_gets_servfail_and_is_counted(tmp_path, caplog):
+    daemon = make_daemon(tmp_path)
+    try:
+        daemon.forwarder.client_query = boom
+        replies = []
+        query = make_query(msg_id=0x4321)
+        with caplog.at_level(logging.ERROR, logger="dprive"):
+            daemon.client_query(query, replies.append, True)
+        assert len(replies) == 1
+        header = wire.parse_header(replies[0])
+        assert header.id == 0x4321 and header.rcode() == wire.RCODE_SERVFAIL
+        assert daemon.clients == {}, "no reply may be held for a query the core dropped"
+        status = daemon_status(daemon)
+        assert status["counters"]["core_errors"] == 1
+        assert status["last_core_error"] == (
+            "a client query: IllegalUpstreamMove: no move 'up' from state 'idle'")
+        assert "IllegalUpstreamMove" in caplog.text, "the traceback must reach the log"
+    finally:
+        close(daemon)
+
+
+def test_the_daemon_goes_on_after_an_event_the_core_raised_on(tmp_path):
+    daemon = make_daemon(tmp_path)
+    try:
+        real = daemon.forwarder.received
+        daemon.forwarder.received = boom
+        daemon.on_message(7, b"\x00" * 12)          # must not raise into the loop
+        daemon.forwarder.received = real
+        daemon.on_message(7, b"\x00" * 12)          # an unknown handle: dropped quietly
+        assert daemon.core_errors == 1
+        replies = []
+        daemon.client_query(make_query(), replies.append, True)
+        assert daemon.core_errors == 1 and len(daemon.clients) == 1, \
+            "a good query after the error is taken by the core and waits for its answer"
+    finally:
+        close(daemon)
