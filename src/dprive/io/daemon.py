@@ -19,29 +19,16 @@ from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.core import wire
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
-from dprive.io import lograte, tcp
+from dprive.io import lograte
 from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
-from dprive.io.dtls_conn import DtlsConnection
+from dprive.io.connect import open_session, session_key
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
 from dprive.io.status import daemon_status
-from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import TlsError, start_failure
 from dprive.tls.sessions import SessionStore
 from dprive.ubus_object import UbusObject
 
 log = logging.getLogger("dprive")
-
-
-def session_key(upstream, transport):
-    """Where the resumption session of `upstream` over `transport` is kept: TLS
-    and DTLS sessions of one server are not interchangeable."""
-    return upstream.identity() + (("dtls",) if transport == "dtls" else ())
-
-
-def keepalive_of(settings, upstream):
-    return tcp.KeepaliveSettings(upstream.keepalive_idle_s, upstream.keepalive_interval_s,
-                                 upstream.keepalive_count, settings.user_timeout_ms)
 
 
 class Link:
@@ -181,7 +168,7 @@ class Daemon:
                     reply(action.msg)
             elif isinstance(action, core.Connect):
                 upstream = self.by_key[action.upstream]
-                task = self.loop.create_task(self._connect(upstream, action))
+                task = self.loop.create_task(open_session(self, upstream, action))
                 self.conns[action.handle] = Link(upstream, task)
             elif isinstance(action, core.Close):
                 link = self._forget_conn(action.handle)
@@ -205,7 +192,7 @@ class Daemon:
     def _forget_conn(self, handle):
         return self.conns.pop(handle, None)
 
-    def _still_wanted(self, handle, conn):
+    def opened(self, handle, conn):
         """The connection is up: keep it, unless the core gave it up meanwhile."""
         link = self.conns.get(handle)
         if link is None:
@@ -231,78 +218,10 @@ class Daemon:
         if when is not None:
             self._timer = self.loop.call_at(when / 1000.0, self._on_timer)
 
-    def _failed_to_start(self, handle, reason):
+    def failed_to_start(self, handle, reason):
         """No connection object came to be: report its failure as one would have."""
         if self._forget_conn(handle) is not None:
             self.on_connect_failed(handle, reason, heard=False)
-
-    async def _connect(self, upstream, action):
-        if action.transport == "dtls":
-            await self._connect_dtls(upstream, action)
-            return
-        handle = action.handle
-        identity = session_key(upstream, "tls")
-        session = self.sessions.get(identity) if action.resume else None
-        log.info("%s: connecting to %s port %d%s%s", upstream.name, upstream.address, upstream.port,
-                 ", Fast Open" if action.tfo else "", ", offering resumption" if session else "")
-        sock = None
-        try:
-            sock = tcp.upstream_socket(upstream.address, keepalive_of(self.settings, upstream), action.tfo)
-            # With Fast Open this returns at once; the ClientHello written next makes the SYN.
-            await self.loop.sock_connect(sock, (upstream.address, upstream.port))
-        except asyncio.CancelledError:
-            if sock is not None:
-                sock.close()
-            return
-        except OSError as err:
-            if sock is not None:
-                sock.close()
-            self._failed_to_start(handle, "TCP connect to %s port %d: %s"
-                                  % (upstream.address, upstream.port, err.strerror or err))
-            return
-        try:
-            tls = self.auth.client_for(upstream, "tls", session)
-            keep = self._session_keeper(identity) if action.resume else None
-            conn = UpstreamConnection(self, handle, tls, keep)
-            await self.loop.create_connection(lambda: conn, sock=sock)
-        except asyncio.CancelledError:
-            sock.close()
-            return
-        except Exception as err:   # not only TlsError: the cause must reach log and status
-            sock.close()
-            log.debug("%s: TLS session could not start", upstream.name, exc_info=True)
-            self._failed_to_start(handle, start_failure(err))
-            return
-        self._still_wanted(handle, conn)
-
-    async def _connect_dtls(self, upstream, action):
-        handle = action.handle
-        identity = session_key(upstream, "dtls")
-        session = self.sessions.get(identity) if action.resume else None
-        log.info("%s: DTLS to %s port %d%s", upstream.name, upstream.address, upstream.port,
-                 ", offering resumption" if session else "")
-        try:
-            client = self.auth.client_for(upstream, "dtls", session)
-            keep = self._session_keeper(identity) if action.resume else None
-            conn = DtlsConnection(self, handle, client, keep)
-            await self.loop.create_datagram_endpoint(
-                lambda: conn, remote_addr=(upstream.address, upstream.port))
-        except asyncio.CancelledError:
-            return
-        except (OSError, TlsError) as err:
-            self._failed_to_start(handle, "DTLS to %s port %d: %s" % (upstream.address, upstream.port, err))
-            return
-        except Exception as err:   # the cause must reach log and status, not a "no session" timeout
-            log.debug("%s: DTLS session could not start", upstream.name, exc_info=True)
-            self._failed_to_start(handle, start_failure(err, "DTLS"))
-            return
-        self._still_wanted(handle, conn)
-
-    def _session_keeper(self, identity):
-        def keep(session):
-            self.session_reads += 1    # each may cost memory (tls/dot.py SESSION_READ_LEAKS)
-            return self.sessions.offer(identity, session)
-        return keep
 
     # ---- status ---------------------------------------------------------------
 
