@@ -65,3 +65,12 @@ def test_a_zero_length_prefix_ends_the_stream_with_its_offset_and_drops_the_rest
     ok("offset 4" in str(err), str(err))
     eq(d.pending(), 0, "nothing kept of a stream that cannot carry on")
     ok(isinstance(err, ValueError), "a ValueError, as the shell catches it")
+
+
+def test_a_length_of_32768_and_more_is_read_unsigned():
+    # A prefix read as signed ("!h") would make 0x8000 a negative length.
+    for size in (32768, 65535):
+        msg = b"m" * size
+        d = FrameDecoder()
+        eq(d.feed(frame(msg) + frame(b"next")), [msg, b"next"], "size %d" % size)
+        eq(d.pending(), 0)
