@@ -5,10 +5,14 @@
   go out again on the new session, with the client's Finished. The alert is
   not authenticated, so the old session is kept (as `up.previous`) until the
   new one is up: a forged alert costs one handshake, never a query. Alerts
-  start at most one handshake per upstream per second.
+  start at most one handshake per upstream per second. Should the new one
+  fail, the queries that waited for it go out on the kept session (the
+  upstream did not fail them).
 - "DTLS False Start": a query for a session quiet longer than
   `dtls_resume_after_ms` does not risk the old session (and its alert); the
   resumption ClientHello goes out at once, the query with the Finished.
+  Should that resumption fail, the old session counts as quiet from then:
+  the query goes on it rather than into another resumption.
 - Probes while quiet, which also keep the UDP pinhole open: OpenSSL 3 has no
   RFC 6520 heartbeats, so a minimal DNS query is the probe. Unanswered, it
   resets the session (and a new one is opened at once); answered by an
@@ -91,8 +95,10 @@ class DtlsFlows:
         if up.state != REPLACING:
             return False
         failed = up.session
+        session_state.move(failed, session_state.END)
         up.session = up.previous
         up.previous = None
+        up.session.kept_at = now
         upstream_state.move(up, upstream_state.KEEP_OLD)
         up.pending_recovery = None
         out.append(Log(WARNING, "%s: new session failed (%s); keeping the old one, "
@@ -102,6 +108,8 @@ class DtlsFlows:
             if attempt in pq.attempts:
                 pq.attempts.remove(attempt)
             if not pq.done and not pq.attempts:
+                # The upstream is still there, on the kept session: not a failed try.
+                pq.tried.pop(up.key, None)
                 self._dispatch(pq, now, out)
         return True
 

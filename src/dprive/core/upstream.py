@@ -62,6 +62,7 @@ class Session:
         self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
         self.info = {}               # TLS facts reported by the shell
+        self.kept_at = None          # when a resumption to replace it failed and it stayed
 
     def new_id(self, rand16):
         while True:
