@@ -63,7 +63,6 @@ class Forwarder:
         """One upstream per name; `keys` are the stable keys the shell knows them by
         (default: the names), the ones Connect carries and a reload matches."""
         self.config = config
-        self.rand16 = rand16
         # One list, held by every part; a reload changes it in place.
         self.upstreams = make_upstreams(upstream_names, enabled, probe_idle_ms, transports, keys)
         # The policies: they decide, the parts act (each testable alone).
