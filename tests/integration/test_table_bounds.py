@@ -4,7 +4,7 @@ drives it past the bound finds it there (read from `dprive status`, its
 
 | table (where)                              | bound                                         | test here |
 |--------------------------------------------|-----------------------------------------------|-----------|
-| Forwarder.pending (core/forwarder.py)      | max_pending_queries; more get SERVFAIL        | test_pending_queries_stay_at_max_pending |
+| Forwarder.pending (core/clients.py)        | max_pending_queries; more get SERVFAIL        | test_pending_queries_stay_at_max_pending |
 | Forwarder.waiting                          | a subset of pending                           | same |
 | Session.inflight / queued (core/upstream.py)| pending x MAX_ATTEMPTS; IDs < 65536          | same |
 | Daemon.clients (io/daemon.py)              | pending (a reply goes for every query)        | same, and test_dropped_datagrams_leave_nothing_behind |

@@ -152,3 +152,35 @@ def test_an_unmatched_answer_on_the_kept_old_session_ends_only_that_session():
     h.connected()
     h.answer_all()
     eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")
+
+
+def test_a_query_that_came_while_a_failed_resumption_handshook_goes_on_the_kept_session():
+    h = dtls_harness()
+    h.warm(RTT)
+    old = h.gen()
+    h.alert()                                   # forged: the old session is fine
+    new = h.gen()
+    h.query("c1", make_query("during.test"))    # queued for the new session's Finished
+    eq(h.sent.get((0, new), []), [])
+    h.connect_failed(0, "handshake timed out")
+    eq(h.replies.get("c1"), None, "no SERVFAIL: the old session is kept and healthy")
+    eq((h.gen(), len(h.outstanding())), (old, 1), "the query goes out on the old session")
+    h.answer_all()
+    eq(wire.parse_header(h.reply("c1")).rcode(), wire.RCODE_NOERROR, "its answer reaches the client")
+
+
+def test_a_query_whose_false_start_resumption_fails_goes_on_the_kept_quiet_session():
+    config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=60000)
+    h = Harness(config=config, transports=[("dtls",)])
+    h.warm(RTT)
+    old = h.gen()
+    h.tick(60000)
+    h.query("c1", make_query("quiet.test"))
+    eq((len(h.connects), upstream(h)["false_starts"]), (2, 1), "False Start: a resumption first")
+    h.tick(h.fwd.config.connect_timeout_ms)     # it never completes
+    eq(upstream(h)["state"], "open")
+    eq(h.replies.get("c1"), None, "no SERVFAIL: the old session is kept")
+    eq(len(h.connects), 2, "no second resumption for the same quiet session")
+    eq((h.gen(), len(h.outstanding())), (old, 1), "the query goes out on the old session")
+    h.answer_all()
+    eq(wire.parse_header(h.reply("c1")).rcode(), wire.RCODE_NOERROR, "its answer reaches the client")

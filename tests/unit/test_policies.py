@@ -93,6 +93,18 @@ def test_dtls_fallback_is_short_when_dtls_worked_before_and_alerts_start_one_han
        (True, False, True))
 
 
+def test_false_start_waits_for_a_quiet_time_counted_from_a_failed_resumption_too():
+    policy = DtlsPolicy(ForwarderConfig(dtls_resume_after_ms=60000))
+    up = Upstream(0, "one", transports=("dtls",))
+    session = Session(1, 0, 3000)
+    session.transport = "dtls"
+    eq(policy.quiet_too_long(up, session, 59999), False)
+    eq(policy.quiet_too_long(up, session, 60000), True)
+    session.kept_at = 63000      # its resumption failed then: the query goes on it
+    eq(policy.quiet_too_long(up, session, 63000), False)
+    eq(policy.quiet_too_long(up, session, 123000), True)
+
+
 def test_a_truncated_dtls_answer_goes_over_tls_only_for_a_client_that_could_take_more():
     policy = DtlsPolicy(ForwarderConfig())
     up = Upstream(0, "gw", transports=("dtls", "tls"))

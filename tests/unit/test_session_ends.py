@@ -1,5 +1,5 @@
 # portable: runs under MicroPython too
-"""How an established session's end is read (core/recovery.py): graceful or not,
+"""How an established session's end is read (core/sessions.py): graceful or not,
 quiet or busy, at the server's idle timeout or not, young or old; what it
 counts, what it logs, whether a new session is opened at once."""
 

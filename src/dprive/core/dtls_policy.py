@@ -46,9 +46,14 @@ class DtlsPolicy:
         return True
 
     def quiet_too_long(self, up, session, now):
-        """DTLS False Start: a session this quiet is resumed before a query risks it."""
+        """DTLS False Start: a session this quiet is resumed before a query risks it.
+        A session kept when its resumption failed counts as quiet from then: the
+        query that started that resumption goes on it, not into another one."""
         limit = self.config.dtls_resume_after_ms
-        return session.transport == DTLS and bool(limit) and now - session.last_activity >= limit
+        since = session.last_activity
+        if session.kept_at is not None and session.kept_at > since:
+            since = session.kept_at
+        return session.transport == DTLS and bool(limit) and now - since >= limit
 
     def probe_at(self, session):
         """When a quiet DTLS session is due a probe, or None (no probes, or busy)."""

@@ -1,5 +1,5 @@
 """How a session end is read, and what each loss cost: a policy the Forwarder
-holds (core/recovery.py acts on it). It emits no action.
+holds (core/sessions.py acts on it). It emits no action.
 
 How a session end is read:
 - graceful (close_notify or FIN) while idle, at about the server's idle

@@ -15,6 +15,7 @@ from dprive.core.upstream_state import BACKOFF, CONNECTING, IDLE, OPEN, REPLACIN
 
 # The states too, for the tests and the rest of the core.
 __all__ = ["Attempt", "Session", "Upstream", "make_upstreams", "describe_handshake", "COUNTERS",
+           "current_of", "session_of",
            "IDLE", "CONNECTING", "OPEN", "REPLACING", "BACKOFF"]
 
 BACKOFF_FIRST_MS = 500
@@ -62,6 +63,7 @@ class Session:
         self.tfo_attempted = False
         self.server_idle_ms = None   # from edns-tcp-keepalive
         self.info = {}               # TLS facts reported by the shell
+        self.kept_at = None          # when a resumption to replace it failed and it stayed
 
     def new_id(self, rand16):
         while True:
@@ -108,6 +110,24 @@ def make_upstreams(names, enabled=None, probe_idle_ms=None, transports=None, key
                             ("tls",) if transports is None else transports[index],
                             name if keys is None else keys[index]))
     return out
+
+
+def current_of(upstreams, handle):
+    """The upstream whose current session `handle` names, or None."""
+    for up in upstreams:
+        if up.session is not None and up.session.handle == handle:
+            return up
+    return None
+
+
+def session_of(upstreams, handle):
+    """(upstream, session) for `handle`: the current session, the one kept while
+    a resumed one replaces it, or the TLS one beside DTLS; (None, None) if stale."""
+    for up in upstreams:
+        for session in (up.session, up.previous, up.stream):
+            if session is not None and session.handle == handle:
+                return up, session
+    return None, None
 
 
 class Upstream:
