@@ -22,7 +22,8 @@ import struct
 
 from dprive.core import dtls_record as dr
 from dprive.gateway import stateless
-from dprive.gateway.stateless import AlertLimiter, CookieJar, HelloError
+from dprive.gateway.cookies import CookieJar
+from dprive.gateway.stateless import AlertLimiter, HelloError
 
 from bytesource import ByteSource
 from coreshell import require

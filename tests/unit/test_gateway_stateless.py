@@ -1,6 +1,6 @@
-"""gateway/stateless.py, what the fuzz tier (tests/fuzz, target gateway) found in it."""
+"""gateway/stateless.py and cookies.py, what the fuzz tier (tests/fuzz, target gateway) found in them."""
 
-from dprive.gateway.stateless import CookieJar
+from dprive.gateway.cookies import CookieJar
 
 
 def test_cookie_checked_in_the_first_window_after_boot():
