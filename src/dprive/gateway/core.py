@@ -48,11 +48,11 @@ from dprive.core import dtls_record, wire
 from dprive.core.dtls_record import DtlsRecordError
 from dprive.gateway import peer_state, stateless
 from dprive.gateway.actions import DEBUG, WARNING, Log, Resolve, SendDatagrams, WriteStatus
+from dprive.gateway.counters import new_counters
 from dprive.gateway.deadlines import Deadlines
 from dprive.gateway.peer_state import ACCEPT, DONE, END, NEW_LOST, OLD_LOST, Peer
 from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING
 from dprive.gateway.stateless import AlertLimiter, HelloError
-from dprive.gateway.status import new_counters
 
 MAX_DATAGRAM_IN = 4096        # no DTLS 1.2 client needs more per datagram
 # Never re-arm a retransmission sooner than this: an engine whose timer still

@@ -138,11 +138,3 @@ class AlertLimiter:
             del self.last[next(iter(self.last))]
         return True
 
-
-def __getattr__(name):
-    # CookieJar lived here until it moved to cookies.py (it needs hmac); the old
-    # import keeps working on CPython.
-    if name == "CookieJar":
-        from dprive.gateway.cookies import CookieJar
-        return CookieJar
-    raise AttributeError(name)
