@@ -1,6 +1,6 @@
 """Fuzz target `gateway`: datagrams through the gateway's stateless part (gateway/stateless.py).
 
-What gateway/server.py's on_datagram does before it holds any state for a
+What gateway/core.py's GatewayCore.datagram does before it holds any state for a
 peer: records, then parse_client_hello on the first one; a ClientHello is
 answered by a HelloVerifyRequest with a cookie (CookieJar), anything else
 from an unknown peer by a rate-limited plaintext alert (AlertLimiter). Checked:
