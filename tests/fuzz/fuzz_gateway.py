@@ -1,6 +1,6 @@
 """Fuzz target `gateway`: datagrams through the gateway's stateless part (gateway/stateless.py).
 
-What gateway/server.py's on_datagram does before it holds any state for a
+What gateway/core.py's GatewayCore.datagram does before it holds any state for a
 peer: records, then parse_client_hello on the first one; a ClientHello is
 answered by a HelloVerifyRequest with a cookie (CookieJar), anything else
 from an unknown peer by a rate-limited plaintext alert (AlertLimiter). Checked:
@@ -22,7 +22,8 @@ import struct
 
 from dprive.core import dtls_record as dr
 from dprive.gateway import stateless
-from dprive.gateway.stateless import AlertLimiter, CookieJar, HelloError
+from dprive.gateway.cookies import CookieJar
+from dprive.gateway.stateless import AlertLimiter, HelloError
 
 from bytesource import ByteSource
 from coreshell import require

@@ -11,7 +11,7 @@ SSL = pytest.importorskip("OpenSSL.SSL")
 
 from dprive.gateway import session  # noqa: E402
 from dprive.gateway.session_base import ContextError  # noqa: E402
-from dprive.gateway.stateless import CookieJar  # noqa: E402
+from dprive.gateway.cookies import CookieJar  # noqa: E402
 from tests.tools import certs  # noqa: E402
 
 

@@ -16,7 +16,7 @@ import pytest
 from dprive.core import dtls_record
 from dprive.gateway import stateless
 from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING, ContextError
-from dprive.gateway.stateless import CookieJar
+from dprive.gateway.cookies import CookieJar
 from dprive.tls import dtls_engines, mbedtls_lib
 from tests.tools import certs
 

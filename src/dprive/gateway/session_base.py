@@ -1,4 +1,4 @@
-"""What both gateway DTLS engines share, so that server.py never asks which one runs.
+"""What both gateway DTLS engines share, so that neither server.py nor core.py asks which one runs.
 
 An engine module (gateway/session.py on pyOpenSSL, gateway/session_mbedtls.py
 on libmbedtls) offers:
@@ -10,7 +10,9 @@ on libmbedtls) offers:
 - ServerSession(context, addr, mtu, now, clock) with begin(), feed(), send(),
   timer_due(), on_timer(), close(), release(), and the attributes state
   (one of the three below), reused, cleartext_mtu, error, in_flight,
-  created, last_active, addr.
+  created, last_active, addr. The shell makes them (server.py's factory);
+  the core (core.py) calls them, keeps in_flight and last_active, and reads
+  timer_due() again after every call into the session.
 
 No ssl imports here: the mbedTLS engine must run where pyOpenSSL is not installed.
 """

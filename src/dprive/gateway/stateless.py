@@ -1,19 +1,20 @@
 """What the gateway does before, and without, a per-client OpenSSL object.
 
-Sans-I/O and without ssl imports: bytes and the current time in, bytes out.
+Sans-I/O and without ssl imports: bytes and the current time in, bytes out;
+no hmac either, so that the gateway's core (core.py), which uses this module,
+imports under MicroPython.
 The record layer itself (splitting a datagram, the plaintext alert record,
 packing records into datagrams) is dprive.core.dtls_record, shared with the
 client. Here, on top of it:
 
 - reading the cookie out of a plaintext ClientHello;
 - the stateless cookie exchange (RFC 6347 4.2.1): a HelloVerifyRequest built
-  from the ClientHello alone, and cookies that are an HMAC of the client's
-  address, so a flood of spoofed ClientHellos allocates nothing;
+  from the ClientHello alone, so a flood of spoofed ClientHellos allocates
+  nothing (the cookies themselves, an HMAC of the client's address, are
+  cookies.py's CookieJar);
 - the rate limit on alerts to peers the gateway has no state for.
 """
 
-import hashlib
-import hmac
 import struct
 
 from dprive.core import dtls_record as dr
@@ -102,39 +103,6 @@ def stray_alert(version):
     return dr.alert_record(dr.ALERT_FATAL, dr.ALERT_UNEXPECTED_MESSAGE, 0, version)
 
 
-def _peer_bytes(addr):
-    return ("%s|%d" % (addr[0], addr[1])).encode("ascii", "replace")
-
-
-class CookieJar:
-    """Stateless cookies: HMAC-SHA256(secret, window | client address), cut to 16 bytes.
-
-    A cookie is accepted in the window it was made in and the next one, so
-    it lives between `lifetime_s` and twice that. The secret is random per
-    process: after a restart old cookies fail, and the client simply gets a
-    new HelloVerifyRequest (RFC 6347 4.2.1 allows exactly that).
-    """
-
-    def __init__(self, secret, lifetime_s=30.0):
-        self.secret = bytes(secret)
-        self.lifetime_s = lifetime_s
-
-    def _mac(self, window, addr):
-        msg = struct.pack("!Q", window) + _peer_bytes(addr)
-        return hmac.new(self.secret, msg, hashlib.sha256).digest()[:COOKIE_LEN]
-
-    def make(self, addr, now):
-        return self._mac(int(now // self.lifetime_s), addr)
-
-    def check(self, cookie, addr, now):
-        if len(cookie) != COOKIE_LEN:
-            return False
-        window = int(now // self.lifetime_s)
-        # No window before the first (the monotonic clock starts near boot).
-        return (hmac.compare_digest(cookie, self._mac(window, addr))
-                or window > 0 and hmac.compare_digest(cookie, self._mac(window - 1, addr)))
-
-
 class AlertLimiter:
     """May the gateway send one more alert to a peer without state?
 
@@ -169,3 +137,4 @@ class AlertLimiter:
         while len(self.last) > self.max_peers:
             del self.last[next(iter(self.last))]
         return True
+

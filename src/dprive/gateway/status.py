@@ -1,4 +1,4 @@
-"""The gateway's counters, and the JSON status file that shows them.
+"""The JSON status file that shows the gateway's counters (counters.py) and state.
 
 The file is rewritten (write to a temporary name, then rename, so a reader
 never sees half of it) when something changed, at most once per interval,
@@ -11,41 +11,9 @@ import os
 import sys
 
 from dprive import __version__
+from dprive.gateway.counters import COUNTERS, new_counters
 
-COUNTERS = (
-    "datagrams",            # every datagram received
-    "oversize_datagrams",   # larger than MAX_DATAGRAM_IN: dropped
-    "bad_datagrams",        # not DTLS records, wrong lengths, unreadable ClientHello: dropped
-    "cookies_sent",         # HelloVerifyRequests (no state kept)
-    "cookies_bad",          # ClientHellos with a cookie that did not verify
-    "handshakes_started",   # sessions created (a ClientHello that passed the cookie check)
-    "handshakes",           # handshakes finished
-    "handshakes_resumed",   # ... of which resumed a session (ticket or cache)
-    "handshake_failures",   # OpenSSL gave up on a handshake
-    "handshake_timeouts",   # not finished within handshake_timeout_ms
-    "sessions_full",        # ClientHellos refused because max_sessions were in use
-    "sessions_replaced",    # a new handshake (with a valid cookie) replaced a live session
-    "sessions_expired",     # idle longer than session_idle_s
-    "sessions_closed",      # closed by the client (close_notify or a fatal alert)
-    "stray_records",        # records from peers without state that are not a ClientHello
-    "alerts_sent",          # plaintext alerts answering those
-    "alerts_limited",       # ... not sent because of the rate limit
-    "queries",              # DNS queries received
-    "bad_queries",          # DNS messages that are not a well-formed query: dropped
-    "queries_refused",      # over max_queries_per_client: answered REFUSED
-    "answers",              # answers sent
-    "truncated",            # ... of which cut to fit the client (TC set)
-    "answers_dropped",      # the session ended before the resolver answered
-    "resolver_tcp",         # truncated UDP answers asked again over TCP
-    "resolver_errors",      # no usable answer from the resolver: SERVFAIL sent
-    "resolver_stray",       # datagrams from the resolver that matched no query
-    "send_errors",          # sendto failed
-)
-
-
-def new_counters():
-    return dict.fromkeys(COUNTERS, 0)
-
+__all__ = ["COUNTERS", "StatusFile", "new_counters", "report_unavailable"]
 
 class StatusFile:
     def __init__(self, path, interval_s):

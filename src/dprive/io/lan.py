@@ -18,24 +18,25 @@ LAN_COUNTERS = ("tcp_connections", "tcp_rejected", "tcp_zero_length", "tcp_incom
                 "tcp_idle_closed", "tcp_paused", "tcp_overrun", "tcp_evicted")
 
 
-class UdpListener:
-    """A UDP socket read in batches: one wake-up drains up to BATCH datagrams.
+class DatagramListener:
+    """A UDP socket read in batches: one wake-up drains up to BATCH datagrams,
+    each handed to `receive(data, addr, listener)`. Shared by the daemon (UdpListener
+    below) and the gateway (gateway/server.py, DTLS records).
 
     asyncio's datagram transport reads one datagram per poll; under a burst
     from dnsmasq that costs a system call per query and lets the socket's
-    receive buffer overflow. Answers go straight out with sendto; a full send
-    buffer drops the answer as a router would (the client retries).
+    receive buffer overflow. Datagrams go straight out with sendto; a full send
+    buffer drops them as a router would (the client retries).
     """
 
     BATCH = 64
     MAX_DATAGRAM = 65535
 
-    def __init__(self, handler, loop, sock):
-        self.handler = handler
+    def __init__(self, loop, sock, receive):
         self.loop = loop
         self.sock = sock
+        self.receive = receive
         self.closed = False
-        self.send_errors = 0
         # Read into one buffer and copy out the datagram: recvfrom(65535) would
         # malloc 64 KiB per datagram and shrink it, which leaves glibc's heap in
         # holes that anything long-lived (a leaked TLS session) pins for good.
@@ -52,23 +53,41 @@ class UdpListener:
             except OSError:
                 # e.g. ICMP errors queued by a client that left: nothing to do.
                 continue
-            self.handler.client_query(bytes(self._view[:size]), self._replier(addr), True)
+            self.receive(bytes(self._view[:size]), addr, self)
 
-    def _replier(self, addr):
-        def reply(msg):
-            if self.closed:
-                return
-            try:
-                self.sock.sendto(msg, addr)
-            except OSError:
-                self.send_errors += 1
-        return reply
+    def send(self, addr, datagrams):
+        """Send each datagram to `addr`; returns how many sendto refused (none once closed)."""
+        failed = 0
+        if not self.closed:
+            for datagram in datagrams:
+                try:
+                    self.sock.sendto(datagram, addr)
+                except OSError:
+                    failed += 1
+        return failed
 
     def close(self):
         if not self.closed:
             self.closed = True
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
+
+
+class UdpListener(DatagramListener):
+    """DNS over UDP: each datagram is a query for `handler.client_query`."""
+
+    def __init__(self, handler, loop, sock):
+        self.handler = handler
+        self.send_errors = 0
+        super().__init__(loop, sock, self._query)
+
+    def _query(self, data, addr, listener):
+        self.handler.client_query(data, self._replier(addr), True)
+
+    def _replier(self, addr):
+        def reply(msg):
+            self.send_errors += self.send(addr, (msg,))
+        return reply
 
 
 def udp_socket(address, port):

@@ -12,6 +12,7 @@ the optional dprive-dtls package), loaded only when an upstream uses DTLS.
 import logging
 import ssl
 
+from dprive.errors import StartupError
 from dprive.tls import dtls_support
 from dprive.tls.dot import TlsClient, TlsError, make_context
 
@@ -19,10 +20,6 @@ log = logging.getLogger("dprive")
 
 # DTLS 1.3 is not in the OpenSSL that pyOpenSSL brings; 1.2 is the floor and the ceiling.
 DTLS_MIN_VERSION = "1.2"
-
-
-class StartupError(Exception):
-    """A problem that keeps the daemon from starting, said in one line."""
 
 
 class _Engine:
