@@ -230,8 +230,9 @@ GATEWAY_OPTIONS = {
         "help": "Demand the RFC 6347 cookie exchange from every new client: a spoofed "
                 "ClientHello then costs no state, and a handshake one round trip more.",
         "doc": "Off: no cookie for new clients (one round trip less, state on every "
-                "ClientHello, bounded by max_sessions). A ClientHello that would replace a "
-                "live session always needs a cookie.",
+                "ClientHello, bounded by max_sessions). A ClientHello from an address with a live "
+                "session starts a handshake beside it, and the live session serves on until "
+                "that handshake is done, so a forged one cannot cut a client off.",
     },
     "dtls_engine": {
         "type": "enum", "choices": ["auto", "mbedtls", "pyopenssl"], "default": "auto",
