@@ -131,10 +131,18 @@ class Sessions:
         return out
 
     def garbled(self, handle, reason, now):
-        """The transport could not make DNS messages of what the server sent."""
+        """The transport could not make DNS messages of what the server sent.
+
+        Whatever the session's role (the current one, the one kept while a
+        resumed one replaces it, the TLS one beside DTLS), it is reset like a
+        session that broke the protocol: the shell does not close on garbage."""
         out = []
-        up = current_of(self.upstreams, handle)
-        if up is not None and up.state == OPEN:
+        up, session = session_of(self.upstreams, handle)
+        if session is None:
+            return out
+        if session is not up.session:
+            self.protocol_violation(up, reason, now, out, session)
+        elif up.state == OPEN:
             self.protocol_violation(up, reason, now, out)
         return out
 
