@@ -82,16 +82,19 @@ class Sessions:
 
     def connect_failed(self, handle, reason, now, auth_failure=False, heard=False):
         """The session's handshake failed; `heard`: the server had sent something
-        (then the stored TLS session may be what it choked on, and is forgotten)."""
+        (then the stored TLS session may be what it choked on, and is forgotten).
+        Reported for a session already up, it is that session's close, and forgets nothing."""
         out = []
         up, session = session_of(self.upstreams, handle)
         if session is None:
             return out
+        if session.state != session_state.HANDSHAKING:
+            # It was up: an ending like any. Its handshake went through, so
+            # the stored session it offered is no culprit and is kept.
+            return self.closed(handle, reason, False, now)
         forget = self.resumption.after_failure(up, session, heard)
         if forget is not None:
             out.append(forget)
-        if session.state != session_state.HANDSHAKING:
-            return self.closed(handle, reason, False, now)   # it was up: an ending like any
         if session is up.session:
             self._connect_failed(up, reason, now, out, auth_failure)
         else:
