@@ -134,7 +134,7 @@ class Forwarder:
         for part in (self.resumption, self.dtls, self.links, self.flows, self.queries, self.sessions):
             part.config = config
         fresh = make_upstreams(names, enabled, probe_idle_ms, transports, keys)
-        reload.reconfigure(self.upstreams, fresh, self.queries, self.links, now, out)
+        reload.reconfigure(self.upstreams, fresh, self.queries, self.sessions, self.links, now, out)
         return out
 
     def timer(self, now):

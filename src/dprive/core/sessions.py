@@ -156,7 +156,7 @@ class Sessions:
             if name is not None and up.name != name or not up.enabled:
                 continue
             if up.session is not None:
-                self._drop_session(up, "reconnect requested", now, out)
+                self.drop_session(up, "reconnect requested", now, out)
             up.consecutive_failures = 0
             if up.state in (IDLE, BACKOFF):
                 self.links.connect(up, now, out)
@@ -222,8 +222,7 @@ class Sessions:
         new session to the same one when it is the only one.
         """
         if session is not None and session is up.stream:
-            out.append(Close(session.handle, reason, up.name))
-            self.flows.stream_lost(up, session, reason, out)
+            self.end_stream(up, reason, out)
             return
         if session is not None and session is up.previous:
             out.append(Close(session.handle, reason, up.name))
@@ -282,8 +281,14 @@ class Sessions:
         if reconnect and up.state == IDLE and up.enabled:
             self.links.connect(up, now, out)
 
-    def _drop_session(self, up, reason, now, out):
-        """We end the session ourselves (a reconnect request): no failure, no record."""
+    def end_stream(self, up, reason, out):
+        """We end the TLS session beside DTLS: its clients get their truncated answers."""
+        out.append(Close(up.stream.handle, reason, up.name))
+        self.flows.stream_lost(up, up.stream, reason, out)
+
+    def drop_session(self, up, reason, now, out):
+        """We end the current session ourselves (a reconnect request, a transport
+        no longer allowed): no failure, no record; the caller connects if need be."""
         if up.state == upstream_state.REPLACING:
             out.append(Close(up.previous.handle, reason, up.name))
             self.flows.previous_closed(up)
@@ -337,7 +342,7 @@ class Sessions:
         elif up.state == OPEN:
             session = up.session
             if self.flows.dtls_return_due(up, now, out):
-                self._drop_session(up, "DTLS tried again", now, out)
+                self.drop_session(up, "DTLS tried again", now, out)
                 self.links.connect(up, now, out)
                 return
             if self.flows.probe_due(up, now):
