@@ -102,3 +102,19 @@ def test_the_tls_session_beside_dtls_ends_when_tls_is_no_longer_allowed():
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "its client gets the truncated answer at once")
     up = h.fwd.upstreams[0]
     eq((up.stream, up.session.handle, up.state), (None, dtls, OPEN))
+
+
+def test_an_upstream_disabled_under_a_query_asked_again_over_tls_hands_out_its_truncated_answer():
+    h = Harness(names=("d", "other"), config=QUIET, transports=[("dtls", "tls"), ("tls",)],
+                enabled=[True, False])
+    h.query("w", make_query("warm.test"))
+    h.connected()
+    h.answer_all()
+    h.query("c1", make_query("big.test"), udp=False)
+    h.deliver(0, wire.truncate(make_answer(h.outstanding()[-1], extra_txt=6), 100))
+    side = h.connects[-1]
+    h.connected(side[0], gen=side[1])
+    reload(h, enabled=[False, True])
+    ok(side in [c[:2] for c in h.closes], "its TLS session is closed with the rest")
+    ok(wire.parse_header(h.reply("c1")).flags & wire.TC,
+       "its client gets the truncated answer at once, not SERVFAIL at the query timeout")

@@ -10,10 +10,12 @@ flight sent again on the new set. Queries remember upstreams by key, so
 nothing needs moving along. The list of upstreams is changed in place: every
 part holds that same list.
 
-Rules for a kept upstream:
-- disabled: every session of it is closed (its queries go elsewhere), and
-  one in BACKOFF drops its retry: a disabled upstream opens no session.
-- its transports changed: a session on a transport no longer allowed ends
+Rules:
+- removed or disabled: every session of it is closed; its queries go
+  elsewhere, but those asked again over the TLS session beside DTLS get
+  their truncated answers (as when that session fails). A disabled one in
+  BACKOFF drops its retry: a disabled upstream opens no session.
+- kept, its transports changed: a session on a transport no longer allowed ends
   as if we dropped it (Sessions.drop_session: its queries go out again, on
   a new session to it or elsewhere) and a new one opens at once; the TLS
   session beside DTLS, when TLS is no longer allowed, hands its clients
@@ -77,11 +79,8 @@ def retire_upstream(up, reason, queries, sessions, now, out):
         out.append(Close(old.handle, reason, up.name))
         session_state.move(old, session_state.END)
         up.previous = None
-    stream = up.stream
-    if stream is not None:
-        out.append(Close(stream.handle, reason, up.name))
-        session_state.move(stream, session_state.END)
-        up.stream = None
+    if up.stream is not None:
+        sessions.end_stream(up, reason, out)   # its clients get their truncated answers
     session = up.session
     if session is None:
         return
