@@ -118,3 +118,21 @@ def test_an_upstream_disabled_under_a_query_asked_again_over_tls_hands_out_its_t
     ok(side in [c[:2] for c in h.closes], "its TLS session is closed with the rest")
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC,
        "its client gets the truncated answer at once, not SERVFAIL at the query timeout")
+
+
+def test_a_resumption_under_way_on_dtls_no_longer_allowed_ends_with_the_kept_session():
+    h = Harness(config=QUIET, transports=[("dtls", "tls")])
+    h.query("w", make_query("warm.test"))
+    h.connected()
+    h.answer_all()
+    old = h.gen()
+    h.query("c1", make_query())
+    h.alert()
+    resumed = h.gen()
+    reload(h, transports=[("tls",)])
+    eq(sorted(c[:2] for c in h.closes), [(0, old), (0, resumed)], "both DTLS sessions close")
+    ok("one: DTLS no longer allowed; a new session" in h.logs)
+    eq((h.transports_used[-1], h.fwd.upstreams[0].previous), ("tls", None))
+    h.connected()
+    eq(h.answer_all(), 1, "the query went out once, over TLS")
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)

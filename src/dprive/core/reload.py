@@ -69,7 +69,9 @@ def end_disallowed(up, sessions, now, out):
         sessions.end_stream(up, "%s no longer allowed" % stream.transport.upper(), out)
     session = up.session
     if session is not None and session.transport not in up.transports:
-        sessions.drop_session(up, "%s no longer allowed" % session.transport.upper(), now, out)
+        reason = "%s no longer allowed" % session.transport.upper()
+        out.append(Log(INFO, "%s: %s; a new session" % (up.name, reason)))
+        sessions.drop_session(up, reason, now, out)
 
 
 def retire_upstream(up, reason, queries, sessions, now, out):
