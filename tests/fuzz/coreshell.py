@@ -16,7 +16,9 @@ what a router's memory relies on, written down as checks:
   to forge log lines);
 - an upstream's state and its sessions' agree (REPLACING exactly when an
   old session is kept, a session exactly when not IDLE or BACKOFF, the
-  session handshaking exactly when the upstream is);
+  session handshaking exactly when the upstream is); every session of it is
+  on a transport it allows; a disabled one is IDLE, with no session, and
+  gets no Connect;
 - no table grows past its bound: pending (max_pending), waiting (only live
   queries, once each), inflight (only attempts of live queries), retired IDs
   (RETIRED_IDS_KEPT), recoveries (RECOVERIES_KEPT).
@@ -143,8 +145,9 @@ class CheckedHarness(Harness):
             require(isinstance(action.tfo, bool), "Connect's tfo is a bool: %r", action)
             require(isinstance(action.resume, bool), "Connect's resume is a bool: %r", action)
             up = [u for u in self.fwd.upstreams if u.key == key][0]
-            require(action.transport in up.transports or action.transport == fw.TLS,
+            require(action.transport in up.transports,
                     "Connect with a transport the upstream does not allow: %r", action)
+            require(up.enabled, "Connect for a disabled upstream: %r", action)
             self.live[handle] = action.transport
         elif isinstance(action, fw.Send):
             require(action.handle in self.live, "Send on session %r, which is not open", action.handle)
@@ -269,6 +272,12 @@ class CheckedHarness(Harness):
             require(up.previous.state == session_state.OPEN, "the kept old session is %s", up.previous.state)
         if up.stream is not None:
             require(up.stream.state != session_state.CLOSED, "the TLS session beside DTLS is closed but kept")
+        # A disabled upstream opens no session: nothing of it is kept, no retry is due.
+        require(up.enabled or (up.state, up.session, up.previous, up.stream) == (upstream_state.IDLE,
+                None, None, None), "%s: disabled, yet %s with sessions", up.name, up.state)
+        for session in (up.session, up.previous, up.stream):
+            require(session is None or session.transport in up.transports,
+                    "%s: a %s session, allowed %r", up.name, session and session.transport, up.transports)
 
     def _check_session(self, up, session):
         fwd = self.fwd

@@ -154,6 +154,19 @@ def test_an_unmatched_answer_on_the_kept_old_session_ends_only_that_session():
     eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")
 
 
+def test_garbage_on_the_kept_old_session_ends_only_that_session():
+    h = dtls_harness()
+    h.warm(RTT)
+    old = h.gen()
+    h.query("c1", make_query("x.test"))
+    h.alert()
+    h.run(h.fwd.garbled(old, "broken stream: fuzz", h.clock.now))
+    eq([c[:2] for c in h.closes], [(0, old)], "the old session is closed, the new one handshakes on")
+    eq((upstream(h)["state"], h.fwd.upstreams[0].previous), ("connecting", None))
+    h.connected()
+    h.answer_all()
+    eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")
+
 def test_a_query_that_came_while_a_failed_resumption_handshook_goes_on_the_kept_session():
     h = dtls_harness()
     h.warm(RTT)

@@ -85,3 +85,23 @@ def test_an_answer_without_tc_is_not_asked_again():
     h.answer_all(extra_txt=2)
     eq(wire.parse_header(h.reply("c1")).ancount, 3)
     eq(h.transports_used, ["dtls"])
+
+
+def test_a_garbled_tls_session_beside_dtls_is_closed_and_its_client_gets_the_truncated_answer():
+    h = dtls_tls_harness()
+    h.query("w", make_query("warm.test"))
+    h.connected()
+    h.answer_all()
+    dtls = h.gen()
+    truncate_next(h, "c1", make_query("big1.test"), udp=False)
+    side = h.connects[-1]
+    h.connected(side[0], gen=side[1])
+    eq(len(h.sent[side]), 1)
+    h.run(h.fwd.garbled(side[1], "broken stream: length prefix of 0", h.clock.now))
+    eq(h.closes, [(0, side[1], "broken stream: length prefix of 0")],
+       "the broken stream is closed (the shell does not close on garbage), the DTLS one kept")
+    ok(tc(h.reply("c1")), "the client gets the truncated answer at once, not SERVFAIL at the timeout")
+    up = h.fwd.upstreams[0]
+    eq((up.stream, up.session.handle), (None, dtls))
+    truncate_next(h, "c2", make_query("big2.test"), udp=False)
+    eq(h.transports_used, ["dtls", "tls", "tls"], "the next truncated answer opens a new TLS session")

@@ -80,3 +80,21 @@ def test_a_handshake_the_server_spoke_in_forgets_the_stored_session_of_that_tran
     eq(h.forgotten, [("key-d", "tls")])
     connect = fw.Connect(5, "key-d", False, "tls")
     eq(repr(connect), "Connect(handle=5, upstream='key-d', tfo=False, transport='tls', resume=True)")
+
+
+def test_a_connect_failure_reported_for_a_session_up_is_its_close_and_forgets_nothing():
+    """Its handshake completed, so the server took what we offered: the stored
+    session is not what it choked on (and may hold the tickets it just sent)."""
+    ends = []
+    for failed in (False, True):
+        h = Harness(names=("d",), transports=[("dtls", "tls")], keys=["key-d"])
+        h.query("c1", make_query())
+        h.connected()
+        if failed:
+            actions = h.run(h.fwd.connect_failed(h.gen(), "lost", h.clock.now, False, True))
+        else:
+            actions = h.run(h.fwd.closed(h.gen(), "lost", False, h.clock.now))
+        eq(h.forgotten, [])
+        ends.append([repr(a) for a in actions])
+    eq(ends[0], ends[1], "the same actions as the close the shell would report")
+    ok(ends[1], "a close like any: a new session, the query sent again")

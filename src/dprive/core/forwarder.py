@@ -98,7 +98,8 @@ class Forwarder:
 
     def connect_failed(self, handle, reason, now, auth_failure=False, heard=False):
         """The session's handshake failed; `heard`: the server had sent something
-        (then the stored TLS session may be what it choked on, and is forgotten)."""
+        (then the stored TLS session may be what it choked on, and is forgotten).
+        Reported for a session already up, it is that session's close, and forgets nothing."""
         return self.sessions.connect_failed(handle, reason, now, auth_failure, heard)
 
     def closed(self, handle, reason, graceful, now, kind=None):
@@ -133,7 +134,7 @@ class Forwarder:
         for part in (self.resumption, self.dtls, self.links, self.flows, self.queries, self.sessions):
             part.config = config
         fresh = make_upstreams(names, enabled, probe_idle_ms, transports, keys)
-        reload.reconfigure(self.upstreams, fresh, self.queries, self.links, now, out)
+        reload.reconfigure(self.upstreams, fresh, self.queries, self.sessions, self.links, now, out)
         return out
 
     def timer(self, now):

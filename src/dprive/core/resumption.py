@@ -12,7 +12,10 @@ Rules:
 - A handshake that failed after the server spoke (any byte came back) may
   have choked on the stored session: it is forgotten, for that upstream and
   that transport only, so the next try is a full handshake. A failure where
-  the server never spoke (TCP refused, silence) keeps it.
+  the server never spoke (TCP refused, silence) keeps it. A failure reported
+  for a session that was already up is no handshake's: its handshake went
+  through (the server took what was offered, and may have sent new tickets
+  on it), so nothing is forgotten; it is a close like any (core/sessions.py).
 """
 
 from dprive.core.actions import ForgetSession

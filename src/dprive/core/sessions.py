@@ -82,16 +82,19 @@ class Sessions:
 
     def connect_failed(self, handle, reason, now, auth_failure=False, heard=False):
         """The session's handshake failed; `heard`: the server had sent something
-        (then the stored TLS session may be what it choked on, and is forgotten)."""
+        (then the stored TLS session may be what it choked on, and is forgotten).
+        Reported for a session already up, it is that session's close, and forgets nothing."""
         out = []
         up, session = session_of(self.upstreams, handle)
         if session is None:
             return out
+        if session.state != session_state.HANDSHAKING:
+            # It was up: an ending like any. Its handshake went through, so
+            # the stored session it offered is no culprit and is kept.
+            return self.closed(handle, reason, False, now)
         forget = self.resumption.after_failure(up, session, heard)
         if forget is not None:
             out.append(forget)
-        if session.state != session_state.HANDSHAKING:
-            return self.closed(handle, reason, False, now)   # it was up: an ending like any
         if session is up.session:
             self._connect_failed(up, reason, now, out, auth_failure)
         else:
@@ -131,10 +134,18 @@ class Sessions:
         return out
 
     def garbled(self, handle, reason, now):
-        """The transport could not make DNS messages of what the server sent."""
+        """The transport could not make DNS messages of what the server sent.
+
+        Whatever the session's role (the current one, the one kept while a
+        resumed one replaces it, the TLS one beside DTLS), it is reset like a
+        session that broke the protocol: the shell does not close on garbage."""
         out = []
-        up = current_of(self.upstreams, handle)
-        if up is not None and up.state == OPEN:
+        up, session = session_of(self.upstreams, handle)
+        if session is None:
+            return out
+        if session is not up.session:
+            self.protocol_violation(up, reason, now, out, session)
+        elif up.state == OPEN:
             self.protocol_violation(up, reason, now, out)
         return out
 
@@ -145,7 +156,7 @@ class Sessions:
             if name is not None and up.name != name or not up.enabled:
                 continue
             if up.session is not None:
-                self._drop_session(up, "reconnect requested", now, out)
+                self.drop_session(up, "reconnect requested", now, out)
             up.consecutive_failures = 0
             if up.state in (IDLE, BACKOFF):
                 self.links.connect(up, now, out)
@@ -211,8 +222,7 @@ class Sessions:
         new session to the same one when it is the only one.
         """
         if session is not None and session is up.stream:
-            out.append(Close(session.handle, reason, up.name))
-            self.flows.stream_lost(up, session, reason, out)
+            self.end_stream(up, reason, out)
             return
         if session is not None and session is up.previous:
             out.append(Close(session.handle, reason, up.name))
@@ -271,8 +281,14 @@ class Sessions:
         if reconnect and up.state == IDLE and up.enabled:
             self.links.connect(up, now, out)
 
-    def _drop_session(self, up, reason, now, out):
-        """We end the session ourselves (a reconnect request): no failure, no record."""
+    def end_stream(self, up, reason, out):
+        """We end the TLS session beside DTLS: its clients get their truncated answers."""
+        out.append(Close(up.stream.handle, reason, up.name))
+        self.flows.stream_lost(up, up.stream, reason, out)
+
+    def drop_session(self, up, reason, now, out):
+        """We end the current session ourselves (a reconnect request, a transport
+        no longer allowed): no failure, no record; the caller connects if need be."""
         if up.state == upstream_state.REPLACING:
             out.append(Close(up.previous.handle, reason, up.name))
             self.flows.previous_closed(up)
@@ -326,7 +342,7 @@ class Sessions:
         elif up.state == OPEN:
             session = up.session
             if self.flows.dtls_return_due(up, now, out):
-                self._drop_session(up, "DTLS tried again", now, out)
+                self.drop_session(up, "DTLS tried again", now, out)
                 self.links.connect(up, now, out)
                 return
             if self.flows.probe_due(up, now):

@@ -28,6 +28,8 @@ Rules:
   its time (RETRY_EARLY, at most once a second, never after an
   authentication failure); the retry timer connects it (CONNECT).
 - A reload that removes or disables an upstream with a session: -> IDLE.
+  One it disables in BACKOFF: -> IDLE too (DISABLE), its retry dropped, since
+  a disabled upstream opens no session; enabled again, it connects at once.
 Any other move is a bug: `move` raises IllegalUpstreamMove.
 """
 
@@ -50,6 +52,7 @@ OLD_LOST = "old_lost"
 END = "end"
 BACK_OFF = "back_off"
 RETRY_EARLY = "retry_early"
+DISABLE = "disable"
 
 TRANSITIONS = {
     (IDLE, CONNECT): CONNECTING,
@@ -66,6 +69,7 @@ TRANSITIONS = {
     (REPLACING, END): IDLE,
     (IDLE, BACK_OFF): BACKOFF,
     (BACKOFF, RETRY_EARLY): IDLE,
+    (BACKOFF, DISABLE): IDLE,
 }
 
 
