@@ -80,3 +80,16 @@ def test_a_handshake_the_server_spoke_in_forgets_the_stored_session_of_that_tran
     eq(h.forgotten, [("key-d", "tls")])
     connect = fw.Connect(5, "key-d", False, "tls")
     eq(repr(connect), "Connect(handle=5, upstream='key-d', tfo=False, transport='tls', resume=True)")
+
+
+def test_a_refused_move_names_who_what_and_when_for_the_bug_report():
+    with raises(upstream_state.IllegalUpstreamMove) as info:
+        upstream_state.move(Upstream(0, "quad9"), upstream_state.UP)
+    text = str(info.value)
+    ok("quad9" in text and upstream_state.UP in text and upstream_state.IDLE in text, text)
+    session = Session(4242, 0, 3000)
+    session_state.move(session, session_state.UP)
+    with raises(session_state.IllegalSessionMove) as info:
+        session_state.move(session, session_state.UP)
+    text = str(info.value)
+    ok("4242" in text and session_state.UP in text and session_state.OPEN in text, text)
