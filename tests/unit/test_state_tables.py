@@ -98,3 +98,16 @@ def test_a_connect_failure_reported_for_a_session_up_is_its_close_and_forgets_no
         ends.append([repr(a) for a in actions])
     eq(ends[0], ends[1], "the same actions as the close the shell would report")
     ok(ends[1], "a close like any: a new session, the query sent again")
+
+
+def test_a_refused_move_names_who_what_and_when_for_the_bug_report():
+    with raises(upstream_state.IllegalUpstreamMove) as info:
+        upstream_state.move(Upstream(0, "quad9"), upstream_state.UP)
+    text = str(info.value)
+    ok("quad9" in text and upstream_state.UP in text and upstream_state.IDLE in text, text)
+    session = Session(4242, 0, 3000)
+    session_state.move(session, session_state.UP)
+    with raises(session_state.IllegalSessionMove) as info:
+        session_state.move(session, session_state.UP)
+    text = str(info.value)
+    ok("4242" in text and session_state.UP in text and session_state.OPEN in text, text)
