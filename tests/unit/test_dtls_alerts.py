@@ -167,6 +167,7 @@ def test_garbage_on_the_kept_old_session_ends_only_that_session():
     h.answer_all()
     eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")
 
+
 def test_a_query_that_came_while_a_failed_resumption_handshook_goes_on_the_kept_session():
     h = dtls_harness()
     h.warm(RTT)
