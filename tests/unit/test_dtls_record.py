@@ -97,6 +97,37 @@ def test_error_message_says_where():
     ok("offset 17" in str(info.value), str(info.value))
 
 
+
+def numbers(text):
+    """The decimal numbers in `text`, in order (the wording around them aside)."""
+    found, digits = [], ""
+    for ch in text + " ":
+        if "0" <= ch <= "9":
+            digits += ch
+        elif digits:
+            found.append(int(digits))
+            digits = ""
+    return found
+
+
+@parametrize("tail, reason, facts", [
+    (h("2f 1234"), dr.REASON_DTLS13, [17]),
+    (h("16 fefd"), dr.REASON_TRUNCATED, [3, 17]),                   # 3 bytes left at 17
+    (h("63 fefd 0000 000000000000 0000"), dr.REASON_CONTENT_TYPE, [99, 17]),
+    (h("16 0303 0000 000000000000 0000"), dr.REASON_VERSION, [17]),
+    (h("16 fefd 0000 000000000000 4801"), dr.REASON_TOO_LONG, [18433, 17]),
+    (h("16 fefd 0000 000000000001 0009 000102"), dr.REASON_LENGTH, [17, 9, 3]),  # 3 left
+])
+def test_error_message_gives_the_offset_and_the_sizes(tail, reason, facts):
+    # The log line is all an operator has of a dropped datagram: where the bad
+    # record starts (after a good 17-byte one) and the sizes that did not fit.
+    with raises(DtlsRecordError) as info:
+        dr.records(CLIENT_HELLO + tail)
+    eq(info.value.reason, reason)
+    found = numbers(str(info.value))
+    for fact in facts:
+        ok(fact in found, "%d not in %r" % (fact, str(info.value)))
+
 # --- plaintext alerts -------------------------------------------------------------
 
 def test_alert_record_golden():

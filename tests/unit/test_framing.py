@@ -74,3 +74,22 @@ def test_a_length_of_32768_and_more_is_read_unsigned():
         d = FrameDecoder()
         eq(d.feed(frame(msg) + frame(b"next")), [msg, b"next"], "size %d" % size)
         eq(d.pending(), 0)
+
+
+def test_a_zero_length_prefix_is_refused_as_soon_as_its_two_bytes_arrive():
+    # Nothing can follow a zero prefix: waiting for a third byte would leave a
+    # peer that sent only these two stalled instead of refused.
+    with raises(FramingError):
+        FrameDecoder().feed(b"\x00\x00")
+    d = FrameDecoder()
+    eq(d.feed(b"\x00"), [])
+    with raises(FramingError):
+        d.feed(b"\x00")
+    d = FrameDecoder()
+    eq(d.feed(frame(b"ok")), [b"ok"])
+    with raises(FramingError):
+        d.feed(b"\x00\x00")
+    d = FrameDecoder()
+    eq(d.feed(frame(b"ok") + b"\x00"), [b"ok"])
+    with raises(FramingError):
+        d.feed(b"\x00")

@@ -70,22 +70,10 @@ class Cursor:
             raise WireError("message ends %d bytes early at offset %d"
                             % (self.pos + n - self.end, self.pos))
 
-    def u8(self):
-        self._need(1)
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
     def u16(self):
         self._need(2)
         value = struct.unpack_from("!H", self.data, self.pos)[0]
         self.pos += 2
-        return value
-
-    def u32(self):
-        self._need(4)
-        value = struct.unpack_from("!I", self.data, self.pos)[0]
-        self.pos += 4
         return value
 
     def take(self, n):
@@ -101,7 +89,7 @@ class Cursor:
     def skip_name(self):
         """Step over a domain name; a compression pointer ends it.
 
-        Written with local variables rather than u8()/skip(): it runs for
+        Written with local variables rather than take()/skip(): it runs for
         every record of every message.
         """
         data = self.data
