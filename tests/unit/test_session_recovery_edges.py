@@ -6,7 +6,7 @@ timeout), where the queries of a dropped session go, sessions that keep dying
 young, a session reported failed after it was up, and what a reload or the
 constructor hands each upstream (its keepalive probe idle time)."""
 
-from coreharness import Harness, make_query
+from coreharness import Harness, make_answer, make_query
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -283,3 +283,54 @@ def test_the_forwarder_defaults_and_tables_after_a_reload():
     h.run(h.fwd.reconfigure(new, ["one"], h.clock.now))
     ok(h.fwd.config is new)
     eq(h.fwd.status(h.clock.now)["upstreams"][0]["name"], "one")
+
+
+def test_removing_an_upstream_resends_only_the_queries_with_no_other_attempt_in_flight():
+    h = Harness(names=("a", "b", "c"))
+    h.run(h.fwd.start(h.clock.now))
+    for index in range(3):
+        h.connected(index)
+    h.fwd.upstreams[1].rtt.timed_out()       # a is preferred, then b, then c
+    for _ in range(3):
+        h.fwd.upstreams[2].rtt.timed_out()
+    h.query("c0", make_query("zero.test"))
+    h.query("c1", make_query("first.test"))
+    h.tick(100)
+    h.deliver(0, make_answer(h.outstanding(0)[0]))   # a is alive: c0 answered, c1 not
+    while not h.outstanding(1):
+        h.tick(50)                           # c1 is overdue on a: also sent to b
+    eq((len(h.outstanding(1)), len(h.outstanding(2))), (1, 0))
+    b, c = h.gen(1), h.gen(2)
+    h.run(h.fwd.reconfigure(h.fwd.config, ["b", "c"], h.clock.now, keys=["b", "c"]))
+
+    def sent_to(handle):
+        return [m for (_, got), msgs in h.sent.items() if got == handle for m in msgs]
+
+    eq((len(sent_to(b)), len(sent_to(c))), (1, 0), "b's copy of c1 is enough: no new copy to c")
+    h.deliver(0, make_answer(sent_to(b)[0]))
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_garbage_on_a_session_still_handshaking_is_left_to_its_handshake():
+    h = Harness()
+    h.query("c1", make_query())
+    handshaking = h.gen()
+    h.run(h.fwd.garbled(handshaking, "not a DNS message", h.clock.now))
+    eq((h.closes, h.gen(), h.counter("failures", 0)), ([], handshaking, 0))
+    h.connected()
+    eq(h.answer_all(), 1)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_a_late_message_on_a_session_already_ended_is_ignored():
+    h = Harness()
+    h.query("c1", make_query())
+    h.connected()
+    first = h.gen()
+    query = h.outstanding()[0]
+    h.run(h.fwd.reconnect(h.clock.now))
+    eq(h.deliver(0, make_answer(query), gen=first), [], "that handle is no longer the core's")
+    eq(h.replies, {})
+    h.connected()
+    eq(h.answer_all(), 1)
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
