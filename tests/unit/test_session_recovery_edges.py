@@ -334,3 +334,18 @@ def test_a_late_message_on_a_session_already_ended_is_ignored():
     h.connected()
     eq(h.answer_all(), 1)
     eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
+
+
+def test_the_tls_session_standing_in_for_dtls_is_closed_and_says_why_when_dtls_is_tried_again():
+    from dprive.core.dtls_flows import DTLS_RETRY_MS
+    h = Harness(config=QUIET, transports=[("dtls", "tls")])
+    h.warm(100)
+    h.closed(0, "server gone")
+    h.connect_failed(0, "Connection refused (ICMP)")
+    h.connected()
+    tls = h.gen()
+    eq(h.transports_used[-1], "tls")
+    h.tick(DTLS_RETRY_MS + 10)
+    eq(h.transports_used[-1], "dtls")
+    ok((0, tls) in [c[:2] for c in h.closes], "the TLS session makes way")
+    eq(h.fwd.status(h.clock.now)["upstreams"][0]["last_close_reason"], "DTLS tried again")
