@@ -349,3 +349,26 @@ def test_the_tls_session_standing_in_for_dtls_is_closed_and_says_why_when_dtls_i
     eq(h.transports_used[-1], "dtls")
     ok((0, tls) in [c[:2] for c in h.closes], "the TLS session makes way")
     eq(h.fwd.status(h.clock.now)["upstreams"][0]["last_close_reason"], "DTLS tried again")
+
+
+def test_a_reload_adding_an_upstream_first_keeps_those_after_it_and_their_sessions():
+    h = Harness(names=("a",), keys=["a"])
+    h.run(h.fwd.start(h.clock.now))
+    h.connected(0)
+    a = h.gen(0)
+    h.run(h.fwd.reconfigure(h.fwd.config, ["n", "a"], h.clock.now, keys=["n", "a"]))
+    eq([up.key for up in h.fwd.upstreams], ["n", "a"])
+    eq((h.gen(1), h.closes), (a, []), "a keeps its session")
+    ok("configuration reloaded: 1 upstreams kept with their sessions, 1 new, 0 removed" in h.logs, h.logs)
+
+
+def test_a_reload_leaves_a_kept_upstream_in_backoff_to_wait_out_its_retry():
+    h = Harness(names=("a", "b"))
+    h.run(h.fwd.start(h.clock.now))
+    h.connected(1)
+    h.connect_failed(0, "refused")
+    a = h.fwd.upstreams[0]
+    retry_at = a.retry_at
+    connects = len(h.connects)
+    h.run(h.fwd.reconfigure(h.fwd.config, ["a", "b"], h.clock.now))
+    eq((a.state, a.retry_at, len(h.connects)), (BACKOFF, retry_at, connects), "no connect before its retry")
