@@ -1,10 +1,12 @@
 # portable: runs under MicroPython too
 """Recovery edges of core/sessions.py, core/reload.py and the Forwarder's
-arguments: which session a Close names when we end one (a reconnect while a
-resumed session replaces the kept one, a connect timeout, the server's idle
-timeout), where the queries of a dropped session go, sessions that keep dying
-young, a session reported failed after it was up, and what a reload or the
-constructor hands each upstream (its keepalive probe idle time)."""
+arguments (each pins a mutant of issue 12's run 2 that no test killed): which
+session a Close names when we end one (a reconnect while a resumed session
+replaces the kept one, a connect timeout, the server's idle timeout, DTLS
+tried again), where the queries of a dropped or removed session go and that
+none is sent twice, sessions that keep dying young, a session reported failed
+after it was up, garbage during a handshake, a late message, and what a
+reload keeps (order, sessions, backoff) and hands each upstream."""
 
 from coreharness import Harness, make_answer, make_query
 from testkit import eq, ok
@@ -372,3 +374,17 @@ def test_a_reload_leaves_a_kept_upstream_in_backoff_to_wait_out_its_retry():
     connects = len(h.connects)
     h.run(h.fwd.reconfigure(h.fwd.config, ["a", "b"], h.clock.now))
     eq((a.state, a.retry_at, len(h.connects)), (BACKOFF, retry_at, connects), "no connect before its retry")
+
+
+def test_a_failed_resumption_sends_nothing_twice_on_the_session_it_keeps():
+    h = Harness(config=QUIET, transports=[("dtls",)])
+    h.query("w", make_query("warm.test"))
+    h.connected()
+    h.answer_all()
+    old = h.gen()
+    h.query("c1", make_query())
+    h.alert()                                  # c1's copy waits on the resumed session
+    h.connect_failed(0, "refused")             # which fails: the old one is kept
+    eq(h.gen(), old)
+    eq(h.answer_all(), 1, "c1 is still in flight there once, not sent again")
+    eq(rcode(h.reply("c1")), wire.RCODE_NOERROR)
