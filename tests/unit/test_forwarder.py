@@ -535,9 +535,13 @@ def test_fast_open_and_resumption_are_counted_and_a_tfo_black_hole_turns_tfo_off
     eq((up.counters["tfo_used"], up.counters["resumptions_offered"],
         up.counters["resumptions_accepted"]), (1, 1, 1))
     h.closed(reason="connection reset by peer (RST)", kind=fw.RST)
+    tfo_off = [text for text in h.logs if "Fast Open off" in text]
+    eq(tfo_off, [], "a handshake that used TFO says nothing of turning it off")
     h.tick(1500)                               # the SYN with data got no answer...
     h.run(h.fwd.connected(h.gen(), h.clock.now, {"tfo": False}))
     ok(not up.use_tfo(h.clock.now), "Fast Open is off for this upstream")
+    tfo_off = [text for text in h.logs if "Fast Open off" in text]
+    eq(len(tfo_off), 1, "the user is told once, when it is turned off")
     h.closed(reason="connection reset by peer (RST)", kind=fw.RST)   # reconnects at once
     eq(up.session.tfo_attempted, False, "the next connect goes without TFO")
 
