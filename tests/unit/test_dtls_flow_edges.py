@@ -199,6 +199,30 @@ def test_the_tls_session_beside_dtls_coming_up_sends_its_queries_with_keepalive_
     eq(wire.parse_header(h.reply("c1")).ancount, 7)
 
 
+def test_the_tls_session_beside_dtls_failing_waits_for_another_upstream_still_asked():
+    # c1 timed out on a live "one" and went to "two" too; "one" then answers it
+    # truncated, asked again over TLS. That TLS session failing hands out the
+    # truncated answer only if nothing else is in flight: "two" still is.
+    config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
+    h = Harness(names=("one", "two"), config=config, transports=[("dtls", "tls"), ("dtls",)])
+    h.query("w", make_query("warm.test"))
+    h.connected(0)
+    h.query("c1", make_query("big.test"), udp=False)
+    h.clock.advance(10)
+    h.deliver(0, make_answer(h.outstanding(0)[0]))
+    h.tick(1000)
+    eq(h.counter("timeouts", 0), 1)
+    h.connected(1)
+    eq(len(h.outstanding(1)), 1, "c1 went to two as well")
+    h.deliver(0, truncated(h.outstanding(0)[1]))
+    side = h.connects[-1]
+    eq(h.transports_used[-1], "tls")
+    h.closed(side[0], "reset", gen=side[1])
+    eq(h.replies.get("c1"), None, "two may still give the whole answer")
+    h.deliver(1, make_answer(h.outstanding(1)[0], extra_txt=6))
+    eq(wire.parse_header(h.reply("c1")).ancount, 7)
+
+
 # ---- what a Connect asks for ----------------------------------------------------------
 
 
