@@ -250,10 +250,14 @@ def test_a_query_goes_out_at_most_four_times_then_gets_servfail():
     # (The clock moves without the timer: no attempt times out meanwhile.)
     h = Harness(config=fw.ForwarderConfig(query_timeout_ms=60000))
     h.query("c1", make_query())
+    early = []
     for _ in range(4):
         eq(h.replies, {})
         h.connected()
         h.clock.advance(2000)
-        h.closed()
+        actions = well_formed(h.closed())
+        if len(h.connects) == 4 and not early:
+            early = levels(actions)
     eq(len(h.connects), 4, "four sessions, one per attempt")
+    ok(INFO in early, "an early retry is said at INFO: %r" % (early,))
     eq(wire.parse_header(h.reply("c1")).rcode(), wire.RCODE_SERVFAIL)
