@@ -223,6 +223,18 @@ def test_the_tls_session_beside_dtls_failing_waits_for_another_upstream_still_as
     eq(wire.parse_header(h.reply("c1")).ancount, 7)
 
 
+def test_a_second_up_report_for_the_tls_session_beside_dtls_is_ignored():
+    # The core takes stale or repeated events from the shell without harm.
+    h = dtls_harness(("dtls", "tls"))
+    h.query("c1", make_query(), udp=False)
+    h.connected()
+    h.deliver(0, truncated(h.outstanding()[0]))
+    side = h.connects[-1]
+    h.connected(side[0], gen=side[1])
+    eq(well_formed(h.connected(side[0], gen=side[1])), [])
+    eq(len(h.sent[side]), 1, "the query went once")
+
+
 # ---- what a Connect asks for ----------------------------------------------------------
 
 
