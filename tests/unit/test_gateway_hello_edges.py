@@ -106,6 +106,12 @@ def test_a_hello_verify_request_byte_by_byte():
        + handshake_msg)
 
 
+def test_a_hello_verify_request_echoes_a_message_seq_of_the_upper_half():
+    hello = parse(handshake(hello_body(), message_seq=0xFFFF))
+    hvr = stateless.hello_verify_request(hello, b"k" * 16)
+    eq(hvr[dr.HEADER_LEN + 4:dr.HEADER_LEN + 6], b"\xff\xff")
+
+
 def test_a_stray_alert_is_plaintext_fatal_in_the_peers_version():
     for version, sent in ((dr.DTLS_1_0, dr.DTLS_1_0), (dr.DTLS_1_2, dr.DTLS_1_2),
                           (0x0303, dr.DTLS_1_2), (0x0000, dr.DTLS_1_2)):
