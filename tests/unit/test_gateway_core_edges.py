@@ -1,130 +1,22 @@
 # portable: runs under MicroPython too
 """gateway/core.py at its edges: cookies that depend on the time, sessions
-whose engine fails or whose timer moves on its own, the timers at their exact
-deadlines, answers cut at exactly the limit (and answers that cannot be
-parsed), replacement after a lost new handshake, and counters that count
-more than once."""
+whose engine fails, answers cut at exactly the limit (and answers that cannot
+be parsed), replacement after a lost new handshake, datagrams from peers
+without state, and counters that count more than once. The timers are
+test_gateway_timer_edges.py's; the harness is gatewayedgekit.py."""
 
 import struct
 
 from coreharness import make_answer, make_query
-from gatewayfake import FakeSession, app, client_hello, finished, payloads, record
+from gatewayedgekit import (A, B, START, Gw, TimedCookies, answers_in, logs, resolves, sends)
+from gatewayfake import app, client_hello, finished, payloads, record
 from testkit import eq, ok
 
 from dprive.core import dtls_record as dr
 from dprive.core import wire
 from dprive.gateway import peer_state
-from dprive.gateway.actions import DEBUG, WARNING, GatewayConfig, Log, Resolve, SendDatagrams, WriteStatus
-from dprive.gateway.core import MAX_DATAGRAM_IN, GatewayCore, cut
-
-A = ("192.0.2.1", 40000)
-B = ("192.0.2.2", 40000)
-START = 1000.0
-
-
-class TimedCookies:
-    """A cookie that names the address and a 30 s window of the time it was made."""
-
-    def make(self, addr, now):
-        return ("%s|%d|%d" % (addr[0], addr[1], int(now // 30))).encode()
-
-    def check(self, cookie, addr, now):
-        return cookie == self.make(addr, now)
-
-
-class Session(FakeSession):
-    """FakeSession, recording what begin got, and able to fail or move its timer."""
-
-    begun = None
-    fail_begin = False
-    fail_on_timer = False
-    timer_override = None       # a function (now) -> timer_due, replacing the fake's
-    on_timer_calls = 0
-    send_garbage = False
-
-    def begin(self, datagram, cookie_checked):
-        self.begun = datagram
-        sent, messages = FakeSession.begin(self, datagram, cookie_checked)
-        if self.fail_begin:
-            self.state, self.error = "closed", "engine refused the hello"
-            return b"", []
-        return sent, messages
-
-    def timer_due(self, now):
-        if self.timer_override is not None:
-            return self.timer_override(now)
-        return FakeSession.timer_due(self, now)
-
-    def on_timer(self):
-        self.on_timer_calls += 1
-        if self.fail_on_timer:
-            self.state, self.error = "closed", "too many retransmissions"
-            return b""
-        return FakeSession.on_timer(self)
-
-    def send(self, message):
-        if self.send_garbage:
-            return b"\x17\xfe\xfd not a record"
-        return FakeSession.send(self, message)
-
-
-class Gw:
-    def __init__(self, rtx_s=1.0, mtu=None, setup=None, **knobs):
-        self.now = START
-        self.made = []
-        self.rtx_s, self.mtu, self.setup = rtx_s, mtu, setup
-        if "status_interval_s" not in knobs:
-            knobs["status_interval_s"] = 1e6
-        self.core = GatewayCore(GatewayConfig(**knobs), TimedCookies(), self._make)
-        self.core.status_written(START)
-
-    def _make(self, addr, now):
-        session = Session(addr, now, lambda: self.now, self.rtx_s, self.mtu)
-        if self.setup is not None:
-            self.setup(session)
-        self.made.append(session)
-        return session
-
-    def at(self, when):
-        self.now = when
-        return self
-
-    def dgram(self, data, addr=A, listener="L0"):
-        return self.core.datagram(data, addr, listener, self.now)
-
-    def timer(self):
-        return self.core.timer(self.now)
-
-    def answer(self, token, msg):
-        return self.core.answer(token, msg, self.now)
-
-    def count(self, name):
-        return self.core.counters[name]
-
-    def hello(self, addr=A, listener="L0"):
-        """A ClientHello with the cookie of the current window."""
-        return self.dgram(client_hello(TimedCookies().make(addr, self.now)), addr, listener)
-
-    def connect(self, addr=A):
-        self.hello(addr)
-        self.dgram(finished(), addr)
-        return self.made[-1]
-
-
-def sends(actions):
-    return [a for a in actions if isinstance(a, SendDatagrams)]
-
-
-def resolves(actions):
-    return [a for a in actions if isinstance(a, Resolve)]
-
-
-def logs(actions):
-    return [a for a in actions if isinstance(a, Log)]
-
-
-def answers_in(actions):
-    return [m for a in sends(actions) for d in a.datagrams for m in payloads(d)]
+from dprive.gateway.actions import DEBUG, WARNING
+from dprive.gateway.core import MAX_DATAGRAM_IN, cut
 
 
 # ---- cookies -------------------------------------------------------------------
@@ -211,108 +103,6 @@ def test_records_the_session_cannot_give_are_logged_not_sent():
     (log,) = logs(out)
     eq(log.level, WARNING)
     ok("192.0.2.1" in log.text and "40000" in log.text, log.text)
-
-
-# ---- retransmission timers ---------------------------------------------------------
-
-
-def test_a_timer_the_engine_drops_is_dropped_from_the_deadlines():
-    gw = Gw(rtx_s=0.5, handshake_timeout_s=5.0)
-    gw.hello(A)
-    eq(gw.core.next_timer(), START + 0.5)
-    gw.made[0].timer_override = lambda now: None
-    gw.at(START + 0.1).hello(A)          # its ClientHello again: the core reads the timer
-    eq(gw.core.next_timer(), START + 5.0, "only the handshake timeout is left")
-
-
-def test_a_timer_that_moved_later_is_not_fired_but_re_armed():
-    gw = Gw(rtx_s=0.5, handshake_timeout_s=5.0)
-    gw.hello(A)
-    session = gw.made[0]
-    session.timer_override = lambda now: START + 0.8 - now
-    gw.at(START + 0.5).timer()
-    eq((session.on_timer_calls, gw.core.next_timer()), (0, START + 0.8))
-    session.timer_override = lambda now: None
-    gw.at(START + 0.8).timer()
-    eq((session.on_timer_calls, gw.core.next_timer()), (0, START + 5.0), "no timer: nothing fired")
-
-
-def test_a_handshake_deadline_is_seen_beside_an_established_session():
-    gw = Gw(rtx_s=0.5, session_idle_s=60.0)
-    gw.connect(A)
-    gw.at(START + 1).hello(B)
-    eq(gw.core.next_timer(), START + 1.5)
-
-
-# ---- idle sessions -----------------------------------------------------------------
-
-
-def test_the_least_recently_active_session_expires_first():
-    gw = Gw(session_idle_s=60.0)
-    a = gw.connect(A)
-    b = gw.at(START + 1).connect(B)
-    gw.at(START + 2).dgram(record(dr.CT_APPLICATION_DATA, 0, b"x"), A)   # activity, no query
-    eq(gw.core.next_timer(), START + 61.0)
-    gw.at(START + 61).timer()
-    eq((a.state, b.state, gw.count("sessions_expired")), ("established", "closed", 1))
-    eq(gw.core.next_timer(), START + 62.0, "A's deadline moved with its activity")
-
-
-def test_a_handshake_is_not_expired_as_idle():
-    gw = Gw(rtx_s=None, session_idle_s=10.0, handshake_timeout_s=100.0)
-    gw.hello(A)
-    gw.at(START + 1).hello(A)               # fed while handshaking
-    gw.at(START + 20).timer()
-    eq((gw.made[0].state, gw.count("sessions_expired")), ("handshaking", 0))
-
-
-def test_a_refused_query_is_activity_too():
-    gw = Gw(max_queries_per_client=0, session_idle_s=60.0)
-    gw.connect(A)
-    (refused,) = answers_in(gw.at(START + 30).dgram(app(make_query())))
-    eq(wire.parse_header(refused).rcode(), wire.RCODE_REFUSED)
-    gw.at(START + 31).dgram(app(make_query()))
-    eq((gw.core.next_timer(), gw.count("queries_refused")), (START + 91.0, 2))
-
-
-def test_a_session_closed_by_its_client_is_not_expired_later():
-    gw = Gw(session_idle_s=60.0)
-    gw.connect(A)
-    gw.dgram(record(dr.CT_ALERT, 1, bytes([dr.ALERT_WARNING, dr.ALERT_CLOSE_NOTIFY])))
-    gw.connect(B)
-    gw.dgram(record(dr.CT_ALERT, 1, bytes([dr.ALERT_WARNING, dr.ALERT_CLOSE_NOTIFY])), B)
-    eq((gw.count("sessions_closed"), gw.core.status()["sessions"]), (2, 0))
-    eq(sends(gw.at(START + 100).timer()), [])
-    gw.core.status_written(START + 100)
-    eq((gw.count("sessions_expired"), gw.core.next_timer()), (0, None))
-
-
-# ---- the status file -----------------------------------------------------------------
-
-
-def test_a_fresh_core_writes_the_status_at_once_then_once_per_interval():
-    core = GatewayCore(GatewayConfig(status_interval_s=1.0), TimedCookies(), None)
-    ok(core.next_timer() <= START)
-    eq(core.timer(START), [WriteStatus()])
-    eq(core.next_timer(), None)
-    core.changed()
-    eq(core.next_timer(), START + 1.0, "the shell's change: due an interval after the last write")
-    eq(core.timer(START + 0.5), [])
-    eq(core.timer(START + 1.0), [WriteStatus()])
-    eq(core.status()["counters"]["datagrams"], 0)
-
-
-def test_an_answer_changes_the_status():
-    gw = Gw(status_interval_s=1.0)
-    gw.connect(A)
-    (resolve,) = resolves(gw.dgram(app(make_query())))
-    gw.core.status_written(START + 5)
-    gw.at(START + 5.5).answer(resolve.token, None)
-    eq(gw.core.next_timer(), START + 6.0)
-    eq(gw.count("resolver_errors"), 1)
-    (resolve,) = resolves(gw.dgram(app(make_query())))
-    gw.answer(resolve.token, None)
-    eq(gw.count("resolver_errors"), 2)
 
 
 # ---- queries, tokens and answers -------------------------------------------------------
