@@ -28,10 +28,6 @@ class Deadlines:
     def discard(self, key):
         self.current.pop(key, None)
 
-    def get(self, key):
-        entry = self.current.get(key)
-        return None if entry is None else entry[0]
-
     def _clean(self):
         heap = self.heap
         while heap:

@@ -16,6 +16,7 @@ client. Here, on top of it:
 """
 
 import struct
+from collections import OrderedDict
 
 from dprive.core import dtls_record as dr
 
@@ -119,7 +120,9 @@ class AlertLimiter:
         self.per_second = float(per_second)
         self.tokens = float(per_second)
         self.max_peers = max_peers
-        self.last = {}              # peer -> time of its last alert (insertion ordered)
+        # peer -> time of its last alert, oldest first: an OrderedDict, as
+        # MicroPython's plain dict keeps no insertion order.
+        self.last = OrderedDict()
         self.refilled = None
 
     def allow(self, peer, now):
