@@ -210,12 +210,14 @@ bench-reload-memory: deps venv
 	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ)
 	$(PY) bench/reload_memory.py --reloads $(RELOADS) --fuzz $(FUZZ) --resumption off
 
-# The mutation score of the sans-I/O core: mutmut 3 (requirements-mutation.txt,
-# in its own venv) mutates every function of src/dprive/core/ and runs the unit
+# The mutation score of the sans-I/O cores: mutmut 3 (requirements-mutation.txt,
+# in its own venv) mutates every function of src/dprive/core/ and of the
+# gateway's core (pyproject.toml [tool.mutmut] lists the files) and runs the unit
 # tests that pyproject.toml's [tool.mutmut] names on each mutant; then the score,
 # killed / total per module, and every mutant not killed (mutmut's work is
 # kept in mutants/, git-ignored; `.venv-mutation/bin/mutmut show NAME` gives
-# a mutant's diff). 43 minutes on two shared cores: not part of `make test`.
+# a mutant's diff; survivors judged equivalent: tests/tools/mutation_equivalent.txt).
+# About 45 minutes on two shared cores: not part of `make test`.
 MUTATION_VENV := .venv-mutation
 MUTATION_JOBS ?= 2
 
