@@ -64,8 +64,11 @@ def test_a_session_on_a_transport_no_longer_allowed_ends_and_its_queries_go_on_a
     tls = h.gen()
     h.query("c1", make_query())
     eq(len(h.outstanding()), 1)
-    reload(h, transports=[("dtls",)])
+    actions = reload(h, transports=[("dtls",)])
     eq([c[:2] for c in h.closes], [(0, tls)], "the TLS session is closed")
+    said = [a for a in actions if isinstance(a, fw.Log) and "no longer allowed" in a.text]
+    eq([a.level for a in said], [fw.INFO], "one INFO line says why")
+    eq(h.fwd.status(h.clock.now)["upstreams"][0]["last_close_reason"], "TLS no longer allowed")
     eq(h.transports_used, ["tls", "dtls"], "and a DTLS one opened at once")
     eq(h.fwd.upstreams[0].transports, ("dtls",))
     h.connected()
