@@ -7,6 +7,8 @@ lets the test decide what each upstream does with the queries it received.
 
 import struct
 
+from testkit import ok
+
 from dprive.core import forwarder as fw
 from dprive.core import wire
 
@@ -49,6 +51,16 @@ def make_answer(query, address=b"\xc6\x12\x00\x01", keepalive_units=None, extra_
             options.append((wire.OPT_TCP_KEEPALIVE, struct.pack("!H", keepalive_units)))
         msg = wire.replace_opt(msg, wire.Opt(1232, 0, 0, 0, options))
     return msg
+
+
+def well_formed(actions):
+    """`actions`, after checking each is an Action and each Log has a known level and a text."""
+    for action in actions:
+        ok(isinstance(action, fw.Action), "not an action: %r" % (action,))
+        if isinstance(action, fw.Log):
+            ok(action.level in (fw.DEBUG, fw.INFO, fw.WARNING), "log level %r" % (action.level,))
+            ok(isinstance(action.text, str) and action.text != "", "log text %r" % (action.text,))
+    return actions
 
 
 class Clock:

@@ -4,9 +4,9 @@ test_gateway_timer_edges.py): cookies that depend on the time, a FakeSession
 that records what begin got and can fail or move its timer, the core with
 such sessions, and filters for its actions."""
 
-from gatewayfake import FakeSession, client_hello, finished, payloads
+from gatewayfake import FakeSession, client_hello, finished
 
-from dprive.gateway.actions import GatewayConfig, Log, Resolve, SendDatagrams
+from dprive.gateway.actions import GatewayConfig
 from dprive.gateway.core import GatewayCore
 
 A = ("192.0.2.1", 40000)
@@ -101,19 +101,3 @@ class Gw:
         self.hello(addr)
         self.dgram(finished(), addr)
         return self.made[-1]
-
-
-def sends(actions):
-    return [a for a in actions if isinstance(a, SendDatagrams)]
-
-
-def resolves(actions):
-    return [a for a in actions if isinstance(a, Resolve)]
-
-
-def logs(actions):
-    return [a for a in actions if isinstance(a, Log)]
-
-
-def answers_in(actions):
-    return [m for a in sends(actions) for d in a.datagrams for m in payloads(d)]

@@ -23,6 +23,7 @@ import struct
 
 from dprive.core import dtls_record as dr
 from dprive.gateway import stateless
+from dprive.gateway.actions import Log, Resolve, SendDatagrams
 from dprive.gateway.session_base import CLOSED, ESTABLISHED, HANDSHAKING
 
 SERVER_FLIGHT = b"server flight"
@@ -62,6 +63,24 @@ def payloads(datagram, ctype=dr.CT_APPLICATION_DATA):
     """The fragments of the records of type `ctype` in `datagram`."""
     return [datagram[r[dr.START]:r[dr.START] + r[dr.LENGTH]]
             for r in dr.records(datagram) if r[dr.TYPE] == ctype]
+
+
+# The core's actions of one kind, as the tests pick them out.
+def sends(actions):
+    return [a for a in actions if isinstance(a, SendDatagrams)]
+
+
+def resolves(actions):
+    return [a for a in actions if isinstance(a, Resolve)]
+
+
+def logs(actions):
+    return [a for a in actions if isinstance(a, Log)]
+
+
+def answers_in(actions):
+    """The DNS messages in every datagram the actions send."""
+    return [m for a in sends(actions) for d in a.datagrams for m in payloads(d)]
 
 
 class FakeCookies:

@@ -7,25 +7,15 @@ name their session and upstream; the fallback warns (and says for how long);
 and the Connect actions carry Fast Open and the offer of a stored TLS session
 as the config says, for an upstream's session and the TLS one beside DTLS."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, well_formed
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
-from dprive.core.actions import DEBUG, INFO, WARNING
+from dprive.core.actions import INFO, WARNING
 from dprive.core.dtls_flows import DTLS_BLOCKED_MS, DTLS_RETRY_MS
 
 RTT = 100
-
-
-def well_formed(actions):
-    """Every action is an Action; every Log has a known level and a text."""
-    for action in actions:
-        ok(isinstance(action, fw.Action), "not an action: %r" % (action,))
-        if isinstance(action, fw.Log):
-            ok(action.level in (DEBUG, INFO, WARNING), "log level %r" % (action.level,))
-            ok(isinstance(action.text, str) and action.text != "", "log text %r" % (action.text,))
-    return actions
 
 
 def logs(actions):

@@ -4,14 +4,14 @@ fake sessions (gatewayfake.py, from session_base.py's API): one test per rule
 of core.py's docstring, and the timers at the deadlines the sessions give."""
 
 from coreharness import make_answer, make_query
-from gatewayfake import (FakeCookies, FakeSession, SERVER_FINISHED, SERVER_FLIGHT, app,
-                         client_hello, close_notify, finished, payloads, record)
+from gatewayfake import (FakeCookies, FakeSession, SERVER_FINISHED, SERVER_FLIGHT, answers_in, app,
+                         client_hello, close_notify, finished, payloads, record, resolves, sends)
 from testkit import eq, ok, raises
 
 from dprive.core import dtls_record as dr
 from dprive.core import wire
 from dprive.gateway import peer_state, stateless
-from dprive.gateway.actions import GatewayConfig, Resolve, SendDatagrams, WriteStatus
+from dprive.gateway.actions import GatewayConfig, WriteStatus
 from dprive.gateway.core import MAX_DATAGRAM_IN, GatewayCore
 from dprive.gateway.deadlines import Deadlines
 from dprive.gateway.session_base import CLOSED, ESTABLISHED
@@ -70,18 +70,6 @@ class Gw:
         self.dgram(client_hello(FakeCookies().make(addr, 0) if cookie else b""), addr)
         self.dgram(finished(), addr)
         return self.made[-1]
-
-
-def sends(actions):
-    return [a for a in actions if isinstance(a, SendDatagrams)]
-
-
-def resolves(actions):
-    return [a for a in actions if isinstance(a, Resolve)]
-
-
-def answers_in(actions):
-    return [m for a in sends(actions) for d in a.datagrams for m in payloads(d)]
 
 
 # ---- the peer table ---------------------------------------------------------------

@@ -8,8 +8,8 @@ test_gateway_timer_edges.py's; the harness is gatewayedgekit.py."""
 import struct
 
 from coreharness import make_answer, make_query
-from gatewayedgekit import (A, B, START, Gw, TimedCookies, answers_in, logs, resolves, sends)
-from gatewayfake import app, client_hello, finished, payloads, record
+from gatewayedgekit import A, B, START, Gw, TimedCookies
+from gatewayfake import answers_in, app, client_hello, finished, logs, payloads, record, resolves, sends
 from testkit import eq, ok
 
 from dprive.core import dtls_record as dr

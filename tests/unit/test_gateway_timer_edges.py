@@ -5,8 +5,8 @@ handshake, nor of a session already closed), and the status file from a
 fresh core. The harness is gatewayedgekit.py."""
 
 from coreharness import make_query
-from gatewayedgekit import A, B, START, Gw, TimedCookies, answers_in, resolves, sends
-from gatewayfake import app, record
+from gatewayedgekit import A, B, START, Gw, TimedCookies
+from gatewayfake import answers_in, app, record, resolves, sends
 from testkit import eq, ok
 
 from dprive.core import dtls_record as dr

@@ -6,22 +6,12 @@ query that is due, and the actions a bad client message or a SERVFAIL yields
 (only well-formed actions; per-query events logged at DEBUG, so a flood of
 bad queries cannot fill the system log)."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, well_formed
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
-from dprive.core.actions import DEBUG, INFO, WARNING
-
-
-def well_formed(actions):
-    """Every action is an Action; every Log has a known level and a text."""
-    for action in actions:
-        ok(isinstance(action, fw.Action), "not an action: %r" % (action,))
-        if isinstance(action, fw.Log):
-            ok(action.level in (DEBUG, INFO, WARNING), "log level %r" % (action.level,))
-            ok(isinstance(action.text, str) and action.text != "", "log text %r" % (action.text,))
-    return actions
+from dprive.core.actions import DEBUG, INFO
 
 
 def levels(actions):
