@@ -199,3 +199,20 @@ class Harness:
         if len(got) != 1:
             raise AssertionError("client %r got %d replies, expected 1" % (key, len(got)))
         return got[0]
+
+
+def dtls_harness(transports=("dtls",), config=None):
+    """A Harness of one upstream over `transports`, with no DTLS probes nor False
+    Start unless `config` asks for them (so a test sees only the flights it causes)."""
+    config = config or fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
+    return Harness(config=config, transports=[transports])
+
+
+def truncated(query):
+    """What a DTLS server sends when the answer does not fit: header and question, TC."""
+    return wire.truncate(make_answer(query, extra_txt=6), 100)
+
+
+def upstream_status(h):
+    """The status of the harness's first upstream."""
+    return h.fwd.status(h.clock.now)["upstreams"][0]

@@ -4,22 +4,13 @@ handshakes alerts start, the resumption failing (the alert may be forged),
 the kept old session dying meanwhile, the recovery it records; and a close
 reported for a session still connecting, or for the TLS session beside DTLS."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, dtls_harness, make_answer, make_query, truncated, upstream_status
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
 
 RTT = 100
-
-
-def dtls_harness(transports=("dtls",)):
-    config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
-    return Harness(config=config, transports=[transports])
-
-
-def upstream(h):
-    return h.fwd.status(h.clock.now)["upstreams"][0]
 
 
 def test_an_alert_a_second_after_the_last_handshake_started_starts_another():
@@ -30,13 +21,13 @@ def test_an_alert_a_second_after_the_last_handshake_started_starts_another():
     h.tick(999)
     h.alert()
     eq(len(h.connects), 2, "999 ms later: ignored")
-    eq(upstream(h)["alerts_ignored"], 1)
+    eq(upstream_status(h)["alerts_ignored"], 1)
     h.tick(1)
     logs = len(h.logs)
     h.alert()
     eq(len(h.connects), 3, "1000 ms later: a new handshake")
-    eq(upstream(h)["alerts"], 3)
-    eq(upstream(h)["alerts_ignored"], 1)
+    eq(upstream_status(h)["alerts"], 3)
+    eq(upstream_status(h)["alerts_ignored"], 1)
     eq(h.logs[logs:], ["one: DTLS alert from the server; resuming on a new session"])
 
 
@@ -50,7 +41,7 @@ def test_the_alert_recovery_is_recorded_once_the_new_session_answers():
     h.connected()
     h.tick(RTT)
     h.answer_all()
-    rec = upstream(h)["recoveries"][-1]
+    rec = upstream_status(h)["recoveries"][-1]
     eq((rec["cause"], rec["kind"], rec["affected"]), ("DTLS alert from the server", "alert", 1))
     eq(rec["query_rtts"], 3, "the query, the handshake, the answer (srtt 100 ms)")
 
@@ -66,7 +57,7 @@ def test_a_failed_resumption_keeps_the_old_session_and_its_queries():
     h.connect_failed(0, "handshake timed out")
     eq(h.logs[logs:], ["one: new session failed (handshake timed out); keeping the old one, "
                        "the alert was not authenticated"])
-    eq((upstream(h)["state"], h.gen()), ("open", old))
+    eq((upstream_status(h)["state"], h.gen()), ("open", old))
     eq(h.sent.get((0, new), []), [], "nothing went on the failed session")
     eq(h.replies.get("c1"), None, "still waiting for the old session's answer")
     h.answer_all()
@@ -74,7 +65,7 @@ def test_a_failed_resumption_keeps_the_old_session_and_its_queries():
     h.tick(1000)
     h.query("c2", make_query("after.test"))
     eq(len(h.outstanding()), 1, "the next query goes over the old session")
-    eq(upstream(h)["recoveries"], [], "no recovery happened")
+    eq(upstream_status(h)["recoveries"], [], "no recovery happened")
 
 
 def test_the_old_session_dying_while_the_new_one_handshakes_loses_nothing():
@@ -90,7 +81,7 @@ def test_the_old_session_dying_while_the_new_one_handshakes_loses_nothing():
     eq(len(h.outstanding()), 1, "the query goes with the Finished")
     h.answer_all()
     eq(len(h.replies["c1"]), 1, "one answer")
-    eq(upstream(h)["state"], "open")
+    eq(upstream_status(h)["state"], "open")
 
 
 def test_a_close_reported_while_connecting_is_a_failed_connect():
@@ -106,10 +97,6 @@ def test_a_close_reported_while_connecting_is_a_failed_connect():
     eq(len(h.replies["c1"]), 1)
 
 
-def truncated(query):
-    return wire.truncate(make_answer(query, extra_txt=6), 100)
-
-
 def test_the_tls_session_beside_dtls_ending_hands_out_the_truncated_answer():
     h = dtls_harness(("dtls", "tls"))
     h.query("c1", make_query(), udp=False)
@@ -122,8 +109,8 @@ def test_the_tls_session_beside_dtls_ending_hands_out_the_truncated_answer():
     h.closed(side[0], "reset", gen=side[1])
     eq(h.logs[logs:], ["one: TLS session for truncated answers ended: reset"])
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "the truncated answer, not nothing")
-    eq(upstream(h)["state"], "open", "the DTLS session is unharmed")
-    eq(upstream(h)["failures"], 0)
+    eq(upstream_status(h)["state"], "open", "the DTLS session is unharmed")
+    eq(upstream_status(h)["failures"], 0)
 
 
 def test_an_unmatched_answer_on_the_tls_session_beside_dtls_ends_only_that_session():
@@ -137,7 +124,7 @@ def test_an_unmatched_answer_on_the_tls_session_beside_dtls_ends_only_that_sessi
     h.deliver(0, make_answer(make_query("other.test", msg_id=7)), gen=side[1])
     eq([c[:2] for c in h.closes], [side], "the TLS session is reset, not the DTLS one")
     ok(wire.parse_header(h.reply("c1")).flags & wire.TC, "its client gets the truncated answer")
-    eq((upstream(h)["state"], h.gen()), ("open", dtls))
+    eq((upstream_status(h)["state"], h.gen()), ("open", dtls))
 
 
 def test_an_unmatched_answer_on_the_kept_old_session_ends_only_that_session():
@@ -162,7 +149,7 @@ def test_garbage_on_the_kept_old_session_ends_only_that_session():
     h.alert()
     h.run(h.fwd.garbled(old, "broken stream: fuzz", h.clock.now))
     eq([c[:2] for c in h.closes], [(0, old)], "the old session is closed, the new one handshakes on")
-    eq((upstream(h)["state"], h.fwd.upstreams[0].previous), ("connecting", None))
+    eq((upstream_status(h)["state"], h.fwd.upstreams[0].previous), ("connecting", None))
     h.connected()
     h.answer_all()
     eq(len(h.replies["c1"]), 1, "the query was replayed on the new session")
@@ -190,9 +177,9 @@ def test_a_query_whose_false_start_resumption_fails_goes_on_the_kept_quiet_sessi
     old = h.gen()
     h.tick(60000)
     h.query("c1", make_query("quiet.test"))
-    eq((len(h.connects), upstream(h)["false_starts"]), (2, 1), "False Start: a resumption first")
+    eq((len(h.connects), upstream_status(h)["false_starts"]), (2, 1), "False Start: a resumption first")
     h.tick(h.fwd.config.connect_timeout_ms)     # it never completes
-    eq(upstream(h)["state"], "open")
+    eq(upstream_status(h)["state"], "open")
     eq(h.replies.get("c1"), None, "no SERVFAIL: the old session is kept")
     eq(len(h.connects), 2, "no second resumption for the same quiet session")
     eq((h.gen(), len(h.outstanding())), (old, 1), "the query goes out on the old session")

@@ -7,7 +7,8 @@ name their session and upstream; the fallback warns (and says for how long);
 and the Connect actions carry Fast Open and the offer of a stored TLS session
 as the config says, for an upstream's session and the TLS one beside DTLS."""
 
-from coreharness import Harness, make_answer, make_query, well_formed
+from coreharness import (Harness, dtls_harness, make_answer, make_query, truncated, upstream_status,
+                         well_formed)
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -28,15 +29,6 @@ def closes(actions):
 
 def connects(actions):
     return [a for a in actions if isinstance(a, fw.Connect)]
-
-
-def dtls_harness(transports=("dtls",), config=None):
-    config = config or fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
-    return Harness(config=config, transports=[transports])
-
-
-def upstream(h):
-    return h.fwd.status(h.clock.now)["upstreams"][0]
 
 
 # ---- DTLS blocked, and DTLS again -----------------------------------------------------
@@ -104,7 +96,7 @@ def test_no_attempt_on_the_dead_old_session_times_out_while_the_new_one_handshak
     eq(h.fwd.upstreams[0].previous, None)
     h.clock.advance(1000)                       # past the old attempt's deadline
     h.run(h.fwd.timer(h.clock.now))
-    eq(upstream(h)["timeouts"], 0, "the attempt on the dead session is gone")
+    eq(upstream_status(h)["timeouts"], 0, "the attempt on the dead session is gone")
     h.connected()
     h.answer_all()
     eq(len(h.replies["c1"]), 1)
@@ -122,7 +114,7 @@ def test_the_replaced_session_is_closed_by_handle_and_its_attempts_forgotten():
     eq(h.fwd.upstreams[0].previous, None)
     h.clock.advance(1000)                       # past the old attempt's deadline
     h.run(h.fwd.timer(h.clock.now))
-    eq(upstream(h)["timeouts"], 1, "only the replay on the new session timed out")
+    eq(upstream_status(h)["timeouts"], 1, "only the replay on the new session timed out")
 
 
 def test_the_alert_and_the_failed_resumption_are_logged_at_their_levels():
@@ -145,16 +137,12 @@ def test_a_false_start_records_how_long_the_session_was_quiet():
     h.query("c1", make_query())
     h.connected()
     h.answer_all()
-    recs = upstream(h)["recoveries"]
+    recs = upstream_status(h)["recoveries"]
     eq(len(recs), 1)
     eq(recs[0]["cause"], "quiet for 61 s")
 
 
 # ---- the TLS session beside DTLS ----------------------------------------------------
-
-
-def truncated(query):
-    return wire.truncate(make_answer(query, extra_txt=6), 100)
 
 
 def test_the_tls_session_beside_dtls_that_never_connects_is_closed_by_name():
@@ -181,10 +169,10 @@ def test_the_tls_session_beside_dtls_coming_up_sends_its_queries_with_keepalive_
     h.deliver(0, truncated(h.outstanding()[0]))
     side = h.connects[-1]
     h.clock.advance(120)                         # the TLS handshake takes 120 ms
-    before = upstream(h)["probes_sent"]
+    before = upstream_status(h)["probes_sent"]
     h.connected(side[0], gen=side[1])
     eq(len(h.sent[side]), 1, "the queued query goes out")
-    eq(upstream(h)["probes_sent"], before, "no quiet time on a session just up")
+    eq(upstream_status(h)["probes_sent"], before, "no quiet time on a session just up")
     h.deliver(0, make_answer(h.sent[side][0], extra_txt=6), gen=side[1])
     eq(wire.parse_header(h.reply("c1")).ancount, 7)
 

@@ -7,7 +7,7 @@ fragments shortened). Runs under pytest and tests/micropython/mpytest.py:
 plain test_* functions, helpers from testkit.
 """
 
-from testkit import eq, ok, parametrize, raises
+from testkit import eq, numbers, ok, parametrize, raises
 
 from dprive.core import dtls_record as dr
 from dprive.core.dtls_record import DtlsRecordError
@@ -95,19 +95,6 @@ def test_error_message_says_where():
     with raises(DtlsRecordError) as info:
         dr.records(CLIENT_HELLO + h("16 fefd 0000 000000000001 0009 00"))
     ok("offset 17" in str(info.value), str(info.value))
-
-
-
-def numbers(text):
-    """The decimal numbers in `text`, in order (the wording around them aside)."""
-    found, digits = [], ""
-    for ch in text + " ":
-        if "0" <= ch <= "9":
-            digits += ch
-        elif digits:
-            found.append(int(digits))
-            digits = ""
-    return found
 
 
 @parametrize("tail, reason, facts", [

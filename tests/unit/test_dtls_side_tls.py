@@ -3,22 +3,10 @@
 are asked again over it, and what goes on it once it is up. Its session handle
 is the one of the last connect the core asked for."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import dtls_harness, make_answer, make_query, truncated
 from testkit import eq, ok
 
-from dprive.core import forwarder as fw
 from dprive.core import wire
-
-
-def dtls_tls_harness(transports=("dtls", "tls")):
-    config = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
-    h = Harness(config=config, transports=[transports])
-    return h
-
-
-def truncated(query):
-    """What a DTLS server sends when the answer does not fit: header and question, TC."""
-    return wire.truncate(make_answer(query, extra_txt=6), 100)
 
 
 def tc(msg):
@@ -33,7 +21,7 @@ def truncate_next(h, key, query, udp):
 
 
 def test_a_second_truncated_answer_goes_at_once_over_the_tls_session_already_up():
-    h = dtls_tls_harness()
+    h = dtls_harness(("dtls", "tls"))
     h.query("w", make_query("warm.test"))
     h.connected()
     h.answer_all()
@@ -54,7 +42,7 @@ def test_a_second_truncated_answer_goes_at_once_over_the_tls_session_already_up(
 
 
 def test_a_udp_client_whose_buffer_is_larger_than_a_dtls_answer_is_asked_over_tls():
-    h = dtls_tls_harness()
+    h = dtls_harness(("dtls", "tls"))
     h.query("w", make_query("warm.test"))
     h.connected()
     h.answer_all()
@@ -68,7 +56,7 @@ def test_a_udp_client_whose_buffer_is_larger_than_a_dtls_answer_is_asked_over_tl
 
 
 def test_dtls_only_hands_the_truncated_answer_to_the_client():
-    h = dtls_tls_harness(transports=("dtls",))
+    h = dtls_harness(transports=("dtls",))
     h.query("w", make_query("warm.test"))
     h.connected()
     h.answer_all()
@@ -79,7 +67,7 @@ def test_dtls_only_hands_the_truncated_answer_to_the_client():
 
 
 def test_an_answer_without_tc_is_not_asked_again():
-    h = dtls_tls_harness()
+    h = dtls_harness(("dtls", "tls"))
     h.query("c1", make_query(), udp=False)
     h.connected()
     h.answer_all(extra_txt=2)
@@ -88,7 +76,7 @@ def test_an_answer_without_tc_is_not_asked_again():
 
 
 def test_a_garbled_tls_session_beside_dtls_is_closed_and_its_client_gets_the_truncated_answer():
-    h = dtls_tls_harness()
+    h = dtls_harness(("dtls", "tls"))
     h.query("w", make_query("warm.test"))
     h.connected()
     h.answer_all()

@@ -8,7 +8,7 @@ test_wire.py holds the golden messages and the common cases."""
 
 import struct
 
-from testkit import eq, ok, parametrize
+from testkit import eq, numbers, ok, parametrize
 
 from dprive.core import wire
 from dprive.core.wire import DO_BIT, OPT_TCP_KEEPALIVE, QR, RA, RD, TC, Opt, WireError
@@ -19,18 +19,6 @@ QUESTION = QNAME + b"\x00\x01\x00\x01"
 
 def header(flags=RD, qd=1, an=0, ns=0, ar=0, msg_id=0x1234):
     return struct.pack("!6H", msg_id, flags, qd, an, ns, ar)
-
-
-def numbers(text):
-    """The decimal numbers in `text`, in order (the wording around them aside)."""
-    found, digits = [], ""
-    for ch in text + " ":
-        if "0" <= ch <= "9":
-            digits += ch
-        elif digits:
-            found.append(int(digits))
-            digits = ""
-    return found
 
 
 # --- OPT ------------------------------------------------------------------------

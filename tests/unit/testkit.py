@@ -16,6 +16,8 @@ everything else from here:
                             the rows live in PARAMS, keyed by the function,
                             because MicroPython functions take no attributes
     skip(reason)            skip the running test
+    numbers(text)           the decimal numbers in an error text, in order: tests
+                            pin an error's figures, not its wording
 
 Under CPython, raises/parametrize/skip are pytest's own.
 """
@@ -115,3 +117,15 @@ def expand(fn):
         else:
             calls.append(tuple(row))
     return calls
+
+
+def numbers(text):
+    """The decimal numbers in `text`, in order (the wording around them aside)."""
+    found, digits = [], ""
+    for ch in text + " ":
+        if "0" <= ch <= "9":
+            digits += ch
+        elif digits:
+            found.append(int(digits))
+            digits = ""
+    return found
