@@ -216,3 +216,8 @@ def truncated(query):
 def upstream_status(h):
     """The status of the harness's first upstream."""
     return h.fwd.status(h.clock.now)["upstreams"][0]
+
+
+def rcode(msg):
+    """The rcode of a DNS message's header."""
+    return wire.parse_header(msg).rcode()

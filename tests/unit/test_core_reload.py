@@ -4,7 +4,7 @@ upstream: disabled while it backs off, or allowed other transports than its
 sessions use. The daemon's keys name the transports, so it never keeps an
 upstream whose transports changed; the core must not depend on that."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, rcode
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -18,10 +18,6 @@ def reload(h, transports=None, enabled=None):
     names = [up.name for up in h.fwd.upstreams]
     keys = [up.key for up in h.fwd.upstreams]
     return h.run(h.fwd.reconfigure(h.fwd.config, names, h.clock.now, enabled, None, transports, keys))
-
-
-def rcode(msg):
-    return wire.parse_header(msg).rcode()
 
 
 def test_an_upstream_disabled_while_backing_off_opens_no_session_until_enabled_again():

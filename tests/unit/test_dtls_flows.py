@@ -2,7 +2,7 @@
 """The draft's DNS-over-DTLS flows in the core, over scripted upstreams and a
 fake clock, with round trips of 100 ms counted from the query's arrival."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, rcode
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -10,10 +10,6 @@ from dprive.core import message, wire
 from dprive.core.upstream import OPEN
 
 RTT = 100
-
-
-def rcode(msg):
-    return wire.parse_header(msg).rcode()
 
 
 def flights(h):

@@ -5,16 +5,12 @@ Each test plays the I/O shell by hand (coreharness.Harness): it reports
 sessions up and down and delivers the upstream's answers when it chooses.
 """
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, rcode
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
 from dprive.core import wire
 from dprive.core.upstream import BACKOFF, OPEN
-
-
-def rcode(msg):
-    return wire.parse_header(msg).rcode()
 
 
 def test_first_query_connects_then_goes_out_padded_with_keepalive():

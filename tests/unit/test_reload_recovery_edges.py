@@ -7,7 +7,7 @@ first (those after it kept), a kept upstream in backoff (it waits out its
 retry), a quiet session on a transport no longer allowed (replaced at once),
 and the summary line a user reads."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, rcode
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -15,10 +15,6 @@ from dprive.core import wire
 from dprive.core.upstream import BACKOFF, CONNECTING, REPLACING
 
 QUIET = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
-
-
-def rcode(msg):
-    return wire.parse_header(msg).rcode()
 
 
 def test_disabling_a_kept_upstream_with_a_session_closes_it_and_its_queries_go_to_the_other():

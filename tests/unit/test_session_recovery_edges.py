@@ -8,7 +8,7 @@ none is sent twice, sessions that keep dying young, a session reported failed
 after it was up, garbage during a handshake, a late message, and the probe
 idle time an upstream is given. The reload's edges: test_reload_recovery_edges.py."""
 
-from coreharness import Harness, make_answer, make_query
+from coreharness import Harness, make_answer, make_query, rcode
 from testkit import eq, ok
 
 from dprive.core import forwarder as fw
@@ -16,10 +16,6 @@ from dprive.core import wire
 from dprive.core.upstream import BACKOFF, CONNECTING, IDLE, OPEN, REPLACING
 
 QUIET = fw.ForwarderConfig(dtls_probe_interval_ms=0, dtls_resume_after_ms=0)
-
-
-def rcode(msg):
-    return wire.parse_header(msg).rcode()
 
 
 def test_a_reconnect_while_a_resumed_session_replaces_the_kept_one_closes_both_and_loses_nothing():
