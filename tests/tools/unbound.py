@@ -156,7 +156,9 @@ class UnboundServer(common.ServerProcess):
         if self.control_port is None:
             return ["remote-control:", "    control-enable: no"]
         # loopback only, no certificates: only the bench reads the counters
-        return ["remote-control:", "    control-enable: yes",
+        # (extended: num.query.tls, the queries that came over TLS)
+        return ["server:", "    extended-statistics: yes",
+                "remote-control:", "    control-enable: yes",
                 "    control-interface: 127.0.0.1", "    control-port: %d" % self.control_port,
                 "    control-use-cert: no"]
 
