@@ -48,6 +48,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_average():
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
 def shown(argv):
     """dnsperf's command line as the tables print it (port and mode vary per target)."""
     out = list(argv)
@@ -64,6 +69,7 @@ class Bench:
         self.rec = {}        # label -> list of per-round dicts
         self.argv = {}       # "throughput"/"steady" -> dnsperf argv shown
         self.fwd_check = {"queries": 0, "cachehits": 0, "cachemiss": 0, "upstream": 0}
+        self.load_start = load_average()
 
     def run(self, target, kind, rnd):
         a = self.args
@@ -128,6 +134,8 @@ def print_tables(b, targets, args):
     print("%d rounds, each target started fresh per round; median [min-max] over the rounds;"
           " upstream unbound %d thread(s); %d CPUs" % (args.rounds, args.unbound_threads,
                                                          os.cpu_count()))
+    print("load average (1, 5, 15 min) at the start %s, at the end %s (the machine is shared)"
+          % (b.load_start, load_average()))
     print("\n== throughput, saturated: %s" % b.argv.get("throughput"))
     print("%-15s %-26s %-5s %21s %17s %8s" % ("target", "path", "mode", "q/s", "CPU us/query", "lost"))
     for t in targets:
