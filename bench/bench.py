@@ -119,6 +119,12 @@ class Bench:
                 fig = self.rec[t.label][rnd]
                 fig["idle_kib"] = t.idle_rss_kib
                 fig["hwm_kib"] = common.peak_rss_kib(t.pid) if t.pid else None
+        except Exception:
+            for t in order:     # the logs go with the temp dir: show them first
+                if t.server is not None:
+                    print("-- %s log tail:\n%s" % (t.label, common.tail(t.server.log_path)),
+                          file=sys.stderr)
+            raise
         finally:
             for t in order:
                 t.stop()
