@@ -136,7 +136,7 @@ class Bench:
 def print_tables(b, targets, args):
     labels = [t.label for t in targets]
     print()
-    print("command: %s" % " ".join([os.path.basename(sys.executable)] + sys.argv))
+    print("command: %s" % " ".join([sys.executable] + sys.argv))
     print("%d rounds, each target started fresh per round; median [min-max] over the rounds;"
           " upstream unbound %d thread(s); %d CPUs" % (args.rounds, args.unbound_threads,
                                                          os.cpu_count()))
@@ -201,7 +201,7 @@ def print_tables(b, targets, args):
         every = c["cachehits"] == 0 and c["cachemiss"] == c["queries"] and c["upstream"] >= c["queries"]
         print("\nnote: unbound fwd (forward-tls-upstream, cache-max-ttl 0, caches 0 bytes, names not"
               " repeated in a run): %d queries in its runs, %d cache hits, %d cache misses; the"
-              " upstream got %d queries meanwhile: %s" % (
+              " upstream got %d queries meanwhile (unbound-control stats_noreset of both): %s" % (
                   c["queries"], c["cachehits"], c["cachemiss"], c["upstream"],
                   "every query went upstream" if every else "NOT every query went upstream"))
     for t in targets:

@@ -157,7 +157,7 @@ def main():
             "control_socket": str(work / "control.sock")},
             [upstream("unbound", ub.tls_port)]))
         log = work / "dprive.log"
-        print("\n== start-up: %s" % " ".join([Path(sys.executable).name] + sys.argv))
+        print("\n== start-up: %s" % " ".join([sys.executable] + sys.argv))
         print("OpenWrt %s's Python (%s), one local DoT upstream, %d runs each; median [min-max];"
               " exec -> first answer: a query every %.0f ms from the spawn" % (
                   args.branch, roots["with .pyc"].version, args.runs, INTERVAL_S * 1000))
