@@ -9,10 +9,10 @@ Replies:   one JSON object per request; failures as {"error": "..."}.
 
 import asyncio
 import json
-import logging
+from dprive import log as dlog
 import os
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 MAX_REQUEST = 4096
 
 

@@ -28,12 +28,12 @@ fails), and publishes again on a new connection if not.
 """
 
 import asyncio
-import logging
+from dprive import log as dlog
 import os
 import threading
 import time
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 OBJECT = "dprive"
 LOOP_TIMEOUT_MS = 500
