@@ -12,9 +12,14 @@ import types
 import pytest
 
 import _ssl
-from dprive.tls import dot, ossl
+from dprive.tls import dot, hostname, ossl
 from tests.tools import certs
-from test_dot_engine import MemoryServer, handshake, pki  # noqa: F401 - pki is a fixture
+from test_dot_engine import MemoryServer, handshake
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return certs.make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _ossl_without(name, monkeypatch):
@@ -47,7 +52,7 @@ def test_the_daemon_path_leaves_ssl_py_out():
     assert "'ssl'" not in out.stdout, out.stdout
 
 
-def test_a_session_up_data_close_and_resumed(pki, engine):  # noqa: F811
+def test_a_session_up_data_close_and_resumed(pki, engine):
     ctx = dot.make_context(str(pki.ca_cert), "1.2", True)
     client = dot.TlsClient(ctx, certs.AUTH_NAME)
     server = MemoryServer(pki)
@@ -66,13 +71,13 @@ def test_a_session_up_data_close_and_resumed(pki, engine):  # noqa: F811
 
 
 @pytest.mark.parametrize("name, wrong", [("other.test", False), (certs.AUTH_NAME, True)])
-def test_name_and_ca_are_checked(pki, engine, name, wrong):  # noqa: F811
+def test_name_and_ca_are_checked(pki, engine, name, wrong):
     client = dot.TlsClient(dot.make_context(str(pki.ca_cert), "1.2", True), name)
     with pytest.raises(dot.AuthError, match="certificate rejected"):
         handshake(client, MemoryServer(pki, wrong=wrong))
 
 
-def test_pins_without_a_ca(pki, engine):  # noqa: F811
+def test_pins_without_a_ca(pki, engine):
     plain = dot.make_context(None, "1.2", False)
     good = dot.TlsClient(plain, None, [pki.server_pin])
     handshake(good, MemoryServer(pki))
@@ -88,6 +93,6 @@ def test_a_name_reaches_openssl_as_the_idna_codec_would_give_it(name):
         expected = name.encode("idna").decode("ascii")
     except UnicodeError:
         with pytest.raises(UnicodeError):
-            ossl.ascii_hostname(name)
+            hostname.ascii_hostname(name)
         return
-    assert ossl.ascii_hostname(name) == expected
+    assert hostname.ascii_hostname(name) == expected

@@ -15,11 +15,11 @@ Both sides are CPython's own (3.11 on OpenWrt 24.10, 3.13 on 25.12):
 - wrap_client(): ssl.SSLContext.wrap_bio() without its wrapper object: the
   object answers do_handshake, read(n, buffer), write, cipher, version,
   session, session_reused and getpeercert(True); shutdown() sends close_notify;
-- server names go to OpenSSL as ASCII, as ssl.py's idna encoding would give
-  them; only a non-ASCII name goes through the idna codec, which on OpenWrt
-  is python3-codecs (encodings.idna needs unicodedata). The config accepts
-  ASCII host names only (config.py), so the daemon never needs it.
+- server names go to OpenSSL as ssl.py's idna encoding would give them,
+  without the codec for an ASCII name (tls/hostname.py).
 """
+
+from dprive.tls.hostname import ascii_hostname
 
 try:
     import _ssl
@@ -51,20 +51,6 @@ TLS_VERSIONS = {"1.2": 0x0303, "1.3": 0x0304}
 
 def new_client_context():
     return _Context(int(_lib.PROTOCOL_TLS_CLIENT))
-
-
-def ascii_hostname(name):
-    """The name as OpenSSL gets it for SNI and the certificate check: what ssl.py's
-    name.encode("idna") gives, with the codec only for a non-ASCII name."""
-    if name is None:
-        return None
-    if not name.isascii():
-        return name.encode("idna").decode("ascii")    # needs python3-codecs on OpenWrt
-    # The idna codec's checks on an ASCII name, which it otherwise leaves as it is.
-    labels = name.split(".")
-    if any(not 0 < len(label) < 64 for label in labels[:-1]) or len(labels[-1]) >= 64:
-        raise UnicodeError("label empty or too long")
-    return name
 
 
 def wrap_client(context, incoming, outgoing, server_hostname, session):
