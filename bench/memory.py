@@ -256,11 +256,33 @@ def session_up(dp, timeout_s=10.0):
                       timeout_s, what="an answer through dprive")
 
 
+def router_ca_stores(workdir, pki, system_dir="/etc/ssl/certs"):
+    """A router's CA store with the test CA in it, both ways: (bundle file, hashed directory).
+    The system's certificates (OpenWrt's ca-bundle and ca-certificates carry the same)."""
+    import subprocess
+    store = workdir / "castore"
+    store.mkdir()
+    bundle = store / "bundle.crt"
+    links = store / "hashed"
+    links.mkdir()
+    with open(str(bundle), "wb") as out:
+        for name in sorted(os.listdir(system_dir)):
+            path = os.path.join(system_dir, name)
+            if name.endswith((".crt", ".pem")) and name != "ca-certificates.crt" and os.path.isfile(path):
+                with open(path, "rb") as fh:
+                    out.write(fh.read())
+                os.symlink(os.path.realpath(path), str(links / name))
+        out.write(pki.ca_cert.read_bytes())
+    os.symlink(str(pki.ca_cert), str(links / "dprive-test.crt"))
+    subprocess.run(["openssl", "rehash", str(links)], check=True, capture_output=True)
+    return bundle, links
+
+
 def table_started(workdir, pki, ub, runs, options=None, label=""):
     import statistics
     rows = []
     for n in range(runs):
-        dp = start_daemon(workdir / ("started%d" % n), pki, ub.tls_port, options=options)
+        dp = start_daemon(workdir / ("started%d-%s" % (n, label[:4])), pki, ub.tls_port, options=options)
         try:
             session_up(dp)
             time.sleep(1.0)
@@ -329,8 +351,13 @@ def main(argv=None):
         ub = UnboundServer(workdir / "unbound", pki, log_queries=False)
         ub.start()
         if "started" not in skip:
-            print("== the daemon (python -m dprive run)")
-            table_started(workdir, pki, ub, args.runs)
+            print("== the daemon (python -m dprive run), median of runs")
+            table_started(workdir, pki, ub, args.runs, label="CA: the test CA only (a file)")
+            bundle, links = router_ca_stores(workdir, pki)
+            table_started(workdir, pki, ub, args.runs, {"ca_bundle": str(bundle)},
+                          label="CA: system bundle + test CA (a file)")
+            table_started(workdir, pki, ub, args.runs, {"ca_bundle": str(links)},
+                          label="CA: the same, hashed directory")
         if "growth" not in skip:
             print("== growth: after gc.collect() in the daemon, one upstream (KiB, bytes)")
             table_growth(workdir, pki, ub, trace=False)

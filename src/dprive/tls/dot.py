@@ -9,7 +9,7 @@ AuthError so the shell can log them plainly; strict profile never lets such a se
 
 import sys
 
-from dprive.tls import ossl
+from dprive.tls import ca_store, ossl
 from dprive.tls.spki import DerError, spki_pin
 
 # CPython gh-116810: each read of SSLObject.session leaks a copy of the session
@@ -72,12 +72,14 @@ def make_context(ca_bundle, min_version, verify_name):
     """A client context; `verify_name` checks the chain against `ca_bundle` and the name.
 
     Without it, the chain is not checked (pins only, or the opportunistic profile).
+    `ca_bundle` may be a hashed directory, read on demand (tls/ca_store.py).
     Raises OSError/ossl.SSLError if the CA bundle cannot be loaded.
     """
     ctx = ossl.new_client_context()
     ctx.minimum_version = TLS_VERSIONS[min_version]
     if verify_name:
-        ctx.load_verify_locations(cafile=ca_bundle)
+        cafile, capath = ca_store.locate(ca_bundle)
+        ctx.load_verify_locations(cafile=cafile, capath=capath)
         ctx.check_hostname = True
         ctx.verify_mode = ossl.CERT_REQUIRED
     else:
