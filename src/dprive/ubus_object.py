@@ -30,7 +30,6 @@ fails), and publishes again on a new connection if not.
 import asyncio
 from dprive import log as dlog
 import os
-import threading
 import time
 
 log = dlog.getLogger("dprive")
@@ -87,6 +86,7 @@ class UbusObject:
             self.last_error = "python3-ubus is not installed"
             log.info("python3-ubus is not installed: no ubus object (the control socket works)")
             return False
+        import threading     # here: only the ubus thread needs it
         self.ubus = ubus
         self.socket_path = socket_path
         self.running = True
