@@ -8,11 +8,10 @@ Replies:   one JSON object per request; failures as {"error": "..."}.
 """
 
 import asyncio
-import json
-import logging
+from dprive import log as dlog
 import os
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 MAX_REQUEST = 4096
 
 
@@ -49,6 +48,7 @@ class ControlServer:
                     break
                 if not line:
                     break
+                import json     # here, not at start: json (and re) only once a client asks
                 writer.write(json.dumps(self.handle(line)).encode() + b"\n")
                 await writer.drain()
         except ConnectionError:
@@ -57,6 +57,7 @@ class ControlServer:
             writer.close()
 
     def handle(self, line):
+        import json
         try:
             request = json.loads(line)
         except ValueError:

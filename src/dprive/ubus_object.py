@@ -28,12 +28,11 @@ fails), and publishes again on a new connection if not.
 """
 
 import asyncio
-import logging
+from dprive import log as dlog
 import os
-import threading
 import time
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 OBJECT = "dprive"
 LOOP_TIMEOUT_MS = 500
@@ -87,6 +86,7 @@ class UbusObject:
             self.last_error = "python3-ubus is not installed"
             log.info("python3-ubus is not installed: no ubus object (the control socket works)")
             return False
+        import threading     # here: only the ubus thread needs it
         self.ubus = ubus
         self.socket_path = socket_path
         self.running = True

@@ -9,14 +9,14 @@ time out; a connection the core gave up while it was being opened is closed
 """
 
 import asyncio
-import logging
+from dprive import log as dlog
 
 from dprive.io import tcp
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsError, start_failure
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 
 def session_key(upstream, transport):
