@@ -44,7 +44,7 @@ from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls import dtls_support
 from dprive.tls import dtls_common
 from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
-from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls.engine_api import AuthError, TlsError, checked_pin
 from dprive.tls.dtls_session import DtlsSession, session_der, use_session
 
 _binding = Binding()
