@@ -48,6 +48,14 @@ MAIN_OPTIONS = {
         "type": "enum", "choices": ["1.2", "1.3"], "default": "1.2",
         "help": "Oldest TLS version accepted from an upstream.",
     },
+    "tls_engine": {
+        "type": "enum", "choices": ["openssl", "mbedtls", "auto"], "default": "openssl",
+        "help": "DNS-over-TLS library: openssl (Python's ssl), mbedtls (libmbedtls through "
+                "ctypes, in stock OpenWrt images), or auto: mbedtls where it loads, else openssl.",
+        "doc": "mbedtls leaves Python's ssl module unloaded (about 5 MB less memory) and needs "
+               "python3-ctypes; with mbedTLS 2.28 TLS 1.3 and IP-address auth names are not "
+               "available. The log says at start which engine runs and why not the other.",
+    },
     "padding_block": {
         "type": "int", "min": 0, "max": 512, "default": 128,
         "help": "Pad queries to a multiple of this many bytes (RFC 8467); 0 turns padding off.",

@@ -39,6 +39,7 @@ class StreamBuffers:
     def __init__(self):
         self.incoming = bytearray()
         self.outgoing = bytearray()
+        self.starved = False      # the last read found nothing: mbedTLS's WANT_READ is ours
         self.key = register(self)
 
     def feed(self, data):
@@ -57,6 +58,7 @@ class StreamBuffers:
 
     def on_recv(self, buf, size):
         if not self.incoming:
+            self.starved = True
             return mb.ERR_WANT_READ
         size = min(size, len(self.incoming))
         ctypes.memmove(buf, bytes(self.incoming[:size]), size)

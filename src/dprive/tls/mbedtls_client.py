@@ -3,12 +3,13 @@ and DTLS (tls/dtls_mbedtls.py), which differ only in transport and I/O.
 
 - ClientConfig: an mbedtls_ssl_config for clients and the CA chain it points to.
 - the server name: SNI and the certificate check (mbedtls_ssl_set_hostname),
-- sessions as mbedtls_ssl_session_save's bytes (the engines' *Session.blob),
+- sessions as mbedtls_ssl_session_save's bytes (SavedSession),
 - a failed handshake told as AuthError (the certificate) or TlsError, in
   mbedTLS's own words, and the peer certificate's DER for the SPKI pins.
 """
 
 import ctypes
+import hashlib
 
 from dprive.tls import mbedtls_lib as mb
 from dprive.tls.dtls_common import ip_literal
@@ -51,6 +52,26 @@ class ClientConfig:
             lib.fn.mbedtls_ssl_config_free(self.conf)
         if getattr(self, "ca", None) is not None:
             lib.fn.mbedtls_x509_crt_free(self.ca)
+
+
+class SavedSession:
+    """A session to resume: mbedtls_ssl_session_save's bytes, for `context` only.
+
+    `id` and `has_ticket` are what tls.sessions.SessionStore reads. The id
+    is a hash of the bytes of the handshake (or TLS 1.3 ticket) that made the
+    session; a resumption that brings no new ticket keeps the offered
+    session's id (the saved bytes change anyway: they carry the handshake's
+    time), so the store does not take a resumed session for a new one.
+    """
+
+    def __init__(self, context, blob, has_ticket, id=None):
+        self.context = context
+        self.blob = blob
+        self.id = id if id is not None else hashlib.sha256(blob).digest()[:16]
+        self.has_ticket = has_ticket
+
+    def __repr__(self):
+        return "SavedSession(id=%s, ticket=%s)" % (self.id.hex()[:16], self.has_ticket)
 
 
 def new_ssl(lib, conf):

@@ -1,0 +1,64 @@
+"""Which DoT engine this daemon runs: the standard library's ssl (OpenSSL) or
+libmbedtls through ctypes (tls/dot_mbedtls.py).
+
+`tls_engine` in the config says which: 'openssl' (the default), 'mbedtls',
+or 'auto': mbedTLS when libmbedtls loads and has the TLS versions asked for,
+else OpenSSL. mbedTLS saves the `ssl` module's ~5 MB of RSS and needs no
+libopenssl on the router; OpenSSL is the engine every flow was first
+verified on. Only the chosen engine's module is imported: with mbedtls,
+`ssl` is never loaded.
+"""
+
+OPENSSL = "openssl"
+MBEDTLS = "mbedtls"
+AUTO = "auto"
+CHOICES = (AUTO, OPENSSL, MBEDTLS)
+
+
+class DotEngine:
+    """One engine: its name, version, make_context, client class and the
+    exceptions its make_context raises for a CA bundle it cannot load."""
+
+    def __init__(self, name, version, module, load_errors):
+        self.name = name
+        self.version = version
+        self.make_context = module.make_context
+        self.client_class = module.TlsClient
+        self.load_errors = load_errors
+
+
+def _openssl():
+    import ssl
+    from dprive.tls import dot
+    return DotEngine(OPENSSL, ssl.OPENSSL_VERSION, dot, (OSError, ssl.SSLError))
+
+
+def _mbedtls(min_version):
+    """The mbedTLS engine, or the reason it cannot run here (a str)."""
+    try:
+        from dprive.tls import mbedtls_lib
+        lib = mbedtls_lib.load()
+        from dprive.tls import dot_mbedtls
+        from dprive.tls.engine_api import TlsError
+    except ImportError as err:            # python3-ctypes missing
+        return "cannot be imported: %s" % err
+    except mbedtls_lib.MbedtlsUnavailable as err:
+        return str(err)
+    if min_version == "1.3" and not dot_mbedtls.has_tls13(lib):
+        return "%s has no TLS 1.3 (tls_min_version 1.3)" % lib.version_text
+    return DotEngine(MBEDTLS, lib.version_text, dot_mbedtls, (OSError, TlsError))
+
+
+def choose(preference, min_version):
+    """(DotEngine or None, {engine: why it does not run}). Never raises."""
+    if preference not in CHOICES:
+        raise ValueError("unknown tls_engine %r" % preference)
+    if preference == OPENSSL:
+        return _openssl(), {}
+    found = _mbedtls(min_version)
+    if not isinstance(found, str):
+        return found, {}
+    reasons = {MBEDTLS: found}
+    if preference == MBEDTLS:
+        return None, reasons
+    return _openssl(), reasons
