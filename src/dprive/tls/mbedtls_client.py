@@ -9,11 +9,11 @@ and DTLS (tls/dtls_mbedtls.py), which differ only in transport and I/O.
 """
 
 import ctypes
-import hashlib
 
 from dprive.tls import mbedtls_lib as mb
 from dprive.tls.dtls_common import ip_literal
 from dprive.tls.engine_api import AuthError, TlsError
+from dprive.tls.spki import sha256
 
 FIRST_IP_CHECK = (3, 5)       # mbedTLS matches an IP address against iPAddress SANs from 3.5
 BADCERT_CN_MISMATCH = 0x04    # MBEDTLS_X509_BADCERT_CN_MISMATCH (x509.h, 2.28 and 3.6)
@@ -67,7 +67,7 @@ class SavedSession:
     def __init__(self, context, blob, has_ticket, id=None):
         self.context = context
         self.blob = blob
-        self.id = id if id is not None else hashlib.sha256(blob).digest()[:16]
+        self.id = id if id is not None else sha256(blob).digest()[:16]
         self.has_ticket = has_ticket
 
     def __repr__(self):

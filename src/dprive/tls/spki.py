@@ -5,7 +5,17 @@ just enough of the DER (X.509 TBSCertificate) to find the SPKI element.
 """
 
 import base64
-import hashlib
+
+try:
+    # CPython's own SHA-256 (3.12+: _sha2, 3.11: _sha256), not hashlib's: hashlib
+    # loads _hashlib and with it libcrypto (3.4 MB of RSS here), which the
+    # mbedTLS engines otherwise never need.
+    from _sha2 import sha256
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 
 class DerError(ValueError):
@@ -68,4 +78,4 @@ def spki_der(cert_der):
 
 def spki_pin(cert_der):
     """The RFC 7858 pin of a DER certificate."""
-    return base64.b64encode(hashlib.sha256(spki_der(cert_der)).digest()).decode("ascii")
+    return base64.b64encode(sha256(spki_der(cert_der)).digest()).decode("ascii")
