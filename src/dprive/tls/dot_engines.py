@@ -3,7 +3,7 @@ libmbedtls through ctypes (tls/dot_mbedtls.py).
 
 `tls_engine` in the config says which: 'openssl' (the default), 'mbedtls',
 or 'auto': mbedTLS when libmbedtls loads and has the TLS versions asked for,
-else OpenSSL. mbedTLS saves the `ssl` module's ~5 MB of RSS and needs no
+else OpenSSL. mbedTLS saves the `ssl` module's ~4 MB of RSS and needs no
 libopenssl on the router; OpenSSL is the engine every flow was first
 verified on. Only the chosen engine's module is imported: with mbedtls,
 `ssl` is never loaded.

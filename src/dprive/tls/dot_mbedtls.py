@@ -3,7 +3,7 @@
 The same API as tls/dot.py (the standard library's ssl, i.e. OpenSSL), so
 io/ drives either; `tls_engine` in the config picks one (tls/dot_engines.py).
 Why a second engine: libmbedtls is in stock OpenWrt images already, and
-without `import ssl` the daemon saves ~5 MB of RSS (libssl, libcrypto and
+without `import ssl` the daemon saves ~4 MB of RSS (libssl, libcrypto and
 ssl.py) and the package needs no libopenssl. Nothing here imports `ssl`.
 
 - The byte stream goes through two buffers (tls/mbedtls_bio.py) that

@@ -3,8 +3,8 @@
 The exceptions the I/O shell catches, the SPKI pin check, the words for a
 session that could not start, and the one CPython ssl quirk the shell must
 know about. Here and not in tls/dot.py (the OpenSSL engine) so that the
-mbedTLS engines and the shell never load the `ssl` module: on the router
-that is libssl, libcrypto and ssl.py's Python, about 5 MB of RSS.
+mbedTLS engines and the shell never load the `ssl` module (libssl,
+libcrypto and ssl.py's Python: about 4 MB of a daemon's RSS on x86-64).
 """
 
 import sys
