@@ -129,17 +129,17 @@ class TlsClient:
         """Encrypt `plaintext`; the returned bytes go on the wire."""
         if not self.established:
             raise TlsError("the TLS session is not established")
-        view = memoryview(plaintext)
-        while view:
-            chunk = bytes(view)
-            rc = self._lib.fn.mbedtls_ssl_write(self._ssl, chunk, len(chunk))
+        data = bytes(plaintext)
+        write = self._lib.fn.mbedtls_ssl_write
+        while data:
+            rc = write(self._ssl, data, len(data))
             if rc == mb.ERR_RECEIVED_NEW_SESSION_TICKET:
                 self._take_ticket()       # a ticket not yet read: the write comes next
                 continue
             if rc <= 0:
                 self._failed = True
                 raise TlsError("TLS write failed: %s" % self._lib.error_text(rc))
-            view = view[rc:]          # one record carries at most 16 kB: the rest goes next
+            data = data[rc:]          # one record carries at most 16 kB: the rest goes next
         return self._bio.take()
 
     def pending_output(self):

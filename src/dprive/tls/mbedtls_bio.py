@@ -37,13 +37,18 @@ class StreamBuffers:
     (`feed`), what mbedTLS wrote (`take`). Each instance registers itself."""
 
     def __init__(self):
-        self.incoming = bytearray()
+        self.incoming = b""       # what arrived, read from `offset` on (no copy per read)
+        self.offset = 0
         self.outgoing = bytearray()
         self.starved = False      # the last read found nothing: mbedTLS's WANT_READ is ours
         self.key = register(self)
 
     def feed(self, data):
-        self.incoming += data
+        if self.offset < len(self.incoming):
+            self.incoming = self.incoming[self.offset:] + data
+        else:
+            self.incoming = bytes(data)
+        self.offset = 0
 
     def take(self):
         out = bytes(self.outgoing)
@@ -57,22 +62,20 @@ class StreamBuffers:
         self.outgoing += data
 
     def on_recv(self, buf, size):
-        if not self.incoming:
+        start = self.offset
+        left = len(self.incoming) - start
+        if left <= 0:
             self.starved = True
             return mb.ERR_WANT_READ
-        size = min(size, len(self.incoming))
-        ctypes.memmove(buf, bytes(self.incoming[:size]), size)
-        del self.incoming[:size]
+        size = min(size, left)
+        ctypes.memmove(buf, self.incoming[start:start + size], size)
+        self.offset = start + size
         return size
-
-
-def endpoint(key):
-    return ENDPOINTS.get(key or 0)
 
 
 @mb.SEND
 def _send(key, data, length):
-    target = endpoint(key)
+    target = ENDPOINTS.get(key)       # key None (0) finds nothing, as a released one
     if target is None:
         return mb.ERR_WANT_WRITE
     try:
@@ -84,7 +87,7 @@ def _send(key, data, length):
 
 @mb.RECV
 def _recv(key, buf, size):
-    target = endpoint(key)
+    target = ENDPOINTS.get(key)
     if target is None:
         return mb.ERR_WANT_READ
     try:
