@@ -51,7 +51,8 @@ MAIN_OPTIONS = {
     "tls_engine": {
         "type": "enum", "choices": ["openssl", "mbedtls", "auto"], "default": "openssl",
         "help": "DNS-over-TLS library: openssl (Python's ssl), mbedtls (libmbedtls through "
-                "ctypes, in stock OpenWrt images), or auto: mbedtls where it loads, else openssl.",
+                "ctypes, in stock OpenWrt images), or auto: mbedtls where it has TLS 1.3 "
+                "(3.x), else openssl, else mbedtls.",
         "doc": "mbedtls spares the daemon Python's ssl module and OpenSSL (about 4 MB of RSS "
                "where nothing else loads them) and needs python3-ctypes; mbedTLS 2.28 has no "
                "TLS 1.3 and cannot check IP-address auth names. The log says at start which "

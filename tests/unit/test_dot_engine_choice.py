@@ -7,6 +7,7 @@ libmbedtls is made unloadable for real: DPRIVE_MBEDTLS_LIBDIR at an empty
 directory, with the loader's cache (mbedtls_lib._LOADED) emptied for the test."""
 
 import logging
+import sys
 
 import pytest
 
@@ -46,15 +47,48 @@ def test_the_option_defaults_to_openssl_and_takes_only_the_three(tmp_path):
         settings(tmp_path, "pyopenssl")
 
 
+def has_tls13():
+    from dprive.tls import dot_mbedtls
+    return dot_mbedtls.has_tls13(mbedtls_lib.load())
+
+
 @needs_mbedtls
-@pytest.mark.parametrize("engine", ["mbedtls", "auto"])
-def test_mbedtls_and_auto_run_mbedtls_and_the_log_says_so(tmp_path, caplog, engine):
+def test_mbedtls_runs_mbedtls_and_the_log_says_so(tmp_path, caplog):
     from dprive.tls import dot_mbedtls
     with caplog.at_level(logging.INFO, logger="dprive"):
-        policy = AuthPolicy(settings(tmp_path, engine))
+        policy = AuthPolicy(settings(tmp_path, "mbedtls"))
     assert policy.tls.client_class is dot_mbedtls.TlsClient and policy.tls_engine == "mbedtls"
-    assert "TLS engine mbedtls (%s, tls_engine %s)" % (mbedtls_lib.load().version_text, engine) \
+    assert "TLS engine mbedtls (%s, tls_engine mbedtls)" % mbedtls_lib.load().version_text \
         in caplog.text
+
+
+@needs_mbedtls
+def test_auto_runs_an_mbedtls_with_tls13_else_openssl_and_says_why(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="dprive"):
+        policy = AuthPolicy(settings(tmp_path, "auto"))
+    version = mbedtls_lib.load().version_text
+    if has_tls13():
+        assert policy.tls_engine == "mbedtls"
+        assert "TLS engine mbedtls (%s, tls_engine auto)" % version in caplog.text
+    else:
+        assert policy.tls_engine == "openssl"
+        assert "tls_engine auto); not mbedtls: %s has no TLS 1.3" % version in caplog.text
+
+
+@needs_mbedtls
+def test_auto_without_python_ssl_runs_any_mbedtls(tmp_path, monkeypatch):
+    """A router without python3-openssl: mbedTLS even without TLS 1.3."""
+    monkeypatch.setitem(sys.modules, "ssl", None)          # import ssl raises ImportError
+    monkeypatch.delitem(sys.modules, "dprive.tls.dot", raising=False)
+    assert AuthPolicy(settings(tmp_path, "auto")).tls_engine == "mbedtls"
+
+
+def test_nothing_to_run_tls_on_does_not_start(tmp_path, no_mbedtls, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ssl", None)
+    monkeypatch.delitem(sys.modules, "dprive.tls.dot", raising=False)
+    with pytest.raises(StartupError,
+                       match="no TLS engine for tls_engine auto: mbedtls: libmbedtls .*; openssl: cannot"):
+        AuthPolicy(settings(tmp_path, "auto"))
 
 
 def test_auto_without_libmbedtls_runs_openssl_and_warns_why(tmp_path, no_mbedtls, caplog):
@@ -65,16 +99,16 @@ def test_auto_without_libmbedtls_runs_openssl_and_warns_why(tmp_path, no_mbedtls
 
 
 def test_mbedtls_without_libmbedtls_does_not_start(tmp_path, no_mbedtls):
-    with pytest.raises(StartupError, match="tls_engine mbedtls: libmbedtls .* cannot be loaded"):
+    with pytest.raises(StartupError,
+                       match="no TLS engine for tls_engine mbedtls: mbedtls: libmbedtls .* cannot be loaded"):
         AuthPolicy(settings(tmp_path, "mbedtls"))
 
 
 @needs_mbedtls
 def test_a_tls13_minimum_needs_an_mbedtls_with_tls13(tmp_path):
-    from dprive.tls import dot_mbedtls
-    if dot_mbedtls.has_tls13(mbedtls_lib.load()):
+    if has_tls13():
         assert AuthPolicy(settings(tmp_path, "mbedtls", "1.3")).tls_engine == "mbedtls"
         return
-    with pytest.raises(StartupError, match="has no TLS 1.3"):
+    with pytest.raises(StartupError, match="mbedtls: .* has no TLS 1.3 .tls_min_version 1.3."):
         AuthPolicy(settings(tmp_path, "mbedtls", "1.3"))
     assert AuthPolicy(settings(tmp_path, "auto", "1.3")).tls_engine == "openssl"

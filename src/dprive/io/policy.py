@@ -55,7 +55,8 @@ class AuthPolicy:
         self.strict = settings.profile == "strict"
         engine, passed_over = dot_engines.choose(settings.tls_engine, settings.tls_min_version)
         if engine is None:
-            raise StartupError("tls_engine mbedtls: %s" % passed_over[dot_engines.MBEDTLS])
+            why = "; ".join("%s: %s" % item for item in passed_over.items())
+            raise StartupError("no TLS engine for tls_engine %s: %s" % (settings.tls_engine, why))
         log.log(logging.WARNING if passed_over else logging.INFO, "TLS engine %s (%s, tls_engine %s)%s",
                 engine.name, engine.version, settings.tls_engine,
                 "".join("; not %s: %s" % item for item in passed_over.items()))

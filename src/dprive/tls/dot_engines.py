@@ -2,8 +2,8 @@
 libmbedtls through ctypes (tls/dot_mbedtls.py).
 
 `tls_engine` in the config says which: 'openssl' (the default), 'mbedtls',
-or 'auto': mbedTLS when libmbedtls loads and has the TLS versions asked for,
-else OpenSSL. mbedTLS saves the `ssl` module's ~4 MB of RSS and needs no
+or 'auto' (see choose()): mbedTLS where libmbedtls loads with TLS 1.3, else
+OpenSSL. mbedTLS saves the `ssl` module's ~4 MB of RSS and needs no
 libopenssl on the router; OpenSSL is the engine every flow was first
 verified on. Only the chosen engine's module is imported: with mbedtls,
 `ssl` is never loaded.
@@ -28,8 +28,12 @@ class DotEngine:
 
 
 def _openssl():
-    import ssl
-    from dprive.tls import dot
+    """The OpenSSL engine, or the reason it cannot run here (a str)."""
+    try:
+        import ssl
+        from dprive.tls import dot
+    except ImportError as err:            # python3-openssl missing
+        return "cannot be imported: %s" % err
     return DotEngine(OPENSSL, ssl.OPENSSL_VERSION, dot, (OSError, ssl.SSLError))
 
 
@@ -44,21 +48,33 @@ def _mbedtls(min_version):
         return "cannot be imported: %s" % err
     except mbedtls_lib.MbedtlsUnavailable as err:
         return str(err)
-    if min_version == "1.3" and not dot_mbedtls.has_tls13(lib):
+    engine = DotEngine(MBEDTLS, lib.version_text, dot_mbedtls, (OSError, TlsError))
+    engine.tls13 = dot_mbedtls.has_tls13(lib)
+    if min_version == "1.3" and not engine.tls13:
         return "%s has no TLS 1.3 (tls_min_version 1.3)" % lib.version_text
-    return DotEngine(MBEDTLS, lib.version_text, dot_mbedtls, (OSError, TlsError))
+    return engine
 
 
 def choose(preference, min_version):
-    """(DotEngine or None, {engine: why it does not run}). Never raises."""
+    """(DotEngine or None, {engine: why it does not run}). Never raises.
+
+    auto: mbedTLS when it has TLS 1.3 (3.x), else OpenSSL (TLS 1.3 beats the
+    memory), else an mbedTLS without TLS 1.3 (a router without python3-openssl).
+    """
     if preference not in CHOICES:
         raise ValueError("unknown tls_engine %r" % preference)
     if preference == OPENSSL:
-        return _openssl(), {}
-    found = _mbedtls(min_version)
-    if not isinstance(found, str):
-        return found, {}
-    reasons = {MBEDTLS: found}
+        found = _openssl()
+        return (None, {OPENSSL: found}) if isinstance(found, str) else (found, {})
+    mbed = _mbedtls(min_version)
     if preference == MBEDTLS:
-        return None, reasons
-    return _openssl(), reasons
+        return (None, {MBEDTLS: mbed}) if isinstance(mbed, str) else (mbed, {})
+    if not isinstance(mbed, str) and mbed.tls13:
+        return mbed, {}
+    why_not_mbed = mbed if isinstance(mbed, str) else "%s has no TLS 1.3" % mbed.version
+    ossl = _openssl()
+    if not isinstance(ossl, str):
+        return ossl, {MBEDTLS: why_not_mbed}
+    if not isinstance(mbed, str):
+        return mbed, {OPENSSL: ossl}
+    return None, {MBEDTLS: mbed, OPENSSL: ossl}
