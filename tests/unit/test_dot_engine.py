@@ -325,3 +325,13 @@ config upstream 'u'
     """ % bundle
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["mbedtls", "[]"], out.stdout + out.stderr
+
+
+def test_the_mbedtls_engines_take_an_ascii_name_without_the_idna_codec():
+    """idna pulls in unicodedata (python3-codecs on OpenWrt): only for names that need it."""
+    from dprive.tls import mbedtls_client
+    code = ("import sys; from dprive.tls.mbedtls_client import name_bytes; "
+            "print(name_bytes('Dns.Test'), 'encodings.idna' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["b'Dns.Test'", "False"], out.stdout + out.stderr
+    assert mbedtls_client.name_bytes("bücher.test") == b"xn--bcher-kva.test"

@@ -99,10 +99,19 @@ def check_name(lib, server_hostname, verify_name):
 def set_name(lib, ssl, server_hostname, verify_name, is_address):
     """SNI for a name; for an address only the certificate check (RFC 6066: no SNI)."""
     if server_hostname and (not is_address or verify_name):
-        rc = lib.fn.mbedtls_ssl_set_hostname(ssl, server_hostname.encode("idna"))
+        rc = lib.fn.mbedtls_ssl_set_hostname(ssl, name_bytes(server_hostname))
         if rc != 0:
             raise TlsError("mbedTLS would not take %r as the name to check: %s"
                            % (server_hostname, lib.error_text(rc)))
+
+
+def name_bytes(name):
+    """The name as mbedTLS takes it: ASCII as is; the idna codec (python3-codecs on
+    OpenWrt, and unicodedata in RSS) only for a name that is not ASCII."""
+    try:
+        return name.encode("ascii")
+    except UnicodeEncodeError:
+        return name.encode("idna")
 
 
 def load_session(lib, ssl, blob):
