@@ -33,7 +33,7 @@ OpenSSL 4.0.3 bundled by cryptography 50):
 
 Authentication follows dot.make_context: the chain is checked against a CA
 bundle together with the name, or nothing is checked and the SPKI pins alone
-decide. Failures are AuthError, everything else TlsError, both from dot.py.
+decide. Failures are AuthError, everything else TlsError, both from engine_api.py.
 """
 
 from cryptography.hazmat.bindings.openssl.binding import Binding

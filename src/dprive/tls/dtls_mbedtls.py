@@ -20,7 +20,9 @@ record; io/dtls_conn.py drives either. What mbedTLS does differently:
   peer certificate's DER (mbedtls_ssl_get_peer_cert), on resumptions too.
 
 Failures are AuthError (the certificate) or TlsError (everything else), from
-dot.py, carrying mbedTLS's own error text.
+engine_api.py, carrying mbedTLS's own error text. What this engine shares
+with the DoT one on mbedTLS (config, name, sessions, failures) is in
+mbedtls_client.py.
 """
 
 import ctypes

@@ -17,8 +17,9 @@ The ABI rules this module keeps:
   after `int own_buffer`), public and of the same layout in every version.
 - Functions whose signature changed between 2.28 and 3.x (the pk_* parsers
   take an RNG from 3.0 on) are declared by the version the library reports.
-- Nothing here touches a socket or a clock: tls/mbedtls_channel.py carries
-  the datagrams and the timer between mbedTLS and Python.
+- Nothing here touches a socket or a clock: tls/mbedtls_bio.py carries the
+  TLS byte stream, tls/mbedtls_channel.py the datagrams and the timer
+  between mbedTLS and Python.
 
 Tested with Debian 12's libmbedtls 2.28.3 and 3.6.6 (Debian 13's build, and
 one built with OpenWrt's configuration, which has no MBEDTLS_VERSION_C: the
