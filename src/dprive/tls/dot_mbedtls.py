@@ -235,6 +235,8 @@ class TlsClient:
             rc = lib.fn.mbedtls_ssl_read(self._ssl, _READ_BUFFER, READ_BYTES)
             if rc > 0:
                 chunks.append(ctypes.string_at(_READ_BUFFER, rc))
+                if bio.drained() and not lib.fn.mbedtls_ssl_check_pending(self._ssl):
+                    break         # nothing left to read: spare the call that would say so
             elif rc == mb.ERR_RECEIVED_NEW_SESSION_TICKET:
                 self._take_ticket()
             elif rc == mb.ERR_WANT_READ and not bio.starved and not nudged:

@@ -50,6 +50,9 @@ class StreamBuffers:
             self.incoming = bytes(data)
         self.offset = 0
 
+    def drained(self):
+        return self.offset >= len(self.incoming)
+
     def take(self):
         out = bytes(self.outgoing)
         self.outgoing.clear()

@@ -133,6 +133,7 @@ _COMMON = {
     "mbedtls_ssl_read": (c_int, [c_void_p, c_void_p, c_size_t]),
     "mbedtls_ssl_write": (c_int, [c_void_p, c_char_p, c_size_t]),
     "mbedtls_ssl_close_notify": (c_int, [c_void_p]),
+    "mbedtls_ssl_check_pending": (c_int, [c_void_p]),
     "mbedtls_ssl_get_verify_result": (ctypes.c_uint32, [c_void_p]),
     "mbedtls_ssl_get_version": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_ciphersuite": (c_char_p, [c_void_p]),
