@@ -105,6 +105,16 @@ mbedtls36: $(MBEDTLS36)/.stamp
 $(MBEDTLS36)/.stamp: tests/tools/fetch_mbedtls36.py
 	$(PYTHON) tests/tools/fetch_mbedtls36.py --dest $(MBEDTLS36)
 
+# The DoT engine tests (tls_engine openssl and mbedtls; on 3.6 the mbedTLS one has TLS 1.3).
+DOT_MBEDTLS_TESTS := tests/unit/test_dot_engine.py tests/unit/test_dot_engine_choice.py \
+	tests/integration/test_dot_engines.py
+# The whole integration tier on the mbedTLS DoT engine, on 2.28 and on 3.6 (slow: not in `test`).
+.PHONY: test-dot-mbedtls
+test-dot-mbedtls: deps venv mbedtls36
+	DPRIVE_TEST_TLS_ENGINE=mbedtls $(PY) -m pytest -q -p no:cacheprovider tests/integration
+	DPRIVE_TEST_TLS_ENGINE=mbedtls DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q \
+		-p no:cacheprovider tests/integration
+
 # The client's DTLS tests again on mbedTLS 3.6 (the mbedTLS runs only: the
 # pyOpenSSL ones do not depend on it).
 DTLS_CLIENT_TESTS := tests/unit/test_dtls_engine.py tests/unit/test_client_dtls_engine_choice.py \
@@ -115,6 +125,7 @@ MBEDTLS36_PYTEST = DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q -p 
 # tests, the gateway's (tickets across a restart need 3.1+), the DTLS flows
 # with both client and gateway on mbedTLS.
 MBEDTLS36_TESTS = $(MBEDTLS36_PYTEST) && \
+	DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q -p no:cacheprovider $(DOT_MBEDTLS_TESTS) && \
 	DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q -p no:cacheprovider $(GATEWAY_ENGINE_TESTS) && \
 	DPRIVE_MBEDTLS_LIBDIR=$(MBEDTLS36_LIB) $(PY) -m pytest -q -p no:cacheprovider \
 		tests/netns/test_flows.py -k "dtls_flow and mbedtls"
@@ -130,7 +141,7 @@ NOPYOPENSSL := .venv-nopyopenssl
 # (test_gateway.py imports OpenSSL for its own peers: test_gateway_engines stands in.)
 NOPYOPENSSL_TESTS := tests/unit/test_without_pyopenssl.py tests/unit/test_client_dtls_engine_choice.py \
 	tests/integration/test_dtls_upstream.py tests/unit/test_gateway_session.py \
-	tests/integration/test_gateway_engines.py
+	tests/integration/test_gateway_engines.py $(DOT_MBEDTLS_TESTS)
 NOPYOPENSSL_PYTEST = DPRIVE_EXPECT_NO_PYOPENSSL=1 $(NOPYOPENSSL)/bin/python -m pytest -q -p no:cacheprovider \
 	$(NOPYOPENSSL_TESTS)
 

@@ -50,6 +50,16 @@ MAIN_OPTIONS = {
         "type": "enum", "choices": ["1.2", "1.3"], "default": "1.2",
         "help": "Oldest TLS version accepted from an upstream.",
     },
+    "tls_engine": {
+        "type": "enum", "choices": ["openssl", "mbedtls", "auto"], "default": "openssl",
+        "help": "DNS-over-TLS library: openssl (Python's ssl), mbedtls (libmbedtls through "
+                "ctypes, in stock OpenWrt images), or auto: mbedtls where it has TLS 1.3 "
+                "(3.x), else openssl, else mbedtls.",
+        "doc": "mbedtls spares the daemon Python's ssl module and OpenSSL (about 4 MB of RSS "
+               "where nothing else loads them) and needs python3-ctypes; mbedTLS 2.28 has no "
+               "TLS 1.3 and cannot check IP-address auth names. The log says at start which "
+               "engine runs and why not the other.",
+    },
     "padding_block": {
         "type": "int", "min": 0, "max": 512, "default": 128,
         "help": "Pad queries to a multiple of this many bytes (RFC 8467); 0 turns padding off.",

@@ -11,6 +11,7 @@ Every process is stopped at the end of its scope, also when a test fails; a
 failing test gets the tail of dprive's log in its report.
 """
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -32,6 +33,10 @@ TEST_OPTIONS = {
     "connect_timeout_ms": 1500,
     "tcp_client_idle_ms": 2000,
 }
+# DPRIVE_TEST_TLS_ENGINE=mbedtls runs the whole tier on the mbedTLS DoT engine
+# (with DPRIVE_MBEDTLS_LIBDIR for the library); unset, the default (openssl).
+if os.environ.get("DPRIVE_TEST_TLS_ENGINE"):
+    TEST_OPTIONS["tls_engine"] = os.environ["DPRIVE_TEST_TLS_ENGINE"]
 
 
 def pytest_collection_modifyitems(config, items):

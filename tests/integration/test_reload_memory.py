@@ -40,7 +40,7 @@ def test_an_upstream_that_moves_costs_one_session_read_per_reload(make_dprive, p
     """Each reload to a new address is a new upstream: one full handshake, one
     session read for its ticket (each read leaks on 3.11), and the ticket so
     read resumes the next session (no further read)."""
-    from dprive.tls.dot import SESSION_READ_LEAKS
+    from dprive.tls.engine_api import SESSION_READ_LEAKS
     with HostileUpstream(pki, honest_share=1.0, addresses=ADDRESSES) as moving:
         dp = make_dprive([upstream("moving", moving.port, address=ADDRESSES[0])])
         common.wait_until(lambda: _tables(dp)["tls_sessions"] == 1, 5, what="the first ticket")

@@ -259,7 +259,7 @@ def test_resumed_reconnects_read_no_session_where_each_read_leaks(make_dprive, u
     """CPython gh-116810 (3.11, OpenWrt 24.10's Python): each read of an
     SSLObject's session leaks a copy of it (6 kB). Twenty reconnects that
     resume must not read one; RSS grew by 7 kB per reconnect (bench/wirefuzz.py)."""
-    from dprive.tls.dot import SESSION_READ_LEAKS
+    from dprive.tls.engine_api import SESSION_READ_LEAKS
     dp = make_dprive([upstream("u", unbound.tls_port)])
     assert clients.kdig("a.test", port=dp.port).addresses() == ["192.0.2.1"]
     common.wait_until(lambda: _tables(dp)["tls_sessions"] == 1, 5, what="a ticket")

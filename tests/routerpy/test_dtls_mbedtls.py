@@ -102,3 +102,24 @@ def test_without_python3_ctypes_dtls_says_why_and_tls_still_answers(make_root, d
         assert "ctypes" in (gw.get("dtls_unavailable") or ""), gw
         log = dp.log_text()
         assert "ctypes" in log and "Traceback" not in log, dp.log_tail()
+
+
+def test_dot_on_mbedtls_needs_no_python3_openssl(make_root, declared, branch, unbound, pki,
+                                                 libdir, tmp_path):
+    """tls_engine mbedtls under dprive-dtls's packages with python3-openssl removed:
+    the daemon answers over DoT on libmbedtls, and `ssl` cannot even be imported."""
+    packages = [p for p in declared["dprive-dtls"] if p != "python3-openssl"]
+    rp = make_root("no-openssl", packages, branch)
+    seen = probe(rp, "ssl", "_hashlib", "dprive.tls.dot_mbedtls")
+    assert seen["imports"]["ssl"].startswith("ModuleNotFoundError"), seen["imports"]
+    assert seen["imports"]["dprive.tls.dot_mbedtls"] == "ok", seen["imports"]
+    dp = DpriveProcess(tmp_path / "dp", pki.ca_cert, [upstream("dot", unbound.tls_port, spki=[pki.server_pin])],
+                       options=dict(OPTIONS, tls_engine="mbedtls"), python=rp.python)
+    if libdir:
+        dp.extra_env = {"DPRIVE_MBEDTLS_LIBDIR": libdir}
+    with dp:
+        ask(dp)
+        ask(dp, "b.test", "192.0.2.2")
+        log = dp.log_text()
+        assert "TLS engine mbedtls" in log and "Traceback" not in log, dp.log_tail()
+        assert dp.upstream_status("dot")["answers"] >= 2

@@ -12,7 +12,7 @@ import pytest
 from dprive.config import parse_settings
 from dprive.io.policy import AuthPolicy
 from dprive.tls import dtls_support, mbedtls_lib
-from dprive.tls.dot import TlsError
+from dprive.tls.engine_api import TlsError
 from dprive import log as dlog
 
 needs_mbedtls = pytest.mark.skipif(mbedtls_lib.unavailable_reason() is not None,

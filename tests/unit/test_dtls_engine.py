@@ -16,7 +16,7 @@ import pytest
 SSL = pytest.importorskip("OpenSSL.SSL")
 
 from dprive.core import dtls_record  # noqa: E402
-from dprive.tls.dot import AuthError, TlsError  # noqa: E402
+from dprive.tls.engine_api import AuthError, TlsError  # noqa: E402
 from dprive.tls import dtls, mbedtls_lib  # noqa: E402
 from dprive.tls.sessions import SessionStore  # noqa: E402
 from tests.tools import certs  # noqa: E402

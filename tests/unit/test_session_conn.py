@@ -12,7 +12,7 @@ from dprive.core.forwarder import CLOSE_NOTIFY, FIN, RST
 from dprive.core.framing import frame
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import AuthError, TlsError
+from dprive.tls.engine_api import AuthError, TlsError
 
 HANDLE = ("session", 7)      # opaque to the connections: whatever the daemon gave
 

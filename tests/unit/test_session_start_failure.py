@@ -4,7 +4,7 @@ python3-codecs: `LookupError: unknown encoding: idna`), never only a timeout."""
 
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import TlsError, start_failure
+from dprive.tls.engine_api import TlsError, start_failure
 
 IDNA = LookupError("unknown encoding: idna")
 

@@ -14,7 +14,7 @@ from dprive import log as dlog
 from dprive.io import tcp
 from dprive.io.dtls_conn import DtlsConnection
 from dprive.io.upstream_conn import UpstreamConnection
-from dprive.tls.dot import TlsError, start_failure
+from dprive.tls.engine_api import TlsError, start_failure
 
 log = dlog.getLogger("dprive")
 
@@ -97,6 +97,6 @@ async def _open_dtls(daemon, upstream, action):
 
 def _session_keeper(daemon, identity):
     def keep(session):
-        daemon.session_reads += 1    # each may cost memory (tls/dot.py SESSION_READ_LEAKS)
+        daemon.session_reads += 1    # each may cost memory (tls/engine_api.py SESSION_READ_LEAKS)
         return daemon.sessions.offer(identity, session)
     return keep

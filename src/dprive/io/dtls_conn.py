@@ -13,7 +13,7 @@ import asyncio
 
 from dprive.core import dtls_record
 from dprive.io.session_conn import SessionConnection
-from dprive.tls.dot import TlsError
+from dprive.tls.engine_api import TlsError
 
 
 class DtlsConnection(SessionConnection, asyncio.DatagramProtocol):

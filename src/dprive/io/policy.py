@@ -3,18 +3,17 @@
 strict: a server is authenticated by its auth name against the CA bundle,
 and by its SPKI pins when given (or by pins alone); one that fails gets no
 query. opportunistic: encrypted always, authenticated when it works; never
-cleartext in either profile. The same rules hold for DNS over TLS (the
-standard library's OpenSSL, tls/ossl.py) and DNS over DTLS, on the engine tls/dtls_engines.py
+cleartext in either profile. The same rules hold for DNS over TLS (on the
+engine tls/dot_engines.py picks under `tls_engine`: the standard library's
+OpenSSL through tls/ossl.py, or libmbedtls) and DNS over DTLS, on the engine tls/dtls_engines.py
 picks under the `dtls_engine` option (libmbedtls through ctypes, or pyOpenSSL,
 the optional dprive-dtls package), loaded only when an upstream uses DTLS.
 """
 
 from dprive import log as dlog
-
 from dprive.errors import StartupError
-from dprive.tls import dtls_support
-from dprive.tls import ossl
-from dprive.tls.dot import TlsClient, TlsError, make_context
+from dprive.tls import dot_engines, dtls_support
+from dprive.tls.engine_api import TlsError
 
 log = dlog.getLogger("dprive")
 
@@ -53,8 +52,16 @@ class _Engine:
 class AuthPolicy:
     def __init__(self, settings):
         self.strict = settings.profile == "strict"
-        self.tls = _Engine(settings, make_context, TlsClient, settings.tls_min_version,
-                           (OSError, ossl.SSLError))
+        engine, passed_over = dot_engines.choose(settings.tls_engine, settings.tls_min_version)
+        if engine is None:
+            why = "; ".join("%s: %s" % item for item in passed_over.items())
+            raise StartupError("no TLS engine for tls_engine %s: %s" % (settings.tls_engine, why))
+        log.log(dlog.WARNING if passed_over else dlog.INFO, "TLS engine %s (%s, tls_engine %s)%s",
+                engine.name, engine.version, settings.tls_engine,
+                "".join("; not %s: %s" % item for item in passed_over.items()))
+        self.tls_engine = engine.name
+        self.tls = _Engine(settings, engine.make_context, engine.client_class,
+                           settings.tls_min_version, engine.load_errors)
         self.dtls = None
         self.dtls_choice = None      # tls.dtls_engines.Choice, once an upstream wants DTLS
         if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):

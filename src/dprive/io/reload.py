@@ -18,7 +18,7 @@ from dprive.tls.sessions import SessionStore
 log = dlog.getLogger("dprive")
 
 LISTEN_SETTINGS = ("listen_address", "listen_port", "max_tcp_clients", "tcp_client_idle_ms")
-AUTH_SETTINGS = ("ca_bundle", "tls_min_version", "profile", "dtls_engine")
+AUTH_SETTINGS = ("ca_bundle", "tls_min_version", "tls_engine", "profile", "dtls_engine")
 
 
 def _same(old, new, names):

@@ -1,8 +1,8 @@
 """What a TLS session over TCP and a DTLS session over UDP share: how one ends.
 
 io/upstream_conn.py (asyncio.Protocol) and io/dtls_conn.py
-(asyncio.DatagramProtocol) both carry one engine session (tls/dot.py's
-TlsClient, a DtlsClient) for the daemon, which gave them one opaque `handle`
+(asyncio.DatagramProtocol) both carry one engine session (a TlsClient of
+tls/dot.py or tls/dot_mbedtls.py, a DtlsClient) for the daemon, which gave them one opaque `handle`
 to report every event with. The rules they share live here:
 
 - A session reports its end once, and nothing at all after it: once
@@ -14,7 +14,7 @@ to report every event with. The rules they share live here:
   it ended: graceful or not, RST/TIMEOUT/FIN/CLOSE_NOTIFY or None).
 - What the engine refuses ends the session: AuthError as an authentication
   failure, TlsError with the engine's own words, and an exception while
-  making the first flight with its type and text (tls/dot.py start_failure).
+  making the first flight with its type and text (tls/engine_api.py start_failure).
 - Messages are handed over one by one while the session is not finished: an
   answer can make the core give the session up, and the rest of that read
   then belongs to nobody.
@@ -27,7 +27,7 @@ aborts on a failure), `_closing` and `_connect_failure` (the stage texts).
 """
 
 from dprive.core.forwarder import CLOSE_NOTIFY
-from dprive.tls.dot import AuthError, TlsError, start_failure
+from dprive.tls.engine_api import AuthError, TlsError, start_failure
 
 
 class SessionConnection:

@@ -15,7 +15,7 @@ from dprive.core.forwarder import FIN, RST, TIMEOUT
 from dprive.core.framing import FrameDecoder, FramingError, frame
 from dprive.io import tcp
 from dprive.io.session_conn import SessionConnection
-from dprive.tls.dot import SESSION_READ_LEAKS
+from dprive.tls.engine_api import SESSION_READ_LEAKS
 
 # TLS 1.3 servers send their tickets right after the handshake; unbound sends two.
 TICKET_READS = 4
@@ -144,7 +144,7 @@ class UpstreamConnection(SessionConnection, asyncio.Protocol):
         if self.on_session is None:
             return
         if SESSION_READ_LEAKS:
-            # Every read leaks (see tls/dot.py): none after a resumption (the
+            # Every read leaks (see tls/engine_api.py): none after a resumption (the
             # ticket offered stays in the store), and none once one is kept.
             if self.engine.resumed():
                 self.ticket_reads = TICKET_READS

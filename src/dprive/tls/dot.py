@@ -7,21 +7,8 @@ only TLS. It reports authentication failures (CA, name, SPKI pins) as
 AuthError so the shell can log them plainly; strict profile never lets such a session carry a query.
 """
 
-import sys
-
 from dprive.tls import ca_store, ossl
-from dprive.tls.spki import DerError, spki_pin
-
-# CPython gh-116810: each read of SSLObject.session leaks a copy of the session
-# (about 6 kB: ticket, peer certificate) in 3.11 (OpenWrt 24.10's Python) and
-# 3.12 before 3.12.7 (the fix, gh-123249, reached 3.13 before 3.13.1). With it,
-# the daemon reads a session only after a full handshake and reuses a ticket
-# that resumed instead of fetching each new one: an RSS that grew by 7 kB per
-# reconnect stays flat (bench/wirefuzz.py; tests/integration/test_table_bounds.py).
-SESSION_READ_LEAKS = (sys.implementation.name == "cpython"
-                      and (sys.version_info[:2] == (3, 11)
-                           or (3, 12) <= sys.version_info[:3] < (3, 12, 7)
-                           or (3, 13) <= sys.version_info[:3] < (3, 13, 1)))
+from dprive.tls.engine_api import AuthError, TlsError, checked_pin
 
 TLS_VERSIONS = ossl.TLS_VERSIONS
 READ_CHUNK = 65536
@@ -30,42 +17,6 @@ READ_CHUNK = 65536
 # thread reads TLS, so one buffer serves every session.
 _READ_BUFFER = bytearray(READ_CHUNK)
 _READ_VIEW = memoryview(_READ_BUFFER)
-
-
-class TlsError(Exception):
-    """The TLS session failed (handshake or record layer)."""
-
-
-class AuthError(TlsError):
-    """The server could not be authenticated."""
-
-
-def checked_pin(der, pins):
-    """The SPKI pin of the DER certificate `der` when it is one of `pins`, else
-    AuthError saying why (no certificate, unreadable key, another key). Every
-    engine checks pins with it: TLS here, DTLS on either library."""
-    if der is None:
-        raise AuthError("the server sent no certificate to check the pins against")
-    try:
-        pin = spki_pin(der)
-    except DerError as err:
-        raise AuthError("cannot read the server's key for pinning: %s" % err)
-    if pin not in pins:
-        raise AuthError("SPKI pin mismatch: server key is %s, not one of the %d configured pins"
-                        % (pin, len(pins)))
-    return pin
-
-
-def start_failure(err, what="TLS"):
-    """Why a session could not even start, in the exception's own words.
-
-    A TlsError says it itself. Anything else keeps its type name, so the root
-    cause reaches the log and the status: a non-ASCII server name on a router
-    without python3-codecs raises `LookupError: unknown encoding: idna` (tls/ossl.py).
-    """
-    if isinstance(err, TlsError):
-        return str(err)
-    return "%s session could not start: %s: %s" % (what, type(err).__name__, err)
 
 
 def make_context(ca_bundle, min_version, verify_name):

@@ -33,7 +33,7 @@ OpenSSL 4.0.3 bundled by cryptography 50):
 
 Authentication follows dot.make_context: the chain is checked against a CA
 bundle together with the name, or nothing is checked and the SPKI pins alone
-decide. Failures are AuthError, everything else TlsError, both from dot.py.
+decide. Failures are AuthError, everything else TlsError, both from engine_api.py.
 """
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
@@ -44,7 +44,7 @@ from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls import ca_store, dtls_support
 from dprive.tls import dtls_common
 from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
-from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls.engine_api import AuthError, TlsError, checked_pin
 from dprive.tls.hostname import ascii_hostname
 from dprive.tls.dtls_session import DtlsSession, session_der, use_session
 

@@ -20,20 +20,21 @@ record; io/dtls_conn.py drives either. What mbedTLS does differently:
   peer certificate's DER (mbedtls_ssl_get_peer_cert), on resumptions too.
 
 Failures are AuthError (the certificate) or TlsError (everything else), from
-dot.py, carrying mbedTLS's own error text.
+engine_api.py, carrying mbedTLS's own error text. What this engine shares
+with the DoT one on mbedTLS (config, name, sessions, failures) is in
+mbedtls_client.py.
 """
 
 import ctypes
-import hashlib
 import time
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
+from dprive.tls import mbedtls_client as mc
 from dprive.tls import mbedtls_lib as mb
-from dprive.tls.dot import AuthError, TlsError, checked_pin
-from dprive.tls.hostname import ascii_hostname
+from dprive.tls.engine_api import AuthError, TlsError, checked_pin
 from dprive.tls import dtls_common
-from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
+from dprive.tls.dtls_common import DEFAULT_MTU, check_message, screen_datagram
 from dprive.tls.mbedtls_channel import Channel
 
 ENGINE = "mbedtls"
@@ -41,43 +42,17 @@ DTLS_VERSIONS = ("1.2", "1.3")
 MAX_TIMEOUT_S = 60.0          # mbedTLS's default handshake timeout maximum
 READ_BYTES = 16384 + 256      # one record's plaintext at most
 HANDSHAKE_STEPS = 40          # calls of mbedtls_ssl_handshake per input, a bound on the loop
-FIRST_IP_CHECK = (3, 5)       # mbedTLS matches an IP address against iPAddress SANs from 3.5
-BADCERT_CN_MISMATCH = 0x04    # MBEDTLS_X509_BADCERT_CN_MISMATCH (x509.h, 2.28 and 3.6)
+FIRST_IP_CHECK = mc.FIRST_IP_CHECK
 MessageTooLarge = dtls_common.MessageTooLarge   # part of the engine API the callers name
 
 
-class DtlsContext:
-    """An mbedtls_ssl_config for clients (and the CA chain it points to)."""
+class DtlsContext(mc.ClientConfig):
+    """An mbedtls_ssl_config for DTLS clients (and the CA chain it points to)."""
 
     def __init__(self, lib, verify_name):
-        self.lib = lib
-        self.verify_name = verify_name
-        self.conf = lib.new("ssl_config")
-        self.ca = None
-        rc = lib.fn.mbedtls_ssl_config_defaults(self.conf, mb.IS_CLIENT, mb.TRANSPORT_DATAGRAM,
-                                                mb.PRESET_DEFAULT)
-        if rc != 0:
-            raise TlsError("mbedtls_ssl_config_defaults: %s" % lib.error_text(rc))
-        lib.fn.mbedtls_ssl_conf_rng(self.conf, lib.rng, None)
+        mc.ClientConfig.__init__(self, lib, verify_name, mb.TRANSPORT_DATAGRAM)
         if lib.version[0] < 3 and lib.has("mbedtls_ssl_conf_min_version"):
             lib.fn.mbedtls_ssl_conf_min_version(self.conf, 3, 3)     # DTLS 1.2, not 1.0
-        lib.fn.mbedtls_ssl_conf_session_tickets(self.conf, mb.SESSION_TICKETS_ENABLED)
-
-    def load_ca(self, ca_bundle):
-        self.ca = self.lib.new("x509_crt")
-        rc = self.lib.fn.mbedtls_x509_crt_parse_file(self.ca, _path(ca_bundle))
-        if rc < 0:
-            raise TlsError("cannot load the CA bundle %s: %s" % (ca_bundle, self.lib.error_text(rc)))
-        self.lib.fn.mbedtls_ssl_conf_ca_chain(self.conf, self.ca, None)
-
-    def __del__(self):
-        lib = getattr(self, "lib", None)
-        if lib is None:
-            return
-        if getattr(self, "conf", None) is not None:
-            lib.fn.mbedtls_ssl_config_free(self.conf)
-        if getattr(self, "ca", None) is not None:
-            lib.fn.mbedtls_x509_crt_free(self.ca)
 
 
 def make_dtls_context(ca_bundle, min_version, verify_name):
@@ -97,30 +72,10 @@ def make_dtls_context(ca_bundle, min_version, verify_name):
     ctx = DtlsContext(lib, verify_name)
     if verify_name:
         ctx.load_ca(ca_bundle)
-        lib.fn.mbedtls_ssl_conf_authmode(ctx.conf, mb.VERIFY_REQUIRED)
-    else:
-        lib.fn.mbedtls_ssl_conf_authmode(ctx.conf, mb.VERIFY_NONE)
     return ctx
 
 
-class DtlsSession:
-    """A session to resume: mbedtls_ssl_session_save's bytes, for `context` only.
-
-    `id` and `has_ticket` are what tls.sessions.SessionStore reads. The id
-    is a hash of the bytes of the handshake that made the session; a
-    resumption that brings no new ticket keeps the offered session's id
-    (the saved bytes change anyway: they carry the handshake's time), so
-    the store does not take a resumed session for a new one.
-    """
-
-    def __init__(self, context, blob, has_ticket, id=None):
-        self.context = context
-        self.blob = blob
-        self.id = id if id is not None else hashlib.sha256(blob).digest()[:16]
-        self.has_ticket = has_ticket
-
-    def __repr__(self):
-        return "DtlsSession(id=%s, ticket=%s)" % (self.id.hex()[:16], self.has_ticket)
+DtlsSession = mc.SavedSession     # the name tests and io/ knew it by
 
 
 class DtlsClient:
@@ -132,34 +87,16 @@ class DtlsClient:
         self._mtu = mtu
         self._ssl = None
         self._verify_name = context.verify_name
-        self._name_is_address = False
-        if self._verify_name and not server_hostname:
-            raise ValueError("checking the name needs a server_hostname")
-        address = ip_literal(server_hostname)
-        self._name_is_address = address is not None
-        if self._verify_name and address is not None and lib.version < FIRST_IP_CHECK:
-            raise TlsError("%s cannot check the IP address %s against a certificate"
-                           " (3.5 and later can): give the upstream an auth name"
-                           % (lib.version_text, server_hostname))
+        self._name_is_address = mc.check_name(lib, server_hostname, self._verify_name)
         if session is not None and session.context is not context:
             raise ValueError("the session was made with another context")
-        ssl = lib.new("ssl")
-        rc = lib.fn.mbedtls_ssl_setup(ssl, context.conf)
-        if rc != 0:
-            lib.fn.mbedtls_ssl_free(ssl)
-            raise TlsError("mbedtls_ssl_setup: %s" % lib.error_text(rc))
-        self._ssl = ssl
+        ssl = self._ssl = mc.new_ssl(lib, context.conf)
         self._channel = Channel(clock)
         self._channel.attach(lib, ssl)
         lib.fn.mbedtls_ssl_set_mtu(ssl, mtu)
-        if server_hostname and (address is None or self._verify_name):
-            # SNI for a name; for an address only the certificate check (RFC 6066: no SNI)
-            rc = lib.fn.mbedtls_ssl_set_hostname(ssl, ascii_hostname(server_hostname).encode("ascii"))
-            if rc != 0:
-                raise TlsError("mbedTLS would not take %r as the name to check: %s"
-                               % (server_hostname, lib.error_text(rc)))
+        mc.set_name(lib, ssl, server_hostname, self._verify_name, self._name_is_address)
         if session is not None:
-            self._use_session(session.blob)
+            mc.load_session(lib, ssl, session.blob)
         self._offered = session
         self._pins = tuple(pins)
         self._failed = False
@@ -250,19 +187,9 @@ class DtlsClient:
         """A DtlsSession to resume with, once the handshake is up (DTLS 1.2 has its ticket by then)."""
         if not self.established or self._failed:
             return None
-        lib = self._lib
-        sess = lib.new("ssl_session")
-        try:
-            if lib.fn.mbedtls_ssl_get_session(self._ssl, sess) != 0:
-                return None
-            size = ctypes.c_size_t(0)
-            lib.fn.mbedtls_ssl_session_save(sess, None, 0, ctypes.byref(size))
-            buf = ctypes.create_string_buffer(size.value or 1)
-            if lib.fn.mbedtls_ssl_session_save(sess, buf, len(buf), ctypes.byref(size)) != 0:
-                return None
-            blob = buf.raw[:size.value]
-        finally:
-            lib.fn.mbedtls_ssl_session_free(sess)
+        blob = mc.save_session(self._lib, self._ssl)
+        if blob is None:
+            return None
         offered = self._offered
         resumed = self._channel.abbreviated and offered is not None
         if resumed and not self._channel.ticket_seen:
@@ -279,19 +206,6 @@ class DtlsClient:
 
     # ---- internals --------------------------------------------------------------
 
-    def _use_session(self, blob):
-        lib = self._lib
-        sess = lib.new("ssl_session")
-        try:
-            rc = lib.fn.mbedtls_ssl_session_load(sess, blob, len(blob))
-            if rc != 0:
-                raise ValueError("not a saved mbedTLS session: %s" % lib.error_text(rc))
-            rc = lib.fn.mbedtls_ssl_set_session(self._ssl, sess)
-            if rc != 0:
-                raise TlsError("mbedTLS refused the session: %s" % lib.error_text(rc))
-        finally:
-            lib.fn.mbedtls_ssl_session_free(sess)
-
     def _handshake(self):
         """Run the handshake on what has arrived: True once it is done."""
         lib = self._lib
@@ -304,22 +218,12 @@ class DtlsClient:
                     return False
                 continue          # it retransmitted on its timer first: the datagram still waits
             self._failed = True
-            flags = lib.fn.mbedtls_ssl_get_verify_result(self._ssl)
-            if rc == mb.ERR_X509_CERT_VERIFY_FAILED or (self._verify_name and flags not in (0, 0xFFFFFFFF)):
-                raise AuthError("certificate rejected: %s" % self._verify_text(flags))
-            if rc == mb.ERR_TIMEOUT:
+            failure = mc.handshake_failure(lib, self._ssl, rc, self._verify_name,
+                                           self._name_is_address, "DTLS")
+            if rc == mb.ERR_TIMEOUT and not isinstance(failure, AuthError):
                 raise TlsError("DTLS handshake gave up: no answer to the retransmissions")
-            raise TlsError("DTLS handshake failed: %s" % lib.error_text(rc))
+            raise failure
         return False
-
-    def _verify_text(self, flags):
-        """mbedTLS's words for the flags, led by the ones the pyOpenSSL engine uses for a
-        name mismatch (mbedTLS says 'Common Name (CN)' whatever it compared against)."""
-        text = self._lib.verify_text(flags)
-        if flags & BADCERT_CN_MISMATCH:
-            what = "IP address mismatch" if self._name_is_address else "hostname mismatch"
-            return "%s (%s)" % (what, text)
-        return text
 
     def _read_all(self):
         messages = []
@@ -340,13 +244,9 @@ class DtlsClient:
     def _check_pins(self):
         if not self._pins:
             return
-        cert = self._lib.fn.mbedtls_ssl_get_peer_cert(self._ssl)
         try:
-            self.peer_pin = checked_pin(mb.crt_der(cert) if cert else None, self._pins)
+            self.peer_pin = checked_pin(mc.peer_der(self._lib, self._ssl), self._pins)
         except AuthError:
             self._failed = True
             raise
 
-
-def _path(path):
-    return path.encode() if isinstance(path, str) else path

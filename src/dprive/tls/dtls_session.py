@@ -19,7 +19,7 @@ import hashlib
 
 from cryptography.hazmat.bindings.openssl.binding import Binding
 
-from dprive.tls.dot import TlsError
+from dprive.tls.engine_api import TlsError
 from dprive.tls.spki import DerError, der_items
 
 _binding = Binding()

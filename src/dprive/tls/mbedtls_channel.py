@@ -18,17 +18,17 @@ resumption), the session ID of the ServerHello, and whether a
 NewSessionTicket came.
 
 The C callbacks are module-level: each context's p_bio/p_timer is an integer
-key into `_CHANNELS`, so no ctypes closure is made per session and a freed
-session leaves no pointer to Python memory behind.
+key into tls/mbedtls_bio.py's registry, so no ctypes closure is made per
+session and a freed session leaves no pointer to Python memory behind.
 """
 
 import ctypes
-import itertools
 import struct
 from collections import deque
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
+from dprive.tls import mbedtls_bio
 from dprive.tls import mbedtls_lib as mb
 
 HANDSHAKE_HEADER = 12            # msg_type, length(3), message_seq(2), fragment_offset(3), length(3)
@@ -36,14 +36,13 @@ HS_SERVER_HELLO = 2
 HS_NEW_SESSION_TICKET = 4
 MAX_INBOX = 32                   # datagrams waiting for mbedTLS; more than a flight
 
-_CHANNELS = {}
-_KEYS = itertools.count(1)
+_CHANNELS = mbedtls_bio.ENDPOINTS      # the one registry, shared with the TLS stream engine
 
 
 class Channel:
     def __init__(self, clock, local_is_server=False):
         self.clock = clock
-        self.key = next(_KEYS)
+        self.key = mbedtls_bio.register(self)
         self.local_is_server = local_is_server
         self.inbox = deque()
         self.outbox = []
@@ -54,14 +53,13 @@ class Channel:
         self.ccs_from = set()             # local (True) and/or peer (False)
         self.server_session_id = b""
         self.ticket_seen = False
-        _CHANNELS[self.key] = self
 
     def attach(self, lib, ssl):
-        lib.fn.mbedtls_ssl_set_bio(ssl, self.key, _send, _recv, None)
+        mbedtls_bio.attach(lib, ssl, self.key)
         lib.fn.mbedtls_ssl_set_timer_cb(ssl, self.key, _set_timer, _get_timer)
 
     def release(self):
-        _CHANNELS.pop(self.key, None)
+        mbedtls_bio.release(self.key)
 
     # ---- the engine's side ------------------------------------------------------
 
@@ -160,29 +158,6 @@ class Channel:
 
 def _channel(key):
     return _CHANNELS.get(key or 0)
-
-
-@mb.SEND
-def _send(key, data, length):
-    channel = _channel(key)
-    if channel is None:
-        return mb.ERR_WANT_WRITE
-    try:
-        channel.on_send(ctypes.string_at(data, length))
-    except Exception:   # noqa: BLE001 - never raise into C
-        return mb.ERR_WANT_WRITE
-    return length
-
-
-@mb.RECV
-def _recv(key, buf, size):
-    channel = _channel(key)
-    if channel is None:
-        return mb.ERR_WANT_READ
-    try:
-        return channel.on_recv(buf, size)
-    except Exception:   # noqa: BLE001
-        return mb.ERR_WANT_READ
 
 
 @mb.SET_TIMER

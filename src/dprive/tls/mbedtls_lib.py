@@ -17,8 +17,9 @@ The ABI rules this module keeps:
   after `int own_buffer`), public and of the same layout in every version.
 - Functions whose signature changed between 2.28 and 3.x (the pk_* parsers
   take an RNG from 3.0 on) are declared by the version the library reports.
-- Nothing here touches a socket or a clock: tls/mbedtls_channel.py carries
-  the datagrams and the timer between mbedTLS and Python.
+- Nothing here touches a socket or a clock: tls/mbedtls_bio.py carries the
+  TLS byte stream, tls/mbedtls_channel.py the datagrams and the timer
+  between mbedTLS and Python.
 
 Tested with Debian 12's libmbedtls 2.28.3 and 3.6.6 (Debian 13's build, and
 one built with OpenWrt's configuration, which has no MBEDTLS_VERSION_C: the
@@ -45,7 +46,7 @@ SEARCH_DIRS = ("/usr/lib", "/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu"
 
 # ssl.h / x509.h constants, the same in 2.28 and 3.6 (checked in both headers)
 IS_CLIENT, IS_SERVER = 0, 1
-TRANSPORT_DATAGRAM = 1
+TRANSPORT_STREAM, TRANSPORT_DATAGRAM = 0, 1
 PRESET_DEFAULT = 0
 VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED = 0, 1, 2
 SESSION_TICKETS_ENABLED = 1
@@ -62,6 +63,8 @@ ERR_CONN_EOF = -0x7280
 ERR_BUFFER_TOO_SMALL = -0x6A00
 ERR_X509_CERT_VERIFY_FAILED = -0x2700
 ERR_UNEXPECTED_RECORD = -0x6700
+ERR_RECEIVED_NEW_SESSION_TICKET = -0x7B00   # 3.x, TLS 1.3 only, once signalling is on
+SIGNAL_NEW_SESSION_TICKETS_ENABLED = 1
 
 MEASURE_BYTES = 16384            # larger than any context in any config seen
 PATTERNS = (0xA5, 0x5A)
@@ -130,6 +133,7 @@ _COMMON = {
     "mbedtls_ssl_read": (c_int, [c_void_p, c_void_p, c_size_t]),
     "mbedtls_ssl_write": (c_int, [c_void_p, c_char_p, c_size_t]),
     "mbedtls_ssl_close_notify": (c_int, [c_void_p]),
+    "mbedtls_ssl_check_pending": (c_int, [c_void_p]),
     "mbedtls_ssl_get_verify_result": (ctypes.c_uint32, [c_void_p]),
     "mbedtls_ssl_get_version": (c_char_p, [c_void_p]),
     "mbedtls_ssl_get_ciphersuite": (c_char_p, [c_void_p]),
@@ -161,6 +165,9 @@ _OPTIONAL = {
     "mbedtls_strerror": (None, [c_int, c_char_p, c_size_t]),
     "psa_crypto_init": (ctypes.c_int32, []),
     "mbedtls_ssl_conf_min_version": (None, [c_void_p, c_int, c_int]),     # 2.x: DTLS 1.0 off
+    # 3.x builds with TLS 1.3 (MBEDTLS_SSL_PROTO_TLS1_3) only; the first tells them apart
+    "mbedtls_ssl_conf_tls13_key_exchange_modes": (None, [c_void_p, c_int]),
+    "mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets": (None, [c_void_p, c_int]),
     "mbedtls_ssl_ticket_rotate": (c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t,
                                           ctypes.c_uint32]),            # 3.1 and later
 }

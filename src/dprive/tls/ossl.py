@@ -38,6 +38,7 @@ else:
     _lib = _ssl
     _Context = _ssl._SSLContext
 
+OPENSSL_VERSION = _lib.OPENSSL_VERSION
 MemoryBIO = _lib.MemoryBIO
 SSLError = _lib.SSLError
 SSLWantReadError = _lib.SSLWantReadError

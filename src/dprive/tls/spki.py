@@ -4,6 +4,17 @@ The standard library hands us the peer certificate only as DER, so we walk
 just enough of the DER (X.509 TBSCertificate) to find the SPKI element.
 """
 
+try:
+    # CPython's own SHA-256 (3.12+: _sha2, 3.11: _sha256), not hashlib's: hashlib
+    # loads _hashlib and with it libcrypto (3.4 MB of RSS here), which the
+    # mbedTLS engines otherwise never need.
+    from _sha2 import sha256
+except ImportError:
+    try:
+        from _sha256 import sha256
+    except ImportError:
+        from hashlib import sha256
+
 
 class DerError(ValueError):
     pass
@@ -65,6 +76,5 @@ def spki_der(cert_der):
 
 def spki_pin(cert_der):
     """The RFC 7858 pin of a DER certificate."""
-    import base64    # here: only an upstream with pins needs them (hashlib pulls _hashlib)
-    import hashlib
-    return base64.b64encode(hashlib.sha256(spki_der(cert_der)).digest()).decode("ascii")
+    import base64    # here: only an upstream with pins needs it
+    return base64.b64encode(sha256(spki_der(cert_der)).digest()).decode("ascii")
