@@ -6,7 +6,6 @@ with a warning that says why not mbedtls.
 libmbedtls is made unloadable for real: DPRIVE_MBEDTLS_LIBDIR at an empty
 directory, with the loader's cache (mbedtls_lib._LOADED) emptied for the test."""
 
-import logging
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from dprive.config import ConfigError, parse_settings
 from dprive.errors import StartupError
 from dprive.io.policy import AuthPolicy
+from dprive import log as dlog
 from dprive.tls import dot, mbedtls_lib
 
 needs_mbedtls = pytest.mark.skipif(mbedtls_lib.unavailable_reason() is not None,
@@ -52,50 +52,58 @@ def has_tls13():
     return dot_mbedtls.has_tls13(mbedtls_lib.load())
 
 
+def without_python_ssl(monkeypatch):
+    """As on a router without python3-openssl: neither ssl nor _ssl imports."""
+    for name in ("ssl", "_ssl"):
+        monkeypatch.setitem(sys.modules, name, None)        # import raises ImportError
+    import dprive.tls
+    for name in ("dot", "ossl"):      # imported again, or found on the package
+        monkeypatch.delitem(sys.modules, "dprive.tls." + name, raising=False)
+        monkeypatch.delattr(dprive.tls, name, raising=False)
+
+
 @needs_mbedtls
-def test_mbedtls_runs_mbedtls_and_the_log_says_so(tmp_path, caplog):
+def test_mbedtls_runs_mbedtls_and_the_log_says_so(tmp_path):
     from dprive.tls import dot_mbedtls
-    with caplog.at_level(logging.INFO, logger="dprive"):
+    with dlog.capture(dlog.INFO) as logged:
         policy = AuthPolicy(settings(tmp_path, "mbedtls"))
     assert policy.tls.client_class is dot_mbedtls.TlsClient and policy.tls_engine == "mbedtls"
     assert "TLS engine mbedtls (%s, tls_engine mbedtls)" % mbedtls_lib.load().version_text \
-        in caplog.text
+        in logged.getvalue()
 
 
 @needs_mbedtls
-def test_auto_runs_an_mbedtls_with_tls13_else_openssl_and_says_why(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="dprive"):
+def test_auto_runs_an_mbedtls_with_tls13_else_openssl_and_says_why(tmp_path):
+    with dlog.capture(dlog.INFO) as logged:
         policy = AuthPolicy(settings(tmp_path, "auto"))
     version = mbedtls_lib.load().version_text
     if has_tls13():
         assert policy.tls_engine == "mbedtls"
-        assert "TLS engine mbedtls (%s, tls_engine auto)" % version in caplog.text
+        assert "TLS engine mbedtls (%s, tls_engine auto)" % version in logged.getvalue()
     else:
         assert policy.tls_engine == "openssl"
-        assert "tls_engine auto); not mbedtls: %s has no TLS 1.3" % version in caplog.text
+        assert "tls_engine auto); not mbedtls: %s has no TLS 1.3" % version in logged.getvalue()
 
 
 @needs_mbedtls
 def test_auto_without_python_ssl_runs_any_mbedtls(tmp_path, monkeypatch):
     """A router without python3-openssl: mbedTLS even without TLS 1.3."""
-    monkeypatch.setitem(sys.modules, "ssl", None)          # import ssl raises ImportError
-    monkeypatch.delitem(sys.modules, "dprive.tls.dot", raising=False)
+    without_python_ssl(monkeypatch)
     assert AuthPolicy(settings(tmp_path, "auto")).tls_engine == "mbedtls"
 
 
 def test_nothing_to_run_tls_on_does_not_start(tmp_path, no_mbedtls, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ssl", None)
-    monkeypatch.delitem(sys.modules, "dprive.tls.dot", raising=False)
+    without_python_ssl(monkeypatch)
     with pytest.raises(StartupError,
                        match="no TLS engine for tls_engine auto: mbedtls: libmbedtls .*; openssl: cannot"):
         AuthPolicy(settings(tmp_path, "auto"))
 
 
-def test_auto_without_libmbedtls_runs_openssl_and_warns_why(tmp_path, no_mbedtls, caplog):
-    with caplog.at_level(logging.WARNING, logger="dprive"):
+def test_auto_without_libmbedtls_runs_openssl_and_warns_why(tmp_path, no_mbedtls):
+    with dlog.capture(dlog.WARNING) as logged:
         policy = AuthPolicy(settings(tmp_path, "auto"))
     assert policy.tls.client_class is dot.TlsClient
-    assert "tls_engine auto); not mbedtls: libmbedtls (3.6 or 2.28) cannot be loaded" in caplog.text
+    assert "tls_engine auto); not mbedtls: libmbedtls (3.6 or 2.28) cannot be loaded" in logged.getvalue()
 
 
 def test_mbedtls_without_libmbedtls_does_not_start(tmp_path, no_mbedtls):
