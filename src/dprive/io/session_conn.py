@@ -1,7 +1,7 @@
 """What a TLS session over TCP and a DTLS session over UDP share: how one ends.
 
-io/upstream_conn.py (asyncio.Protocol) and io/dtls_conn.py
-(asyncio.DatagramProtocol) both carry one engine session (tls/dot.py's
+io/upstream_conn.py (on a stream transport) and io/dtls_conn.py (on a
+datagram transport, both io/transport.py) both carry one engine session (tls/dot.py's
 TlsClient, a DtlsClient) for the daemon, which gave them one opaque `handle`
 to report every event with. The rules they share live here:
 
