@@ -3,6 +3,7 @@ asyncio's transports and still get (io/upstream_conn.py tells RST from a
 timeout by the exception; io/lan.py's TcpClient stops reading a client whose
 answers pile up; control.py answers line by line)."""
 
+import errno
 import socket
 import struct
 
@@ -193,3 +194,28 @@ def test_a_connected_udp_socket_gets_datagrams_and_its_icmp_errors(loop):
     transport.close()
     loop.run_once(0)
     assert lost(proto) == [("lost", None)]
+
+
+def test_out_of_descriptors_stops_accepting_for_a_while_instead_of_spinning(loop, monkeypatch):
+    from dprive.io import transport as module
+    monkeypatch.setattr(module, "ACCEPT_RETRY_S", 0.1)
+    protos = []
+    server = tcp_server(loop, lambda: protos.append(Recorder()) or protos[-1], "127.0.0.1", 0, socket.AF_INET)
+    real = server.sock
+
+    class Exhausted:
+        def accept(self):
+            raise OSError(errno.EMFILE, "Too many open files")
+
+        def fileno(self):
+            return real.fileno()
+    try:
+        server.sock = Exhausted()
+        client = socket.create_connection(real.getsockname())
+        loop.run_once(0.5)
+        assert real.fileno() not in loop._readers, "a listener that cannot accept must not be polled"
+        server.sock = real
+        assert loop.run_until(lambda: protos, 2), "accepting again after the pause"
+        client.close()
+    finally:
+        server.close()

@@ -19,8 +19,14 @@ Reads go into one buffer shared by every stream (the loop runs one callback
 at a time) and are copied out: recv(N) would malloc N bytes per read.
 """
 
+import errno
+import logging
 import socket
 
+log = logging.getLogger("dprive")
+
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPT_RETRY_S = 1.0
 READ_CHUNK = 64 * 1024    # four full TLS records; a datagram of any size
 _buffer = None
 
@@ -293,6 +299,7 @@ class Server:
         self.factory = protocol_factory
         self.backlog = backlog
         self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self.retry = None
         loop.add_reader(sock.fileno(), self._accept)
 
     def _accept(self):
@@ -302,15 +309,29 @@ class Server:
                 conn, _addr = self.sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            except OSError:
-                return   # EMFILE and the like: the next wake-up tries again
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    # Level-triggered poll would spin on the waiting connection:
+                    # stop accepting for a while, as asyncio did.
+                    log.error("accept() failed (%s): not accepting for %gs", exc, ACCEPT_RETRY_S)
+                    self.loop.remove_reader(self.sock.fileno())
+                    self.retry = self.loop.call_later(ACCEPT_RETRY_S, self._resume)
+                return
             conn.setblocking(False)
             if self.tcp:
                 # asyncio sets it on every TCP transport: answers leave at once.
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             StreamTransport(self.loop, conn, self.factory())
 
+    def _resume(self):
+        self.retry = None
+        if self.sock is not None:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
+
     def close(self):
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
         if self.sock is not None:
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
