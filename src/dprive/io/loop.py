@@ -27,7 +27,7 @@ from collections import deque
 
 log = logging.getLogger("dprive")
 
-_READ = select.POLLIN | select.POLLPRI
+_READ = select.POLLIN | getattr(select, "POLLPRI", 0)   # MicroPython has no POLLPRI
 _WRITE = select.POLLOUT
 _TROUBLE = select.POLLERR | select.POLLHUP
 _NVAL = getattr(select, "POLLNVAL", 0x20)
