@@ -1,24 +1,22 @@
-"""`make bench`: dprive against stubby, side by side, on loopback (and dprive over DTLS).
+"""`make bench`: dprive, stubby and unbound as a DoT forwarder, side by side, on loopback.
 
-One local unbound serves q0.test..q{N-1}.test over DNS-over-TLS. dnsperf
-sends the same fixed number of queries three ways:
+One local unbound (the upstream) serves q0.test..q{N-1}.test over DNS-over-TLS.
+Every round starts each forwarder fresh (bench/fwd_targets.py) and measures:
 
-  unbound direct   dnsperf -m dot straight to unbound (the ceiling)
-  dprive           dnsperf UDP -> dprive -> DoT -> unbound
-  stubby           dnsperf UDP -> stubby -> DoT -> unbound
-  dprive DTLS      dnsperf UDP -> dprive -> DTLS -> `dprive gateway` -> unbound
-                   (the gateway's load test; stubby has no DTLS to compare)
+  throughput  dnsperf saturating it (-q outstanding, -c sockets): q/s, and the
+              forwarder's CPU time per answered query (utime+stime)
+  latency     dnsperf at a steady -Q 2000 q/s: p50 and p99 of dnsperf -v's
+              per-query latencies, and what the forwarder adds: its p50/p99 minus
+              direct UDP's (dnsperf to the upstream's plain port) in the same round
+              (direct DoT is no baseline: dnsperf's own DoT client is slower at a
+              fixed rate than the forwarders, 2 ms p50 against 0.6)
+  memory      idle RSS (VmRSS after start, three queries and a quiet second)
+              and loaded RSS (VmHWM after both loads)
 
-and the table shows queries per second, p50 and p99 latency, queries lost,
-peak RSS (VmHWM from /proc/PID/status) and CPU time of each forwarder, then
-the dprive/stubby ratios.
-
-Latency percentiles come from dnsperf's own per-query lines (`dnsperf -v`
-prints `> NOERROR name type SECONDS` for every answered query), not from a
-separate sampler. Both forwarders get the same certificate check (name
-dns.test, the test CA), padding to 128 bytes, a single upstream, and an idle
-timeout longer than the run so neither reconnects during it.
-
+Each table gives median [min-max] over the rounds. Names are never repeated
+within a run, and the unbound forwarder's cache is off (cache-max-ttl 0, no
+cache memory): the footnote checks from unbound-control's counters, the
+forwarder's and the upstream's, that every query it got went upstream.
 Nothing leaves the machine: every address is 127.0.0.1.
 """
 
@@ -35,254 +33,241 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import fwd_targets  # noqa: E402
+from spread import median, percentile, ratio, spread  # noqa: E402
 from tests.tools import certs, clients, common  # noqa: E402
-from tests.tools.dprive_proc import DpriveProcess, upstream  # noqa: E402
 from tests.tools.gateway_proc import GatewayProcess  # noqa: E402
-from tests.tools.stubby import IDLE_TIMEOUT_MS, StubbyProcess  # noqa: E402
+from tests.tools.stubby import IDLE_TIMEOUT_MS  # noqa: E402
 from tests.tools.unbound import UnboundServer, q_name  # noqa: E402
 
-
-
-# ---------------------------------------------------------------- measuring
 
 def cpu_seconds(pid):
     """utime + stime of a live process, in seconds."""
     with open("/proc/%d/stat" % pid) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def percentile(sorted_values, pct):
-    if not sorted_values:
-        return None
-    k = (len(sorted_values) - 1) * pct / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+def load_average():
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
 
 
-class Row:
-    """One target over all rounds: q/s is the median of the rounds, the
-    latency percentiles are over every answered query of every round."""
-
-    def __init__(self, label, path):
-        self.label = label
-        self.path = path
-        self.results = []
-        self.cpu_s = None
-        self.rss_kib = None
-
-    def add(self, result, cpu_s=None):
-        self.results.append(result)
-        if cpu_s is not None:
-            self.cpu_s = (self.cpu_s or 0.0) + cpu_s
-
-    @property
-    def qps(self):
-        values = sorted(r.qps for r in self.results if r.qps is not None)
-        return values[len(values) // 2] if values else None
-
-    def _latencies(self):
-        lat = []
-        for r in self.results:
-            lat.extend(r.latencies_s)
-        return sorted(lat)
-
-    @property
-    def p50_ms(self):
-        lat = self._latencies()
-        return percentile(lat, 50) * 1000 if lat else None
-
-    @property
-    def p99_ms(self):
-        lat = self._latencies()
-        return percentile(lat, 99) * 1000 if lat else None
-
-    @property
-    def lost(self):
-        return sum(r.lost or 0 for r in self.results)
-
-    @property
-    def completed(self):
-        return sum(r.completed or 0 for r in self.results)
-
-    def rcodes(self):
-        out = {}
-        for r in self.results:
-            for k, v in r.rcodes.items():
-                out[k] = out.get(k, 0) + v
-        return out
+def shown(argv):
+    """dnsperf's command line as the tables print it (port and mode vary per target)."""
+    out = list(argv)
+    out[0] = os.path.basename(out[0])
+    out[out.index("-p") + 1] = "PORT"
+    out[out.index("-m") + 1] = "MODE"
+    out[out.index("-d") + 1] = "NAMES"
+    return " ".join(out)
 
 
-def run_dnsperf(row, port, mode, datafile, args, pid=None):
-    print("-- %s: %d queries, %s, %d outstanding over %d client sockets ..." % (
-        row.label, args.queries, mode, args.concurrency, args.clients), end="", flush=True)
-    cpu0 = cpu_seconds(pid) if pid else None
-    res = clients.dnsperf(port, datafile, mode=mode, outstanding=args.concurrency,
-                          clients=args.clients, maxruns=1, timelimit_s=args.time_limit,
-                          timeout_s=5, verbose=True, run_timeout_s=args.time_limit + 30)
-    if res.sent is None:
-        raise RuntimeError("dnsperf failed: %s" % res.describe())
-    row.add(res, cpu_seconds(pid) - cpu0 if pid else None)
-    if pid:
-        row.rss_kib = common.peak_rss_kib(pid)
-    print(" %.0f q/s, lost %d%s%s" % (
-        res.qps or 0, res.lost,
-        "" if set(res.rcodes) <= {"NOERROR"} else ", %s" % res.rcodes,
-        "" if res.sent >= args.queries else
-        " (only %d sent: stopped by --time-limit %d s)" % (res.sent, args.time_limit)),
-        flush=True)
+class Bench:
+    def __init__(self, args, env, datafile):
+        self.args, self.env, self.datafile = args, env, datafile
+        self.rec = {}        # label -> list of per-round dicts
+        self.argv = {}       # "throughput"/"steady" -> dnsperf argv shown
+        self.fwd_check = {"queries": 0, "cachehits": 0, "cachemiss": 0, "upstream": 0}
+        self.load_start = load_average()
+
+    def run(self, target, kind, rnd):
+        a = self.args
+        port, pid = fwd_targets.port_of(target), target.pid
+        if kind == "throughput":
+            extra, limit = (), a.time_limit
+        else:
+            extra, limit = ("-Q", str(a.rate)), a.steady_seconds
+        fwd = target.server if isinstance(target, fwd_targets.UnboundFwd) else None
+        before = (fwd.stats(), self.env["upstream"].stats()) if fwd else None
+        cpu0 = cpu_seconds(pid) if pid else None
+        res = clients.dnsperf(port, self.datafile, mode=target.mode, outstanding=a.concurrency,
+                              clients=a.clients, maxruns=1, timelimit_s=limit, timeout_s=5,
+                              verbose=True, extra=extra, run_timeout_s=limit + 30)
+        if res.sent is None:
+            raise RuntimeError("dnsperf failed: %s" % res.describe())
+        self.argv.setdefault(kind, shown(res.argv))
+        fig = self.rec.setdefault(target.label, [{} for _ in range(a.rounds)])[rnd]
+        lat = sorted(res.latencies_s)
+        fig[kind] = {"qps": res.qps, "lost": res.lost, "completed": res.completed,
+                     "p50": percentile(lat, 50) * 1e3 if lat else None,
+                     "p99": percentile(lat, 99) * 1e3 if lat else None,
+                     "bad": {k: v for k, v in res.rcodes.items() if k != "NOERROR"}}
+        if pid:
+            cpu = cpu_seconds(pid) - cpu0
+            fig[kind]["cpu_us_q"] = cpu / res.completed * 1e6 if res.completed else None
+        if fwd:
+            after = (fwd.stats(), self.env["upstream"].stats())
+            for key, stat in (("queries", "total.num.queries"), ("cachehits", "total.num.cachehits"),
+                              ("cachemiss", "total.num.cachemiss")):
+                self.fwd_check[key] += int(after[0][stat] - before[0][stat])
+            self.fwd_check["upstream"] += int(after[1]["total.num.queries"]
+                                              - before[1]["total.num.queries"])
+        print("   %-15s %-10s %8.0f q/s  p50 %7.3f ms  p99 %7.3f ms  lost %d%s" % (
+            target.label, kind, res.qps or 0, fig[kind]["p50"] or 0, fig[kind]["p99"] or 0,
+            res.lost or 0, " %s" % fig[kind]["bad"] if fig[kind]["bad"] else ""), flush=True)
+
+    def round(self, rnd, targets, workdir):
+        # a different order each round, so that a noisy moment does not always hit one target
+        order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
+        try:
+            fwd_targets.start_round(order, workdir, self.env)
+            for kind in ("throughput", "steady"):
+                for t in order:
+                    self.run(t, kind, rnd)
+            for t in order:
+                fig = self.rec[t.label][rnd]
+                fig["idle_kib"] = t.idle_rss_kib
+                fig["hwm_kib"] = common.peak_rss_kib(t.pid) if t.pid else None
+        except Exception:
+            for t in order:     # the logs go with the temp dir: show them first
+                if t.server is not None:
+                    print("-- %s log tail:\n%s" % (t.label, common.tail(t.server.log_path)),
+                          file=sys.stderr)
+            raise
+        finally:
+            for t in order:
+                t.stop()
+
+    def series(self, label, kind, key):
+        return [r.get(kind, {}).get(key) if kind else r.get(key) for r in self.rec.get(label, [])]
 
 
-def fmt(value, spec, missing="-"):
-    return missing if value is None else format(value, spec)
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def print_table(rows, args):
+def print_tables(b, targets, args):
+    labels = [t.label for t in targets]
     print()
-    print("dnsperf: %d rounds of %d queries per target, %d outstanding, %d client sockets;"
-          " unbound %d thread(s); %d CPUs" % (args.rounds, args.queries, args.concurrency,
-                                              args.clients, args.unbound_threads, os.cpu_count()))
-    print("q/s: median round; latency: percentiles of dnsperf -v per-query latencies,"
-          " all rounds pooled (answered queries only)")
-    head = "%-16s %-22s %9s %8s %8s %6s %10s %8s %10s" % (
-        "target", "path", "q/s", "p50 ms", "p99 ms", "lost", "peak RSS", "CPU s", "us CPU/q")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        per_q = r.cpu_s / r.completed * 1e6 if r.cpu_s is not None and r.completed else None
-        print("%-16s %-22s %9s %8s %8s %6s %10s %8s %10s" % (
-            r.label, r.path, fmt(r.qps, ".0f"), fmt(r.p50_ms, ".3f"), fmt(r.p99_ms, ".3f"),
-            r.lost, fmt(r.rss_kib / 1024 if r.rss_kib else None, ".1f") + (" MiB" if r.rss_kib else ""),
-            fmt(r.cpu_s, ".2f"), fmt(per_q, ".0f")))
-    by = {r.label: r for r in rows}
-    d, s = by.get("dprive"), by.get("stubby")
-    if d and s:
-        def cpu_per_q(r):
-            return r.cpu_s / r.completed if r.cpu_s and r.completed else None
-        print("%-16s %-22s %9s %8s %8s %6s %10s %8s %10s" % (
-            "dprive/stubby", "(ratio)", fmt(ratio(d.qps, s.qps), ".2f"),
-            fmt(ratio(d.p50_ms, s.p50_ms), ".2f"), fmt(ratio(d.p99_ms, s.p99_ms), ".2f"), "",
-            fmt(ratio(d.rss_kib, s.rss_kib), ".2f"), fmt(ratio(d.cpu_s, s.cpu_s), ".2f"),
-            fmt(ratio(cpu_per_q(d), cpu_per_q(s)), ".2f")))
-    print("(q/s and latency: higher q/s and lower ms are better; peak RSS is VmHWM of the"
-          " forwarder process, CPU is its utime+stime during the run)")
-    for r in rows:
-        other = {k: v for k, v in r.rcodes().items() if k != "NOERROR"}
-        if other or r.lost:
-            print("note: %s lost %d queries; answers other than NOERROR: %s" % (
-                r.label, r.lost, other or "none"))
+    print("command: %s" % " ".join([sys.executable] + sys.argv))
+    print("%d rounds, each target started fresh per round; median [min-max] over the rounds;"
+          " upstream unbound %d thread(s); %d CPUs" % (args.rounds, args.unbound_threads,
+                                                         os.cpu_count()))
+    print("load average (1, 5, 15 min) at the start %s, at the end %s (the machine is shared)"
+          % (b.load_start, load_average()))
+    print("\n== throughput, saturated: %s" % b.argv.get("throughput"))
+    print("%-15s %-26s %-5s %21s %17s %8s" % ("target", "path", "mode", "q/s", "CPU us/query", "lost"))
+    for t in targets:
+        lost = sum(v or 0 for v in b.series(t.label, "throughput", "lost"))
+        print("%-15s %-26s %-5s %s %s %8d" % (t.label, t.path, t.mode,
+                                              spread(b.series(t.label, "throughput", "qps")),
+                                              spread(b.series(t.label, "throughput", "cpu_us_q"),
+                                                     width=17), lost))
+    qps = {lb: median(b.series(lb, "throughput", "qps")) for lb in labels}
+    cpu = {lb: median(b.series(lb, "throughput", "cpu_us_q")) for lb in labels}
+    for other, goal in (("unbound fwd", 1.0), ("stubby", 1.5)):
+        if "dprive" in qps and other in qps:
+            r = ratio(qps["dprive"], qps[other])
+            print("dprive / %-11s q/s %.2f (goal >= %.1f: %s), CPU per query %.2f" % (
+                other, r, goal, "met" if r >= goal else "NOT met",
+                ratio(cpu["dprive"], cpu[other]) or 0))
 
+    print("\n== latency at a steady %d q/s: %s" % (args.rate, b.argv.get("steady")))
+    print("%-15s %21s %21s %21s %21s %6s" % ("target", "p50 ms", "p99 ms", "added p50 ms",
+                                            "added p99 ms", "lost"))
+    direct = "direct UDP" if "direct UDP" in labels else None
+    added = {}
+    for t in targets:
+        row = []
+        for key in ("p50", "p99"):
+            mine = b.series(t.label, "steady", key)
+            base = b.series(direct, "steady", key) if direct else [None] * len(mine)
+            added[(t.label, key)] = [m - d if m is not None and d is not None and t.forwarder
+                                     else None for m, d in zip(mine, base)]
+            row.append(spread(mine, ".3f"))
+        lost = sum(v or 0 for v in b.series(t.label, "steady", "lost"))
+        print("%-15s %s %s %s %s %6d" % (t.label, row[0], row[1],
+                                         spread(added[(t.label, "p50")], ".3f"),
+                                         spread(added[(t.label, "p99")], ".3f"), lost))
+    if ("dprive", "p50") in added and ("stubby", "p50") in added and direct:
+        verdict = []
+        for key in ("p50", "p99"):
+            d, s = median(added[("dprive", key)]), median(added[("stubby", key)])
+            verdict.append("%s %+.3f vs %+.3f ms: %s" % (key, d, s, "met" if d <= s else "NOT met"))
+        print("dprive added <= stubby added: " + "; ".join(verdict))
+    print("(added: the forwarder's percentile minus direct UDP's, dnsperf to the upstream's"
+          " plain port, in the same round: the forwarder, its DoT hop and unbound's TLS side)")
 
-TARGETS = ("direct", "dprive", "stubby", "dtls")
+    print("\n== RSS: idle (VmRSS after start, %d queries, %.0f s quiet), loaded (VmHWM after"
+          " both loads)" % (len(fwd_targets.WARM_NAMES), fwd_targets.SETTLE_S))
+    print("%-15s %21s %21s" % ("target", "idle MiB", "loaded MiB"))
+    for t in targets:
+        if t.forwarder:
+            print("%-15s %s %s" % (t.label, spread([k / 1024 if k else None for k in
+                                                     b.series(t.label, None, "idle_kib")], ".1f"),
+                                   spread([k / 1024 if k else None for k in
+                                           b.series(t.label, None, "hwm_kib")], ".1f")))
+    print("(CPython %s, glibc, 64-bit here: a router's musl build of the same code is smaller)"
+          % sys.version.split()[0])
+    c = b.fwd_check
+    if "unbound fwd" in labels:
+        every = c["cachehits"] == 0 and c["cachemiss"] == c["queries"] and c["upstream"] >= c["queries"]
+        print("\nnote: unbound fwd (forward-tls-upstream, cache-max-ttl 0, caches 0 bytes, names not"
+              " repeated in a run): %d queries in its runs, %d cache hits, %d cache misses; the"
+              " upstream got %d queries meanwhile (unbound-control stats_noreset of both): %s" % (
+                  c["queries"], c["cachehits"], c["cachemiss"], c["upstream"],
+                  "every query went upstream" if every else "NOT every query went upstream"))
+    for t in targets:
+        for kind in ("throughput", "steady"):
+            bad = [r.get(kind, {}).get("bad") for r in b.rec.get(t.label, [])]
+            if any(bad):
+                print("note: %s %s answers other than NOERROR: %s" % (t.label, kind, bad))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="dprive vs stubby vs direct DoT, on loopback")
-    parser.add_argument("--queries", type=int, default=20000, help="queries per target (default %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=100,
-                        help="queries outstanding at once, dnsperf -q (default %(default)s)")
-    parser.add_argument("--clients", type=int, default=4,
-                        help="dnsperf client sockets, -c (default %(default)s)")
-    parser.add_argument("--names", type=int, default=1000, help="distinct q*.test names (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="runs per target, interleaved (default %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--queries", type=int, default=50000,
+                        help="queries per saturated run, all distinct names (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=100, help="dnsperf -q (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=4, help="dnsperf -c (default %(default)s)")
+    parser.add_argument("--rate", type=int, default=2000, help="steady dnsperf -Q (default %(default)s)")
+    parser.add_argument("--steady-seconds", type=int, default=10, help="steady run, dnsperf -l")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--unbound-threads", type=int, default=1)
-    parser.add_argument("--time-limit", type=int, default=20,
-                        help="seconds each dnsperf run may take at most (default %(default)s)")
-    parser.add_argument("--only", choices=TARGETS, action="append",
-                        help="run only these targets (repeatable)")
+    parser.add_argument("--time-limit", type=int, default=30, help="dnsperf -l of a saturated run")
+    parser.add_argument("--only", choices=sorted(fwd_targets.ALL), action="append",
+                        help="these targets only (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with logs")
     args = parser.parse_args(argv)
-    targets = args.only or list(TARGETS)
-
-    need = ["unbound", "dnsperf", "kdig", "openssl"] + (["stubby"] if "stubby" in targets else [])
+    names = args.only or ["direct-udp", "direct-dot", "dprive", "stubby", "unbound", "dtls"]
+    targets = [fwd_targets.ALL[n]() for n in names]
+    if args.steady_seconds * args.rate > args.queries:
+        parser.error("--queries must cover --rate x --steady-seconds distinct names")
+    need = ["unbound", "unbound-control", "dnsperf", "kdig", "openssl"] + (
+        ["stubby"] if "stubby" in names else [])
     missing = common.missing_tools(need)
     if missing:
         print("missing tools: %s (run `make deps`)" % ", ".join(missing), file=sys.stderr)
         return 1
-
     common.exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="dprive-bench-"))
-    ub = dp = st = gw = dpd = None
-    rows = []
-    status = 1
-    started = time.monotonic()
+    servers, status, started = [], 1, time.monotonic()
     try:
-        print("== setup: certificates, unbound (DoT on loopback, local data only)", flush=True)
+        print("== setup: certificates, upstream unbound (DoT on loopback, local data only)", flush=True)
         pki = certs.make_test_pki(workdir / "pki")
-        ub = UnboundServer(workdir / "unbound", pki, q_names=args.names, threads=args.unbound_threads,
-                           log_queries=False, keepalive_timeout_ms=IDLE_TIMEOUT_MS)
+        ub = UnboundServer(workdir / "unbound", pki, q_names=args.queries, threads=args.unbound_threads,
+                           log_queries=False, keepalive_timeout_ms=IDLE_TIMEOUT_MS, control=True)
         ub.start()
-        datafile = clients.write_dnsperf_file(
-            workdir / "queries.txt", [q_name(i % args.names) for i in range(args.queries)])
-        print("   unbound pid %d, DoT 127.0.0.1:%d" % (ub.pid, ub.tls_port), flush=True)
-
-        direct = Row("unbound direct", "dnsperf DoT")
-        dprive_row = Row("dprive", "UDP -> dprive -> DoT")
-        stubby_row = Row("stubby", "UDP -> stubby -> DoT")
-        dtls_row = Row("dprive DTLS", "UDP -> dprive -> DTLS gateway")
-        if "dtls" in targets:
-            print("== dprive over DTLS to `dprive gateway` in front of unbound", flush=True)
+        servers.append(ub)
+        env = {"pki": pki, "upstream": ub}
+        if "dtls" in names:
             gw = GatewayProcess(workdir / "gateway", pki, ub.plain_port, {"log_level": "warning"})
             gw.start()
-            dpd = DpriveProcess(workdir / "dprive-dtls", pki.ca_cert,
-                                [upstream("gateway", gw.port, transport="dtls")],
-                                options={"log_level": "warning"}, name="dprive-dtls")
-            dpd.start()
-            for _ in range(3):
-                clients.kdig("a.test", port=dpd.port, timeout_s=3)
-            print("   gateway pid %d on UDP 127.0.0.1:%d, dprive pid %d on 127.0.0.1:%d"
-                  % (gw.pid, gw.port, dpd.pid, dpd.port), flush=True)
-        if "dprive" in targets:
-            print("== dprive in front of unbound", flush=True)
-            dp = DpriveProcess(workdir / "dprive", pki.ca_cert,
-                               [upstream("unbound", ub.tls_port)],
-                               options={"log_level": "warning"})
-            dp.start()
-            for _ in range(3):   # the session is up before measuring
-                clients.kdig("a.test", port=dp.port, timeout_s=3)
-            print("   dprive pid %d on 127.0.0.1:%d" % (dp.pid, dp.port), flush=True)
-        if "stubby" in targets:
-            print("== stubby in front of unbound", flush=True)
-            st = StubbyProcess(workdir / "stubby", pki, ub.tls_port)
-            st.start()
-            for _ in range(3):
-                clients.kdig("a.test", port=st.port, timeout_s=3)
-            print("   stubby pid %d on 127.0.0.1:%d" % (st.pid, st.port), flush=True)
-        # rounds interleave the targets, so that a noisy moment hits all of them
+            servers.append(gw)
+            env["gateway"] = gw
+        datafile = clients.write_dnsperf_file(workdir / "queries.txt",
+                                              [q_name(i) for i in range(args.queries)])
+        b = Bench(args, env, datafile)
         for rnd in range(args.rounds):
             print("== round %d of %d" % (rnd + 1, args.rounds), flush=True)
-            if "direct" in targets:
-                run_dnsperf(direct, ub.tls_port, "dot", datafile, args)
-            if "dprive" in targets:
-                run_dnsperf(dprive_row, dp.port, "udp", datafile, args, pid=dp.pid)
-            if "stubby" in targets:
-                run_dnsperf(stubby_row, st.port, "udp", datafile, args, pid=st.pid)
-            if "dtls" in targets:
-                run_dnsperf(dtls_row, dpd.port, "udp", datafile, args, pid=dpd.pid)
-        rows = [r for r, t in ((direct, "direct"), (dprive_row, "dprive"), (stubby_row, "stubby"),
-                               (dtls_row, "dtls")) if t in targets]
-        print_table(rows, args)
+            b.round(rnd, targets, workdir / ("round%d" % rnd))
+        print_tables(b, targets, args)
         status = 0
     except KeyboardInterrupt:
         print("\ninterrupted", flush=True)
-    except Exception as exc:  # noqa: BLE001 - reported, then cleanup
-        print("\nERROR: %s" % exc, file=sys.stderr, flush=True)
-        if dp is not None:
-            print("dprive log tail:\n" + dp.log_tail(), file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for proc in (dp, st, dpd, gw, ub):
-            if proc is not None:
-                proc.stop()
+        for t in targets:
+            t.stop()
+        for server in reversed(servers):
+            server.stop()
         if args.keep:
             print("kept %s" % workdir)
         else:

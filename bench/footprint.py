@@ -48,6 +48,7 @@ def main(argv=None):
     workdir = Path(tempfile.mkdtemp(prefix="dprive-footprint-"))
     servers = []
     try:
+        print("\n== footprint: %s" % " ".join([sys.executable] + sys.argv))
         print("== packages (make ipk)")
         for ipk in build_ipk.build(workdir / "ipk"):
             fields = control_fields(ipk)

@@ -119,6 +119,7 @@ def main(argv=None):
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    print("\n== DTLS engines: %s" % " ".join([sys.executable] + sys.argv))
     print("== idle RSS with one upstream up (%d runs each; gateway on %s)" % (args.runs,
                                                                            gateway_engine))
     print("%-44s %10s %17s  %-10s %s" % ("", "RSS MiB", "min-max MiB", "engine ok", "libmbedtls"))

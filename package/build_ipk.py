@@ -172,7 +172,7 @@ POSTINST_PKG_LUCI = """[ -n "${IPKG_INSTROOT}" ] || {
 """
 
 DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-codecs", "python3-ubus", "ca-bundle"]
+                "python3-logging", "python3-ubus", "ca-bundle"]
 # DTLS on libmbedtls through ctypes (src/dprive/tls/mbedtls_lib.py); ctypes
 # also serves the gateway's session tickets (src/dprive/gateway/tickets.py).
 # pyOpenSSL is optional (option dtls_engine). Bare `libmbedtls`: the SDK's

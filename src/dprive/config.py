@@ -10,14 +10,10 @@ every later rule would be guessing which section its options belonged to.
 Validation errors are all collected and reported together, sorted by line.
 """
 
-import base64
-import binascii
-import difflib
 import ipaddress
-import re
 
 from dprive import schema
-from dprive.uci import ConfigError, UciOption, UciSection, parse_uci, read_config_file, show
+from dprive.uci import ALNUM, ConfigError, UciOption, UciSection, made_of, parse_uci, read_config_file, show
 
 __all__ = ["ConfigError", "Settings", "UpstreamConfig", "load_config", "parse_settings",
            "parse_uci", "UciOption", "UciSection"]
@@ -27,9 +23,27 @@ MAIN_SECTION_NAME = "main"
 TRUE_WORDS = ("1", "yes", "on", "true", "enabled")
 FALSE_WORDS = ("0", "no", "off", "false", "disabled")
 
-_INT_RE = re.compile(r"-?[0-9]+\Z")
-_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Character sets, not `re` (see uci.py); base64 and difflib are imported where
+# used: for pins, and for a typo's suggestion.
+_DIGITS = frozenset("0123456789")
+_LABEL_CHARS = ALNUM | frozenset("-")
+
+
+def _is_int(raw):
+    """An optional minus, then ASCII digits (as re's -?[0-9]+ matching the whole)."""
+    return made_of(raw[1:] if raw.startswith("-") else raw, _DIGITS)
+
+
+def _is_label(label):
+    """A host name label: 1 to 63 letters, digits or hyphens, no hyphen at either end."""
+    return len(label) <= 63 and made_of(label, _LABEL_CHARS) and label[0] != "-" and label[-1] != "-"
+
+
+def _has_control(text):
+    """A C0 or C1 control character, or DEL, anywhere in `text`."""
+    return any(c <= "\x1f" or "\x7f" <= c <= "\x9f" for c in text)
+
+
 _FILE_LEVEL = 1 << 30  # sorts problems that have no line after all the others
 
 
@@ -114,7 +128,7 @@ def convert(spec, raw):
         low, high = _bounds(spec)
         # No bound has 19 digits; and int() of over 4300 digits would raise
         # with a message meant for developers.
-        if not _INT_RE.match(raw) or len(raw.lstrip("-").lstrip("0")) > 18 or not low <= int(raw) <= high:
+        if not _is_int(raw) or len(raw.lstrip("-").lstrip("0")) > 18 or not low <= int(raw) <= high:
             raise ValueError("")
         return int(raw)
     if kind == "bool":
@@ -136,21 +150,23 @@ def convert(spec, raw):
     if kind == "hostname":
         if raw == "" and spec.get("default") == "":
             return ""
-        if len(raw) > 253 or not all(_LABEL_RE.match(label) for label in raw.split(".")):
+        if len(raw) > 253 or not all(_is_label(label) for label in raw.split(".")):
             raise ValueError("")
         return raw.lower()
     if kind == "path":
-        if not raw.startswith("/") or _CONTROL_RE.search(raw):
+        if not raw.startswith("/") or _has_control(raw):
             raise ValueError("")
         return raw
     if kind == "string":
         low, high = _bounds(spec)
-        if _CONTROL_RE.search(raw):
+        if _has_control(raw):
             raise ValueError("")
         if not low <= len(raw) <= high:
             raise ValueError(" (%d characters)" % len(raw))
         return raw
     if kind == "spki":
+        import base64
+        import binascii
         try:
             digest = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
@@ -183,7 +199,7 @@ def _label(section, index):
     one (that is what logs and LuCI show), else the UCI name, else its index."""
     if section.type == schema.SECTION_UPSTREAM:
         name = section.get("name")
-        if name and len(name) <= 64 and not _CONTROL_RE.search(name):
+        if name and len(name) <= 64 and not _has_control(name):
             return "upstream %s" % show(name)
     if section.name:
         return "%s %s" % (section.type, show(section.name))
@@ -198,6 +214,7 @@ def _check_section(section, label, specs, problems):
         where = "%s option '%s': " % (label, opt.name)
         spec = specs.get(opt.name)
         if spec is None:
+            import difflib
             close = difflib.get_close_matches(opt.name, list(specs), 1)
             hint = " (did you mean '%s'?)" % close[0] if close else ""
             problems.add(opt.line, where, "unknown option%s, expected one of %s"

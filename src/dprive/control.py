@@ -7,13 +7,12 @@ Replies:   one JSON object per request; failures as {"error": "..."}.
 `dprive status`, the ubus object and LuCI all sit on this API.
 """
 
-import json
-import logging
 import os
 
+from dprive import log as dlog
 from dprive.io.transport import Protocol, unix_server
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 MAX_REQUEST = 4096
 
 
@@ -42,6 +41,7 @@ class ControlServer:
                 pass
 
     def handle(self, line):
+        import json
         try:
             request = json.loads(line)
         except ValueError:
@@ -95,4 +95,5 @@ class _Client(Protocol):
         return False
 
     def _answer(self, line):
+        import json     # here, not at start: json (and re) only once a client asks
         self.transport.write(json.dumps(self.server.handle(line)).encode() + b"\n")

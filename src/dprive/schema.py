@@ -42,7 +42,9 @@ MAIN_OPTIONS = {
     },
     "ca_bundle": {
         "type": "path", "default": "/etc/ssl/certs/ca-certificates.crt",
-        "help": "PEM file of the certificate authorities that upstreams are checked against.",
+        "help": "PEM file of the certificate authorities that upstreams are checked against, "
+                "or a directory of hash links (openssl rehash), read a CA at a time. At the "
+                "default, the directory is used when it has hash links (package ca-certificates).",
     },
     "tls_min_version": {
         "type": "enum", "choices": ["1.2", "1.3"], "default": "1.2",

@@ -27,11 +27,11 @@ published it asks ubusd every CHECK_S whether the connection still works
 fails), and publishes again on a new connection if not.
 """
 
-import logging
+from dprive import log as dlog
 import os
 import time
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 OBJECT = "dprive"
 LOOP_TIMEOUT_MS = 500

@@ -68,10 +68,12 @@ class UnboundServer(common.ServerProcess):
     def __init__(self, workdir, pki, q_names=DEFAULT_Q_NAMES, threads=1,
                  log_queries=True, tls_port=None, plain_port=None,
                  keepalive_timeout_ms=120000, name="unbound", listen_address="127.0.0.1",
-                 access_control=("127.0.0.0/8",), ticket_key_files=(), argv_prefix=()):
+                 access_control=("127.0.0.0/8",), ticket_key_files=(), argv_prefix=(),
+                 control=False):
         """listen_address, access_control (networks allowed), ticket_key_files
         (`tls-session-ticket-keys`, 80 random bytes each, first one encrypts)
-        and argv_prefix (e.g. `ip netns exec NS`) are for the netns tier."""
+        and argv_prefix (e.g. `ip netns exec NS`) are for the netns tier.
+        control=True opens unbound-control on a loopback port (stats())."""
         self.workdir = Path(workdir)
         self.listen_address = listen_address
         self.access_control = tuple(access_control)
@@ -88,6 +90,7 @@ class UnboundServer(common.ServerProcess):
         self.conf_path = self.workdir / ("%s.conf" % name)
         self.log_path = self.workdir / ("%s.log" % name)
         self.pid_path = self.workdir / ("%s.pid" % name)
+        self.control_port = common.free_port() if control else None
         self.proc = None
 
     # -- configuration -------------------------------------------------
@@ -147,9 +150,35 @@ class UnboundServer(common.ServerProcess):
             lines.append('    local-data: "%s 300 IN A %s"' % (q_name(i), q_address(i)))
         for text in big_txt_strings():
             lines.append("    local-data: '%s 300 IN TXT \"%s\"'" % (BIG_NAME, text))
-        lines.append("remote-control:")
-        lines.append("    control-enable: no")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self.control_lines()) + "\n"
+
+    def control_lines(self):
+        if self.control_port is None:
+            return ["remote-control:", "    control-enable: no"]
+        # loopback only, no certificates: only the bench reads the counters
+        # (extended: num.query.tls, the queries that came over TLS)
+        return ["server:", "    extended-statistics: yes",
+                "remote-control:", "    control-enable: yes",
+                "    control-interface: 127.0.0.1", "    control-port: %d" % self.control_port,
+                "    control-use-cert: no"]
+
+    def stats(self):
+        """unbound-control stats_noreset as {name: float} (needs control=True),
+        e.g. total.num.queries, total.num.cachehits, total.num.cachemiss."""
+        res = subprocess.run([common.find_tool("unbound-control") or "unbound-control",
+                              "-c", str(self.conf_path), "stats_noreset"],
+                             capture_output=True, text=True, timeout=10)
+        if res.returncode != 0:
+            raise UnboundError("unbound-control stats_noreset: %s" % (res.stderr or res.stdout))
+        out = {}
+        for line in res.stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    pass
+        return out
 
     # -- life cycle ----------------------------------------------------
     def start(self, timeout_s=15.0):

@@ -5,7 +5,6 @@ others do not; with none, 'dtls tls' upstreams still move to TLS.
 libmbedtls is made unloadable for real: DPRIVE_MBEDTLS_LIBDIR at an empty
 directory, with the loader's cache (mbedtls_lib._LOADED) emptied for the test."""
 
-import logging
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ from dprive.config import parse_settings
 from dprive.io.policy import AuthPolicy
 from dprive.tls import dtls_support, mbedtls_lib
 from dprive.tls.dot import TlsError
+from dprive import log as dlog
 
 needs_mbedtls = pytest.mark.skipif(mbedtls_lib.unavailable_reason() is not None,
                                    reason="libmbedtls does not load here")
@@ -50,15 +50,15 @@ def test_the_option_defaults_to_auto_and_takes_only_the_three_engines(tmp_path):
 
 
 @needs_mbedtls
-def test_auto_runs_mbedtls_and_the_status_says_so(tmp_path, caplog):
+def test_auto_runs_mbedtls_and_the_status_says_so(tmp_path):
     from dprive.tls import dtls_mbedtls
-    with caplog.at_level(logging.INFO, logger="dprive"):
+    with dlog.capture(dlog.INFO) as logged:
         policy = AuthPolicy(settings(tmp_path))
     status = policy.dtls_status
     assert status["engine"] == "mbedtls" and status["preference"] == "auto"
     assert status["version"] == mbedtls_lib.load().version_text and status["unavailable"] is None
     assert policy.dtls.client_class is dtls_mbedtls.DtlsClient
-    assert "DTLS engine mbedtls (mbedTLS " in caplog.text
+    assert "DTLS engine mbedtls (mbedTLS " in logged.getvalue()
 
 
 @needs_pyopenssl
@@ -72,38 +72,38 @@ def test_pyopenssl_when_asked_for(tmp_path):
 
 
 @needs_pyopenssl
-def test_auto_without_libmbedtls_runs_pyopenssl_and_warns_why(tmp_path, no_mbedtls, caplog):
+def test_auto_without_libmbedtls_runs_pyopenssl_and_warns_why(tmp_path, no_mbedtls):
     from dprive.tls import dtls
-    with caplog.at_level(logging.WARNING, logger="dprive"):
+    with dlog.capture(dlog.WARNING) as logged:
         policy = AuthPolicy(settings(tmp_path))
     assert policy.dtls.client_class is dtls.DtlsClient
     why = policy.dtls_status["not_used"]["mbedtls"]
     assert "libmbedtls (3.6 or 2.28) cannot be loaded from" in why
-    assert "DTLS engine pyopenssl" in caplog.text and "not mbedtls: libmbedtls" in caplog.text
+    assert "DTLS engine pyopenssl" in logged.getvalue() and "not mbedtls: libmbedtls" in logged.getvalue()
 
 
-def test_no_engine_leaves_dtls_down_and_says_why(tmp_path, no_mbedtls, caplog):
-    with caplog.at_level(logging.WARNING, logger="dprive"):
+def test_no_engine_leaves_dtls_down_and_says_why(tmp_path, no_mbedtls):
+    with dlog.capture(dlog.WARNING) as logged:
         policy = AuthPolicy(settings(tmp_path, "mbedtls"))
     assert policy.dtls is None
     assert policy.dtls_unavailable.startswith("mbedtls: libmbedtls (3.6 or 2.28) cannot be loaded")
     assert policy.dtls_status["engine"] is None
-    assert "DTLS unavailable: mbedtls: libmbedtls" in caplog.text
+    assert "DTLS unavailable: mbedtls: libmbedtls" in logged.getvalue()
     with pytest.raises(TlsError, match="DTLS unavailable: mbedtls: libmbedtls"):
         policy.client_for(settings(tmp_path).upstreams[0], "dtls")
 
 
 @needs_pyopenssl
 @needs_mbedtls
-def test_an_engine_module_that_will_not_import_passes_to_the_next(tmp_path, monkeypatch, caplog):
+def test_an_engine_module_that_will_not_import_passes_to_the_next(tmp_path, monkeypatch):
     import dprive.tls
     monkeypatch.setitem(sys.modules, "dprive.tls.dtls_mbedtls", None)   # import raises ImportError
     monkeypatch.delattr(dprive.tls, "dtls_mbedtls", raising=False)
-    with caplog.at_level(logging.WARNING, logger="dprive"):
+    with dlog.capture(dlog.WARNING) as logged:
         policy = AuthPolicy(settings(tmp_path))
     assert policy.dtls_status["engine"] == "pyopenssl"
     assert "dprive.tls.dtls_mbedtls could not be imported" in policy.dtls_status["not_used"]["mbedtls"]
-    assert "not mbedtls: dprive.tls.dtls_mbedtls could not be imported" in caplog.text
+    assert "not mbedtls: dprive.tls.dtls_mbedtls could not be imported" in logged.getvalue()
 
 
 def test_no_dtls_upstream_no_engine_and_no_dtls_status(tmp_path):

@@ -3,7 +3,6 @@ must not be lost in the loop's "exception in callback": the daemon logs it
 with its cause, counts it in the status, answers the client SERVFAIL rather
 than silence, holds no reply for it, and goes on with the next event."""
 
-import logging
 
 from dprive.config import parse_settings
 from dprive.core import wire
@@ -11,6 +10,7 @@ from dprive.core.upstream_state import IllegalUpstreamMove
 from dprive.io.daemon import Daemon
 from dprive.io.loop import Loop
 from dprive.io.status import daemon_status
+from dprive import log as dlog
 
 from coreharness import make_query
 
@@ -42,13 +42,13 @@ def close(daemon):
     daemon.loop.close()
 
 
-def test_a_query_the_core_raises_on_gets_servfail_and_is_counted(tmp_path, caplog):
+def test_a_query_the_core_raises_on_gets_servfail_and_is_counted(tmp_path):
     daemon = make_daemon(tmp_path)
     try:
         daemon.forwarder.client_query = boom
         replies = []
         query = make_query(msg_id=0x4321)
-        with caplog.at_level(logging.ERROR, logger="dprive"):
+        with dlog.capture(dlog.ERROR) as logged:
             daemon.client_query(query, replies.append, True)
         assert len(replies) == 1
         header = wire.parse_header(replies[0])
@@ -58,7 +58,7 @@ def test_a_query_the_core_raises_on_gets_servfail_and_is_counted(tmp_path, caplo
         assert status["counters"]["core_errors"] == 1
         assert status["last_core_error"] == (
             "a client query: IllegalUpstreamMove: no move 'up' from state 'idle'")
-        assert "IllegalUpstreamMove" in caplog.text, "the traceback must reach the log"
+        assert "IllegalUpstreamMove" in logged.getvalue(), "the traceback must reach the log"
     finally:
         close(daemon)
 

@@ -3,7 +3,6 @@ order and cancellable, call_soon after the wake-up's I/O, a wake-up from
 another thread, signals through the wake-up fd, and a callback that raises
 logged without stopping the loop."""
 
-import logging
 import os
 import signal
 import socket
@@ -11,6 +10,7 @@ import threading
 
 import pytest
 
+from dprive import log as dlog
 from dprive.io.loop import Loop
 
 
@@ -124,17 +124,17 @@ def test_stop_ends_run_after_the_current_callbacks(loop):
     assert seen == ["same wake-up"]
 
 
-def test_a_callback_that_raises_is_logged_and_the_loop_goes_on(loop, caplog):
+def test_a_callback_that_raises_is_logged_and_the_loop_goes_on(loop):
     seen = []
 
     def boom():
         raise RuntimeError("bug in a callback")
     loop.call_soon(boom)
     loop.call_soon(seen.append, "next")
-    with caplog.at_level(logging.ERROR, logger="dprive"):
+    with dlog.capture(dlog.ERROR) as logged:
         loop.run_once(0)
     assert seen == ["next"]
-    assert "bug in a callback" in caplog.text
+    assert "bug in a callback" in logged.getvalue()
 
 
 def test_an_fd_closed_without_remove_reader_is_forgotten(loop):

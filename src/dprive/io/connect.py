@@ -9,9 +9,10 @@ time out; a connection the core gave up while it was being opened is closed
 """
 
 import errno
-import logging
 import os
 import socket
+
+from dprive import log as dlog
 
 from dprive.io import tcp
 from dprive.io.dtls_conn import DtlsConnection
@@ -19,7 +20,7 @@ from dprive.io.transport import DatagramTransport, StreamTransport
 from dprive.io.upstream_conn import UpstreamConnection
 from dprive.tls.dot import TlsError, start_failure
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 
 def session_key(upstream, transport):
@@ -104,7 +105,7 @@ class Opening:
             conn = UpstreamConnection(daemon, self.action.handle, tls, keep)
         except Exception as err:   # not only TlsError: the cause must reach log and status
             sock.close()
-            log.debug("%s: TLS session could not start", upstream.name, exc_info=True)
+            _debug_traceback("%s: TLS session could not start" % upstream.name)
             daemon.failed_to_start(self.action.handle, start_failure(err))
             return
         StreamTransport(daemon.loop, sock, conn)   # connection_made sends the ClientHello
@@ -134,11 +135,19 @@ def _open_dtls(daemon, upstream, action):
     except Exception as err:   # the cause must reach log and status, not a "no session" timeout
         if sock is not None:
             sock.close()
-        log.debug("%s: DTLS session could not start", upstream.name, exc_info=True)
+        _debug_traceback("%s: DTLS session could not start" % upstream.name)
         daemon.failed_to_start(handle, start_failure(err, "DTLS"))
         return
     DatagramTransport(daemon.loop, sock, conn)   # connection_made sends the first flight
     daemon.opened(handle, conn)
+
+
+def _debug_traceback(what):
+    """At debug level, `what` and the traceback being handled (dprive.log's
+    debug() takes no exc_info; traceback is imported only when it is wanted)."""
+    if log.isEnabledFor(dlog.DEBUG):
+        import traceback
+        log.debug("%s\n%s", what, traceback.format_exc().rstrip("\n"))
 
 
 def _session_keeper(daemon, identity):

@@ -7,7 +7,7 @@ Sessions are the core's handles; upstreams are known to the core by their key
 (io/core_settings.py upstream_keys), so a reload moves nothing here.
 """
 
-import logging
+from dprive import log as dlog
 import os
 import random
 import signal
@@ -19,7 +19,6 @@ from dprive.control import ControlServer
 from dprive.core import forwarder as core
 from dprive.core import wire
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
-from dprive.io import lograte
 from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
 from dprive.io.connect import Opening, session_key
 from dprive.io.loop import Loop
@@ -30,7 +29,7 @@ from dprive.io.transport import tcp_server
 from dprive.tls.sessions import SessionStore
 from dprive.ubus_object import UbusObject
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 
 class Link:
@@ -315,11 +314,8 @@ class Daemon:
 
 
 def setup_logging(level_name):
-    logging.basicConfig(
-        level=getattr(logging, level_name.upper()),
-        format="%(asctime)s %(levelname)s %(message)s",
-    )
-    lograte.install(logging.getLogger().handlers)
+    """Lines to stderr (procd hands them to logd), rate-limited (io/lograte.py)."""
+    dlog.setup(level_name)
 
 
 def run_daemon(settings):

@@ -2,8 +2,8 @@
 
 procd hands stderr to logd, whose ring buffer is small (64 KiB by default):
 one line per bad datagram would push every useful line out within a second.
-A filter on the root logger's handlers lets through, per kind of line (its
-text with the numbers taken out, cut short), a burst of KEY_BURST lines and then
+dprive/log.py asks a RateLimit before it writes a line; it lets through, per
+kind of line (its format string with the numbers taken out, cut short), a burst of KEY_BURST lines and then
 one every KEY_EVERY_S; all kinds together at most GLOBAL_PER_S a second (debug
 lines on a budget of their own, so a debug flood cannot silence a warning).
 Errors always pass.
@@ -11,9 +11,11 @@ What it held back is counted (`log_suppressed` in the status) and said in
 the next line that passes: "(N lines held back by the log rate limit before it)".
 """
 
-import logging
-import re
 import time
+
+# dprive/log.py's levels (logging's numbers), not imported: log.py imports this module.
+DEBUG = 10
+ERROR = 40
 
 KEY_BURST = 5
 KEY_EVERY_S = 10.0
@@ -24,7 +26,24 @@ GLOBAL_PER_S = 10.0
 MAX_KEYS = 256
 KEY_CHARS = 48
 
-_DIGITS = re.compile(r"\d+")
+
+
+def kind_of(text):
+    """`text` with each run of digits made one "#", cut to KEY_CHARS (as re.sub of r"\\d+" by "#"
+    would, without importing re for it)."""
+    out = []
+    in_digits = False
+    for ch in text:
+        if ch.isdecimal():
+            if not in_digits:
+                out.append("#")
+            in_digits = True
+        else:
+            out.append(ch)
+            in_digits = False
+        if len(out) >= KEY_CHARS:
+            break
+    return "".join(out)
 
 
 class _Bucket:
@@ -45,9 +64,10 @@ class _Bucket:
         return False
 
 
-class RateLimit(logging.Filter):
+class RateLimit:
+    """Consulted by dprive/log.py for each line it is about to write."""
+
     def __init__(self, clock=time.monotonic):
-        super().__init__()
         self.clock = clock
         self.keys = {}               # kind -> _Bucket, oldest first
         self.debug_bucket = _Bucket(GLOBAL_BURST, GLOBAL_PER_S, clock())
@@ -55,39 +75,37 @@ class RateLimit(logging.Filter):
         self.suppressed = 0          # since start
         self.unsaid = 0              # since the last line that passed
 
-    def filter(self, record):
-        if record.levelno >= logging.ERROR:
-            return self._passed(record)
+    def admit(self, level, fmt):
+        """None to hold the line back, else what to add to it ("" or the count held back)."""
+        if level >= ERROR:
+            return self._passed()
         now = self.clock()
-        key = (record.levelno, _DIGITS.sub("#", str(record.msg))[:KEY_CHARS])
+        key = (level, kind_of(str(fmt)))
         bucket = self.keys.get(key)
         if bucket is None:
             bucket = self.keys[key] = _Bucket(KEY_BURST, 1.0 / KEY_EVERY_S, now)
             while len(self.keys) > MAX_KEYS:
                 del self.keys[next(iter(self.keys))]
-        overall = self.debug_bucket if record.levelno <= logging.DEBUG else self.global_bucket
+        overall = self.debug_bucket if level <= DEBUG else self.global_bucket
         if bucket.take(now) and overall.take(now):
-            return self._passed(record)
+            return self._passed()
         self.suppressed += 1
         self.unsaid += 1
-        return False
+        return None
 
-    def _passed(self, record):
+    def _passed(self):
         if self.unsaid:
-            record.msg = "%s (%d lines held back by the log rate limit before it)" % (record.getMessage(), self.unsaid)
-            record.args = None
-            self.unsaid = 0
-        return True
+            unsaid, self.unsaid = self.unsaid, 0
+            return " (%d lines held back by the log rate limit before it)" % unsaid
+        return ""
 
 
 _installed = []
 
 
-def install(handlers):
-    """Put one RateLimit on every handler given (the daemon's stderr handler)."""
+def install():
+    """A new RateLimit, counted in the status (dprive/log.py setup() consults it)."""
     limit = RateLimit()
-    for handler in handlers:
-        handler.addFilter(limit)
     _installed.append(limit)
     return limit
 

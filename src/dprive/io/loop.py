@@ -19,13 +19,14 @@ heapq, socket) so a MicroPython edition can run it too.
 """
 
 import heapq
-import logging
 import select
 import socket
 import time
 from collections import deque
 
-log = logging.getLogger("dprive")
+from dprive import log as dlog
+
+log = dlog.getLogger("dprive")
 
 _READ = select.POLLIN | getattr(select, "POLLPRI", 0)   # MicroPython has no POLLPRI
 _WRITE = select.POLLOUT

@@ -4,19 +4,19 @@ strict: a server is authenticated by its auth name against the CA bundle,
 and by its SPKI pins when given (or by pins alone); one that fails gets no
 query. opportunistic: encrypted always, authenticated when it works; never
 cleartext in either profile. The same rules hold for DNS over TLS (the
-standard library's ssl) and DNS over DTLS, on the engine tls/dtls_engines.py
+standard library's OpenSSL, tls/ossl.py) and DNS over DTLS, on the engine tls/dtls_engines.py
 picks under the `dtls_engine` option (libmbedtls through ctypes, or pyOpenSSL,
 the optional dprive-dtls package), loaded only when an upstream uses DTLS.
 """
 
-import logging
-import ssl
+from dprive import log as dlog
 
 from dprive.errors import StartupError
 from dprive.tls import dtls_support
+from dprive.tls import ossl
 from dprive.tls.dot import TlsClient, TlsError, make_context
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 # DTLS 1.3 is not in the OpenSSL that pyOpenSSL brings; 1.2 is the floor and the ceiling.
 DTLS_MIN_VERSION = "1.2"
@@ -54,7 +54,7 @@ class AuthPolicy:
     def __init__(self, settings):
         self.strict = settings.profile == "strict"
         self.tls = _Engine(settings, make_context, TlsClient, settings.tls_min_version,
-                           (OSError, ssl.SSLError))
+                           (OSError, ossl.SSLError))
         self.dtls = None
         self.dtls_choice = None      # tls.dtls_engines.Choice, once an upstream wants DTLS
         if any("dtls" in u.transport.split() for u in settings.upstreams if u.enabled):
@@ -93,7 +93,7 @@ class AuthPolicy:
         passed_over = "".join("; not %s: %s" % (engine, why) for engine, why in choice.reasons.items())
         line = "DTLS engine %s (%s, dtls_engine %s)%s" % (
             choice.engine, choice.version, choice.preference, passed_over)
-        log.log(logging.WARNING if passed_over else logging.INFO, "%s", line)
+        log.log(dlog.WARNING if passed_over else dlog.INFO, "%s", line)
         for note in choice.notes:
             log.warning("DTLS: %s", note)
 

@@ -8,14 +8,14 @@ errors is refused as a whole: the errors are logged with their lines and the
 daemon runs on with what it had.
 """
 
-import logging
+from dprive import log as dlog
 
 from dprive.config import ConfigError, load_config
 from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.tls.sessions import SessionStore
 
-log = logging.getLogger("dprive")
+log = dlog.getLogger("dprive")
 
 LISTEN_SETTINGS = ("listen_address", "listen_port", "max_tcp_clients", "tcp_client_idle_ms")
 AUTH_SETTINGS = ("ca_bundle", "tls_min_version", "profile", "dtls_engine")
@@ -53,7 +53,7 @@ def reload(daemon):
     daemon.sessions.keep_only(set(u.identity() for u in new.upstreams)
                               | set(u.identity() + ("dtls",) for u in new.upstreams))
     daemon.settings = new
-    logging.getLogger().setLevel(getattr(logging, new.log_level.upper()))
+    dlog.set_level(new.log_level)
     daemon.apply(actions)
     if not _same(old, new, LISTEN_SETTINGS):
         daemon.close_listeners()

@@ -20,10 +20,11 @@ at a time) and are copied out: recv(N) would malloc N bytes per read.
 """
 
 import errno
-import logging
 import socket
 
-log = logging.getLogger("dprive")
+from dprive import log as dlog
+
+log = dlog.getLogger("dprive")
 
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ACCEPT_RETRY_S = 1.0

@@ -1,14 +1,15 @@
-"""DNS-over-TLS client engine: bytes in, bytes out, on the standard library's ssl.
+"""DNS-over-TLS client engine: bytes in, bytes out, on the standard library's OpenSSL.
 
-`TlsClient` wraps an SSLObject on two MemoryBIOs, so the asyncio shell owns
-the socket (Nagle off, later TFO) and the engine owns only TLS. It reports
-authentication failures (CA, name, SPKI pins) as AuthError so the shell can
-log them plainly; strict profile never lets such a session carry a query.
+It calls _ssl, the C module under ssl.py, through tls/ossl.py (which says why
+and falls back to ssl). `TlsClient` wraps an SSL object on two MemoryBIOs,
+so the I/O shell owns the socket (Nagle off, later TFO) and the engine owns
+only TLS. It reports authentication failures (CA, name, SPKI pins) as
+AuthError so the shell can log them plainly; strict profile never lets such a session carry a query.
 """
 
-import ssl
 import sys
 
+from dprive.tls import ca_store, ossl
 from dprive.tls.spki import DerError, spki_pin
 
 # CPython gh-116810: each read of SSLObject.session leaks a copy of the session
@@ -22,7 +23,7 @@ SESSION_READ_LEAKS = (sys.implementation.name == "cpython"
                            or (3, 12) <= sys.version_info[:3] < (3, 12, 7)
                            or (3, 13) <= sys.version_info[:3] < (3, 13, 1)))
 
-TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+TLS_VERSIONS = ossl.TLS_VERSIONS
 READ_CHUNK = 65536
 # Plaintext is read into this one buffer and copied out: read(65536) would malloc
 # 64 KiB per record and shrink it (see io/lan.py UdpListener). One event loop
@@ -59,8 +60,8 @@ def start_failure(err, what="TLS"):
     """Why a session could not even start, in the exception's own words.
 
     A TlsError says it itself. Anything else keeps its type name, so the root
-    cause reaches the log and the status: on a router without python3-codecs,
-    wrap_bio's server_hostname raises `LookupError: unknown encoding: idna`.
+    cause reaches the log and the status: a non-ASCII server name on a router
+    without python3-codecs raises `LookupError: unknown encoding: idna` (tls/ossl.py).
     """
     if isinstance(err, TlsError):
         return str(err)
@@ -71,27 +72,28 @@ def make_context(ca_bundle, min_version, verify_name):
     """A client context; `verify_name` checks the chain against `ca_bundle` and the name.
 
     Without it, the chain is not checked (pins only, or the opportunistic profile).
-    Raises OSError/ssl.SSLError if the CA bundle cannot be loaded.
+    `ca_bundle` may be a hashed directory, read on demand (tls/ca_store.py).
+    Raises OSError/ossl.SSLError if the CA bundle cannot be loaded.
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = ossl.new_client_context()
     ctx.minimum_version = TLS_VERSIONS[min_version]
     if verify_name:
-        ctx.load_verify_locations(cafile=ca_bundle)
+        cafile, capath = ca_store.locate(ca_bundle)
+        ctx.load_verify_locations(cafile=cafile, capath=capath)
         ctx.check_hostname = True
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.verify_mode = ossl.CERT_REQUIRED
     else:
         ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx.verify_mode = ossl.CERT_NONE
     return ctx
 
 
 class TlsClient:
     def __init__(self, context, server_hostname, pins=(), session=None):
         """`session`: an earlier session with this server to resume (see tls/sessions.py)."""
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self._obj = context.wrap_bio(self._in, self._out, server_side=False,
-                                     server_hostname=server_hostname or None, session=session)
+        self._in = ossl.MemoryBIO()
+        self._out = ossl.MemoryBIO()
+        self._obj = ossl.wrap_client(context, self._in, self._out, server_hostname or None, session)
         self._pins = tuple(pins)
         self.established = False
         self.peer_pin = None
@@ -117,12 +119,12 @@ class TlsClient:
         while True:
             try:
                 size = self._obj.read(READ_CHUNK, _READ_BUFFER)
-            except ssl.SSLWantReadError:
+            except ossl.SSLWantReadError:
                 break
-            except ssl.SSLZeroReturnError:
+            except ossl.SSLZeroReturnError:
                 closed = True
                 break
-            except ssl.SSLError as err:
+            except ossl.SSLError as err:
                 raise TlsError("TLS record error: %s" % err.reason)
             if not size:
                 closed = True
@@ -141,8 +143,8 @@ class TlsClient:
     def close(self):
         """close_notify, as bytes to send (empty if it cannot be sent now)."""
         try:
-            self._obj.unwrap()
-        except (ssl.SSLWantReadError, ssl.SSLError):
+            self._obj.shutdown()
+        except (ossl.SSLWantReadError, ossl.SSLError):
             pass
         return self._out.read()
 
@@ -169,17 +171,17 @@ class TlsClient:
         try:
             self._obj.do_handshake()
             return True
-        except ssl.SSLWantReadError:
+        except ossl.SSLWantReadError:
             return False
-        except ssl.SSLCertVerificationError as err:
+        except ossl.SSLCertVerificationError as err:
             raise AuthError("certificate rejected: %s" % (err.verify_message or err.reason))
-        except ssl.SSLError as err:
+        except ossl.SSLError as err:
             raise TlsError("TLS handshake failed: %s" % (err.reason or err))
 
     def _check_pins(self):
         if not self._pins:
             return
-        der = self._obj.getpeercert(binary_form=True)
+        der = self._obj.getpeercert(True)
         if der is None and self._obj.session_reused:
             return   # resumed: the session was only kept after its pins matched
         self.peer_pin = checked_pin(der, self._pins)

@@ -41,10 +41,11 @@ from OpenSSL import SSL, crypto
 
 from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
-from dprive.tls import dtls_support
+from dprive.tls import ca_store, dtls_support
 from dprive.tls import dtls_common
 from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
 from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls.hostname import ascii_hostname
 from dprive.tls.dtls_session import DtlsSession, session_der, use_session
 
 _binding = Binding()
@@ -80,7 +81,7 @@ def make_dtls_context(ca_bundle, min_version, verify_name):
     ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION | SSL.OP_NO_QUERY_MTU)
     if verify_name:
         try:
-            ctx.load_verify_locations(ca_bundle)
+            ctx.load_verify_locations(*ca_store.locate(ca_bundle))     # a file or a hashed directory
         except SSL.Error as err:
             raise TlsError("cannot load the CA bundle %s: %s" % (ca_bundle, _reason(err)))
         ctx.set_verify(SSL.VERIFY_PEER, None)
@@ -100,7 +101,7 @@ class DtlsClient:
         self._verify_name = bool(context.get_verify_mode() & SSL.VERIFY_PEER)
         address = ip_literal(server_hostname)
         if server_hostname and address is None:
-            self._conn.set_tlsext_host_name(server_hostname.encode("idna"))
+            self._conn.set_tlsext_host_name(ascii_hostname(server_hostname).encode("ascii"))
         if self._verify_name:
             if not server_hostname:
                 raise ValueError("checking the name needs a server_hostname")
@@ -317,7 +318,7 @@ def _expect_name(conn, name, address):
         done = _lib.X509_VERIFY_PARAM_set1_ip(param, packed, len(packed))
     else:
         _lib.X509_VERIFY_PARAM_set_hostflags(param, NO_PARTIAL_WILDCARDS)
-        encoded = name.encode("idna")
+        encoded = ascii_hostname(name).encode("ascii")
         done = _lib.X509_VERIFY_PARAM_set1_host(param, encoded, len(encoded))
     if done != 1:
         _lib.ERR_clear_error()

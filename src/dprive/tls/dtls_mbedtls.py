@@ -31,6 +31,7 @@ from dprive.core import dtls_record
 from dprive.core.dtls_record import DtlsRecordError
 from dprive.tls import mbedtls_lib as mb
 from dprive.tls.dot import AuthError, TlsError, checked_pin
+from dprive.tls.hostname import ascii_hostname
 from dprive.tls import dtls_common
 from dprive.tls.dtls_common import DEFAULT_MTU, check_message, ip_literal, screen_datagram
 from dprive.tls.mbedtls_channel import Channel
@@ -153,7 +154,7 @@ class DtlsClient:
         lib.fn.mbedtls_ssl_set_mtu(ssl, mtu)
         if server_hostname and (address is None or self._verify_name):
             # SNI for a name; for an address only the certificate check (RFC 6066: no SNI)
-            rc = lib.fn.mbedtls_ssl_set_hostname(ssl, server_hostname.encode("idna"))
+            rc = lib.fn.mbedtls_ssl_set_hostname(ssl, ascii_hostname(server_hostname).encode("ascii"))
             if rc != 0:
                 raise TlsError("mbedTLS would not take %r as the name to check: %s"
                                % (server_hostname, lib.error_text(rc)))

@@ -4,9 +4,6 @@ The standard library hands us the peer certificate only as DER, so we walk
 just enough of the DER (X.509 TBSCertificate) to find the SPKI element.
 """
 
-import base64
-import hashlib
-
 
 class DerError(ValueError):
     pass
@@ -68,4 +65,6 @@ def spki_der(cert_der):
 
 def spki_pin(cert_der):
     """The RFC 7858 pin of a DER certificate."""
+    import base64    # here: only an upstream with pins needs them (hashlib pulls _hashlib)
+    import hashlib
     return base64.b64encode(hashlib.sha256(spki_der(cert_der)).digest()).decode("ascii")

@@ -35,7 +35,7 @@ return baseclass.extend({
 			"ca_bundle": {
 				"type": "path",
 				"default": "/etc/ssl/certs/ca-certificates.crt",
-				"help": _('PEM file of the certificate authorities that upstreams are checked against.')
+				"help": _('PEM file of the certificate authorities that upstreams are checked against, or a directory of hash links (openssl rehash), read a CA at a time. At the default, the directory is used when it has hash links (package ca-certificates).')
 			},
 			"tls_min_version": {
 				"type": "enum",
