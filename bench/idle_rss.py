@@ -36,8 +36,10 @@ def one_round(workdir, pki, ub):
     try:
         time.sleep(0.5)
         started = common.vm_kib(dp.pid, "VmRSS")
-        for n in range(5):
-            clients.kdig("a.test", "A", port=dp.port, timeout_s=4, check=False)
+        answered = sum(clients.kdig("a.test", "A", port=dp.port, timeout_s=4, check=False).rcode == "NOERROR"
+                       for n in range(5))
+        if not answered:
+            raise RuntimeError("no answer from dprive; its log:\n%s" % dp.log_tail())
         time.sleep(0.5)
         idle = common.vm_kib(dp.pid, "VmRSS")
         asyncio_loaded = any(name.startswith("_asyncio") for name in modules_of(dp.pid))
