@@ -17,7 +17,6 @@ asserts the structural bounds).
 """
 
 import argparse
-import asyncio
 import collections
 import ctypes
 import gc
@@ -25,6 +24,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,20 +76,23 @@ def query(i):
             + struct.pack("!HH", 1, 1))
 
 
-async def run(args, addresses, port, conf, dp, fuzz):
+def run(args, addresses, port, conf, dp, fuzz):
     from dprive.config import load_config
     from dprive.io.daemon import Daemon
+    from dprive.io.loop import Loop
     from dprive.io.reload import reload
     from tests.tools.dprive_proc import upstream
     daemon = Daemon(load_config(str(conf)))
-    await daemon.start()
+    loop = Loop()
+    daemon.start(loop)
 
-    async def ask(n):
-        answered = asyncio.Event()
-        daemon.client_query(query(n), lambda msg: answered.set(), True)
-        await asyncio.wait_for(answered.wait(), 5)
+    def ask(n):
+        answers = []
+        daemon.client_query(query(n), answers.append, True)
+        if not loop.run_until(lambda: answers, 5):
+            raise TimeoutError("no answer to query %d" % n)
     try:
-        await ask(0)
+        ask(0)
         gc.collect()
         base = rss_kib()
         print("%8s %9s %8s %11s %10s %6s  %s" % ("reloads", "VmRSS KiB", "growth", "in use KiB",
@@ -98,12 +101,17 @@ async def run(args, addresses, port, conf, dp, fuzz):
             if n:
                 dp.upstreams[0] = upstream("h", port, address=addresses[n % len(addresses)])
                 dp.write_config()
-                assert await reload(daemon)
-                await ask(n)
+                assert reload(daemon)
+                ask(n)
                 if fuzz is not None:
                     fuzz.stdin.write("%d\n" % args.fuzz)
                     fuzz.stdin.flush()
-                    await asyncio.to_thread(fuzz.stdout.readline)
+                    # The fuzzer's LAN packets are answered while we wait for its line.
+                    line = []
+                    reader = threading.Thread(target=lambda: line.append(fuzz.stdout.readline()))
+                    reader.start()
+                    loop.run_until(lambda: line, 600)
+                    reader.join()
                 if args.trim:
                     LIBC.malloc_trim(0)
             if n % args.every == 0:
@@ -116,7 +124,8 @@ async def run(args, addresses, port, conf, dp, fuzz):
         LIBC.malloc_trim(0)
         print("malloc_trim(0): VmRSS %d -> %d KiB" % (before, rss_kib()))
     finally:
-        await daemon.stop()
+        daemon.stop()
+        loop.close()
 
 
 def main(argv=None):
@@ -151,7 +160,7 @@ def main(argv=None):
               "packets between reloads%s; Python %s" % (args.reloads, args.addresses, args.resumption,
                                                         args.fuzz, ", malloc_trim after each" if args.trim
                                                         else "", sys.version.split()[0]))
-        asyncio.run(run(args, addresses, int(port), conf, dp, fuzz))
+        run(args, addresses, int(port), conf, dp, fuzz)
     finally:
         for child in (fuzz, hostile):
             if child is not None:

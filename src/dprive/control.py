@@ -7,9 +7,10 @@ Replies:   one JSON object per request; failures as {"error": "..."}.
 `dprive status`, the ubus object and LuCI all sit on this API.
 """
 
-import asyncio
-from dprive import log as dlog
 import os
+
+from dprive import log as dlog
+from dprive.io.transport import Protocol, unix_server
 
 log = dlog.getLogger("dprive")
 MAX_REQUEST = 4096
@@ -21,40 +22,23 @@ class ControlServer:
         self.path = path
         self.server = None
 
-    async def start(self):
+    def start(self):
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         if os.path.exists(self.path):
             os.unlink(self.path)   # left by a daemon that did not stop cleanly
-        self.server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST)
+        self.server = unix_server(self.daemon.loop, lambda: _Client(self), self.path)
         os.chmod(self.path, 0o660)
 
-    async def stop(self):
+    def stop(self):
         if self.server is not None:
             self.server.close()
+            self.server = None
             try:
                 os.unlink(self.path)
             except OSError:
                 pass
-
-    async def _serve(self, reader, writer):
-        try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(b'{"error": "request too long"}\n')
-                    break
-                if not line:
-                    break
-                import json     # here, not at start: json (and re) only once a client asks
-                writer.write(json.dumps(self.handle(line)).encode() + b"\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
 
     def handle(self, line):
         import json
@@ -76,3 +60,40 @@ class ControlServer:
             log.info("reconnect requested for %s", name or "every upstream")
             return {"ok": True}
         return {"error": "unknown command %r" % (cmd,)}
+
+
+class _Client(Protocol):
+    """One connection: a reply per line, in order. A line longer than
+    MAX_REQUEST is refused and the connection closed; a last request without
+    its newline is answered at EOF (as asyncio's readline() returned it)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.transport = None
+        self.buffer = b""
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.buffer += data
+        while not self.transport.is_closing():
+            line, newline, rest = self.buffer.partition(b"\n")
+            if len(line) > MAX_REQUEST:
+                self.transport.write(b'{"error": "request too long"}\n')
+                self.transport.close()
+                return
+            if not newline:
+                return
+            self.buffer = rest
+            self._answer(line + newline)
+
+    def eof_received(self):
+        if self.buffer:
+            self._answer(self.buffer)
+            self.buffer = b""
+        return False
+
+    def _answer(self, line):
+        import json     # here, not at start: json (and re) only once a client asks
+        self.transport.write(json.dumps(self.server.handle(line)).encode() + b"\n")

@@ -14,8 +14,8 @@ without it:
 Replies are always JSON objects; failures are reported inside them
 ({"ok": false, "error": ...}), never as ubus error codes. python3-ubus runs
 its loop in a thread of its own here; every handler hands its work to the
-asyncio loop and waits for the answer, so the daemon's state is only ever
-touched from the loop's thread. libubus is not thread-safe, so that thread is
+daemon's loop (io/loop.py call_soon_threadsafe) and waits for the answer, so
+the daemon's state is only ever touched from the loop's thread. libubus is not thread-safe, so that thread is
 also the only one that calls the ubus module at all.
 
 Publishing can fail and must not stay failed: ubusd may start after dprive or
@@ -27,7 +27,6 @@ published it asks ubusd every CHECK_S whether the connection still works
 fails), and publishes again on a new connection if not.
 """
 
-import asyncio
 from dprive import log as dlog
 import os
 import time
@@ -86,7 +85,7 @@ class UbusObject:
             self.last_error = "python3-ubus is not installed"
             log.info("python3-ubus is not installed: no ubus object (the control socket works)")
             return False
-        import threading     # here: only the ubus thread needs it
+        import threading    # only with python3-ubus: the daemon runs no other thread
         self.ubus = ubus
         self.socket_path = socket_path
         self.running = True
@@ -200,9 +199,35 @@ class UbusObject:
         handler.reply(self._in_loop(work))
 
     def _in_loop(self, work):
-        async def run():
-            return work()
+        call = _Call(work)
+        self.loop.call_soon_threadsafe(call.run)
         try:
-            return asyncio.run_coroutine_threadsafe(run(), self.loop).result(CALL_TIMEOUT_S)
+            return call.result(CALL_TIMEOUT_S)
         except Exception as err:
             return {"ok": False, "error": "dprive could not answer: %s" % (err or type(err).__name__)}
+
+
+class _Call:
+    """`work` run in the loop's thread, its result (or exception) waited for
+    in the ubus thread; the lock is released once it is there."""
+
+    def __init__(self, work):
+        import threading
+        self.work = work
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.value = self.error = None
+
+    def run(self):
+        try:
+            self.value = self.work()
+        except Exception as err:   # noqa: BLE001 - the caller reports it
+            self.error = err
+        self.done.release()
+
+    def result(self, timeout_s):
+        if not self.done.acquire(timeout=timeout_s):
+            raise TimeoutError("no answer within %gs" % timeout_s)
+        if self.error is not None:
+            raise self.error
+        return self.value

@@ -13,7 +13,6 @@ keep both found: the reads per moved upstream, and the live TLS and upstream
 objects of an in-process Daemon after many reloads.
 """
 
-import asyncio
 import gc
 import signal
 import ssl
@@ -81,29 +80,30 @@ def _live():
     return dict((name, sum(1 for o in objects if type(o) is kind)) for name, kind in kinds.items())
 
 
-async def _reload_many(conf_path, dp, hostile, reloads):
+def _reload_many(conf_path, dp, hostile, reloads):
     from dprive.config import load_config
     from dprive.io.daemon import Daemon
+    from dprive.io.loop import Loop
     from dprive.io.reload import reload
     daemon = Daemon(load_config(str(conf_path)))
-    await daemon.start()
+    loop = Loop()
+    daemon.start(loop)
     try:
         counts = []
         for n in range(reloads):
             dp.upstreams[0] = upstream("moving", hostile.port, address=ADDRESSES[n % len(ADDRESSES)])
             dp.write_config()
-            assert await reload(daemon)
-            answered = asyncio.Event()
-            daemon.client_query(_query(n), lambda msg: answered.set(), True)
-            await asyncio.wait_for(answered.wait(), 5)
-            for _ in range(100):          # its ticket, read after the first answer
-                if daemon.sessions.size() == 1:
-                    break
-                await asyncio.sleep(0.01)
+            assert reload(daemon)
+            answers = []
+            daemon.client_query(_query(n), answers.append, True)
+            assert loop.run_until(lambda: answers, 5), "no answer after reload %d" % n
+            # its ticket, read after the first answer
+            loop.run_until(lambda: daemon.sessions.size() == 1, 1)
             counts.append(_live())
         return counts, daemon.session_reads
     finally:
-        await daemon.stop()
+        daemon.stop()
+        loop.close()
 
 
 def test_reloads_that_move_an_upstream_leave_no_tls_or_upstream_objects_behind(tmp_path, pki):
@@ -115,7 +115,7 @@ def test_reloads_that_move_an_upstream_leave_no_tls_or_upstream_objects_behind(t
                            [upstream("moving", hostile.port, address=ADDRESSES[-1])],
                            options={"log_level": "error"})
         conf = dp.write_config()
-        counts, reads = asyncio.run(_reload_many(conf, dp, hostile, 24))
+        counts, reads = _reload_many(conf, dp, hostile, 24)
     last = counts[-1]
     assert last["SSLContext"] <= 3, counts    # the daemon's plain and verifying ones, the server's
     assert last["SSLSession"] <= 2, counts

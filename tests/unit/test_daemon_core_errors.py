@@ -1,14 +1,14 @@
 """An event the core raises on (a bug in dprive, e.g. an illegal state move)
-must not be lost in asyncio's "Exception in callback": the daemon logs it
+must not be lost in the loop's "exception in callback": the daemon logs it
 with its cause, counts it in the status, answers the client SERVFAIL rather
 than silence, holds no reply for it, and goes on with the next event."""
 
-import asyncio
 
 from dprive.config import parse_settings
 from dprive.core import wire
 from dprive.core.upstream_state import IllegalUpstreamMove
 from dprive.io.daemon import Daemon
+from dprive.io.loop import Loop
 from dprive.io.status import daemon_status
 from dprive import log as dlog
 
@@ -31,19 +31,15 @@ def make_daemon(tmp_path):
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     daemon = Daemon(parse_settings(CONFIG % bundle, "dprive"))
-    daemon.loop = asyncio.new_event_loop()
+    daemon.loop = Loop()
     return daemon
 
 
 def close(daemon):
     """Cancel the connects a good query started, then close the loop."""
-    loop = daemon.loop
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.wait(tasks))
-    loop.close()
+    for link in list(daemon.conns.values()):
+        daemon._drop_conn(link.conn)
+    daemon.loop.close()
 
 
 def test_a_query_the_core_raises_on_gets_servfail_and_is_counted(tmp_path):

@@ -4,11 +4,10 @@ used to forget the TLS one (io/daemon.py), leaving the DTLS ticket in place.
 The core decides (ForgetSession, with the failed session's transport); the
 daemon forgets what it names."""
 
-import asyncio
-
 from dprive.config import parse_settings
 from dprive.core.actions import ForgetSession
 from dprive.io.daemon import Daemon, session_key
+from dprive.io.loop import Loop
 
 CONFIG = """config dprive 'main'
 \toption profile 'opportunistic'
@@ -32,7 +31,7 @@ def test_a_failed_dtls_handshake_forgets_the_dtls_session_and_keeps_the_tls_one(
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     daemon = Daemon(parse_settings(CONFIG % bundle, "dprive"))
-    daemon.loop = asyncio.new_event_loop()
+    daemon.loop = Loop()
     try:
         upstream = daemon.upstreams[0]
         tls_key, dtls_key = session_key(upstream, "tls"), session_key(upstream, "dtls")

@@ -1,4 +1,5 @@
-"""The asyncio shell: listeners, upstream connections, the core's timer, signals.
+"""The I/O shell: listeners, upstream connections, the core's timer, signals,
+on the daemon's own poll loop (io/loop.py; no asyncio on this path).
 
 It owns no protocol decisions: every event goes to the core Forwarder and the
 actions it returns are carried out here (see core/actions.py for the list).
@@ -6,7 +7,6 @@ Sessions are the core's handles; upstreams are known to the core by their key
 (io/core_settings.py upstream_keys), so a reload moves nothing here.
 """
 
-import asyncio
 from dprive import log as dlog
 import os
 import random
@@ -20,10 +20,12 @@ from dprive.core import forwarder as core
 from dprive.core import wire
 from dprive.io.lan import LAN_COUNTERS, TcpListenerFactory, UdpListener, udp_socket
 from dprive.io.core_settings import forwarder_config, upstream_keys, upstream_lists
-from dprive.io.connect import open_session, session_key
+from dprive.io.connect import Opening, session_key
+from dprive.io.loop import Loop
 from dprive.io.policy import AuthPolicy, StartupError
 from dprive.io.reload import reload
 from dprive.io.status import daemon_status
+from dprive.io.transport import tcp_server
 from dprive.tls.sessions import SessionStore
 from dprive.ubus_object import UbusObject
 
@@ -32,7 +34,7 @@ log = dlog.getLogger("dprive")
 
 class Link:
     """What the daemon holds for one session handle: the upstream's config and
-    the connection (a Task while it is being set up)."""
+    the connection (an io/connect.py Opening while it is being set up)."""
 
     def __init__(self, upstream, conn):
         self.upstream = upstream
@@ -66,7 +68,6 @@ class Daemon:
         self.tcp_factory = None
         self.control = None
         self.ubus = None
-        self.stopping = None
 
     def now(self):
         return self.loop.time() * 1000.0
@@ -122,7 +123,7 @@ class Daemon:
 
         The core refuses an illegal state move with a named error (core/
         upstream_state.py, session_state.py): a bug in dprive, never the peer's
-        doing. Raised into an asyncio callback it would be logged as "Exception
+        doing. Raised into a loop callback it would be logged as "exception
         in callback" and the event lost with nobody told; here it reaches the
         log with its traceback and the status (`core_errors`, `last_core_error`),
         and the daemon goes on with the next event.
@@ -154,7 +155,7 @@ class Daemon:
             if isinstance(action, core.Send):
                 link = self.conns.get(action.handle)
                 conn = None if link is None else link.conn
-                if conn is not None and not isinstance(conn, asyncio.Task):
+                if conn is not None and not isinstance(conn, Opening):
                     conn.send(action.msg)
                     if not self.dirty:
                         # Flush once the current batch of events is done: queries that
@@ -167,8 +168,11 @@ class Daemon:
                     reply(action.msg)
             elif isinstance(action, core.Connect):
                 upstream = self.by_key[action.upstream]
-                task = self.loop.create_task(open_session(self, upstream, action))
-                self.conns[action.handle] = Link(upstream, task)
+                opening = Opening(self, upstream, action)
+                # Not now: a connect that fails at once must not report back
+                # into the core while it is still handing out these actions.
+                self.loop.call_soon(opening.start)
+                self.conns[action.handle] = Link(upstream, opening)
             elif isinstance(action, core.Close):
                 link = self._forget_conn(action.handle)
                 if link is not None:
@@ -201,7 +205,7 @@ class Daemon:
 
     @staticmethod
     def _drop_conn(conn):
-        if isinstance(conn, asyncio.Task):
+        if isinstance(conn, Opening):
             conn.cancel()      # still connecting
         elif conn is not None:
             conn.close()
@@ -229,7 +233,7 @@ class Daemon:
 
     # ---- life cycle -----------------------------------------------------------
 
-    async def open_listeners(self):
+    def open_listeners(self):
         port = self.settings.listen_port
         tcp_factory = self.tcp_factory = TcpListenerFactory(
             self, self.lan_counters, self.settings.tcp_client_idle_ms, self.settings.max_tcp_clients)
@@ -237,39 +241,36 @@ class Daemon:
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             try:
                 self.servers.append(UdpListener(self, self.loop, udp_socket(address, port)))
-                server = await self.loop.create_server(
-                    tcp_factory, address, port, family=family, reuse_address=True)
-                self.servers.append(server)
+                self.servers.append(tcp_server(self.loop, tcp_factory, address, port, family))
             except OSError as err:
                 raise StartupError("cannot listen on %s port %d: %s" % (address, port, err.strerror or err))
             log.info("listening on %s port %d (UDP and TCP)", address, port)
 
-    async def close_listeners(self):
+    def close_listeners(self):
         servers, self.servers = self.servers, []
         for server in servers:
             server.close()
 
-    async def restart_control(self):
+    def restart_control(self):
         if self.control is not None:
-            await self.control.stop()
+            self.control.stop()
         self.control = ControlServer(self, self.settings.control_socket)
         try:
-            await self.control.start()
+            self.control.start()
         except OSError as err:
             raise StartupError("cannot create control socket %s: %s"
                                % (self.settings.control_socket, err.strerror or err))
 
-    async def start(self):
-        self.loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
-        await self.open_listeners()
-        await self.restart_control()
+    def start(self, loop):
+        self.loop = loop
+        self.open_listeners()
+        self.restart_control()
         enabled = [u.name for u in self.upstreams if u.enabled]
         log.info("dprive %s started, profile %s, upstreams: %s", __version__,
                  self.settings.profile, ", ".join(enabled))
         self._event("start", self.forwarder.start, self.now())
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self.stopping.set)
+            self.loop.add_signal_handler(sig, self.loop.stop)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         self.loop.add_signal_handler(signal.SIGUSR1, self._on_usr1)
         # After the handlers: python3-ubus runs libubox's uloop_init() in the ubus
@@ -280,33 +281,36 @@ class Daemon:
 
     def _on_hup(self):
         log.info("SIGHUP: reading %s again", self.settings.source)
-        self.loop.create_task(reload(self))
+        self.loop.call_soon(reload, self)
 
     def _on_usr1(self):
         # The init script's WAN hotplug hook: a new WAN address means every NAT mapping is gone.
         log.info("SIGUSR1: reconnecting every session (the WAN changed)")
         self.reconnect(None)
 
-    async def stop(self):
-        await self.close_listeners()
+    def stop(self):
+        self.close_listeners()
         for link in list(self.conns.values()):
             self._drop_conn(link.conn)
         self.conns.clear()
         if self._timer is not None:
             self._timer.cancel()
         if self.control is not None:
-            await self.control.stop()
+            self.control.stop()
         if self.ubus is not None:
             self.ubus.stop()
-        await asyncio.sleep(0)   # let the close_notify records leave
+        # The close_notify records went out with close(); this lets the
+        # transports finish (connection_lost, their sockets closed).
+        self.loop.run_once(0)
         log.info("dprive stopped")
 
-    async def serve(self):
-        await self.start()
+    def serve(self, loop):
+        """Run until SIGTERM or SIGINT (loop.stop)."""
+        self.start(loop)
         try:
-            await self.stopping.wait()
+            loop.run()
         finally:
-            await self.stop()
+            self.stop()
 
 
 def setup_logging(level_name):
@@ -318,7 +322,11 @@ def run_daemon(settings):
     setup_logging(settings.log_level)
     try:
         daemon = Daemon(settings)
-        asyncio.run(daemon.serve())
+        loop = Loop()
+        try:
+            daemon.serve(loop)
+        finally:
+            loop.close()
     except StartupError as err:
         log.error("%s", err)
         return 1

@@ -9,21 +9,20 @@ in the raw datagram, because OpenSSL drops such unauthenticated records on an
 established session; the core decides what to do about it.
 """
 
-import asyncio
-
 from dprive.core import dtls_record
 from dprive.io.session_conn import SessionConnection
+from dprive.io.transport import Protocol
 from dprive.tls.engine_api import TlsError
 
 
-class DtlsConnection(SessionConnection, asyncio.DatagramProtocol):
+class DtlsConnection(SessionConnection, Protocol):
     TRANSPORT = "dtls"
 
     def __init__(self, events, handle, client, on_session=None):
         SessionConnection.__init__(self, events, handle, client, on_session)
         self.timer = None
 
-    # asyncio callbacks
+    # the transport's callbacks (io/transport.py DatagramTransport)
 
     def connection_made(self, transport):
         if self._start(transport):
@@ -107,7 +106,7 @@ class DtlsConnection(SessionConnection, asyncio.DatagramProtocol):
         self._disarm()
         delay = self.engine.timeout_s()
         if delay is not None:
-            self.timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self.timer = self.transport.loop.call_later(delay, self._on_timer)
 
     def _on_timer(self):
         self.timer = None

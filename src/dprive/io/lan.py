@@ -6,11 +6,11 @@ TCP clients may pipeline many length-prefixed queries on one connection and
 get the answers in any order (RFC 7766). Bad input is counted, never fatal.
 """
 
-import asyncio
 import collections
 import socket
 
 from dprive.core.framing import FrameDecoder, FramingError, frame
+from dprive.io.transport import Protocol
 
 RCVBUF_BYTES = 1 << 20
 
@@ -21,11 +21,12 @@ LAN_COUNTERS = ("tcp_connections", "tcp_rejected", "tcp_zero_length", "tcp_incom
 class DatagramListener:
     """A UDP socket read in batches: one wake-up drains up to BATCH datagrams,
     each handed to `receive(data, addr, listener)`. Shared by the daemon (UdpListener
-    below) and the gateway (gateway/server.py, DTLS records).
+    below, on io/loop.py) and the gateway (gateway/server.py, DTLS records, on
+    asyncio): `loop` needs only add_reader and remove_reader.
 
-    asyncio's datagram transport reads one datagram per poll; under a burst
-    from dnsmasq that costs a system call per query and lets the socket's
-    receive buffer overflow. Datagrams go straight out with sendto; a full send
+    A transport that reads one datagram per poll (asyncio's does) costs, under
+    a burst from dnsmasq, a wake-up per query and lets the socket's receive
+    buffer overflow. Datagrams go straight out with sendto; a full send
     buffer drops them as a router would (the client retries).
     """
 
@@ -114,12 +115,12 @@ def udp_socket(address, port):
 MAX_QUERIES_PER_TCP_CLIENT = 64
 # Answers queued for a client that does not read: past the high mark we stop
 # reading it too; past the hard limit (a client that pipelined big answers and
-# never reads them) it is dropped. asyncio's own default high mark is 64 KiB.
+# never reads them) it is dropped. (asyncio's default high mark was 64 KiB too.)
 WRITE_HIGH_BYTES = 64 * 1024
 WRITE_HARD_LIMIT_BYTES = 256 * 1024
 
 
-class TcpClient(asyncio.Protocol):
+class TcpClient(Protocol):
     def __init__(self, handler, counters, idle_ms, active):
         self.handler = handler
         self.counters = counters
@@ -127,7 +128,8 @@ class TcpClient(asyncio.Protocol):
         self.active = active          # the set of live TcpClients, for the connection limit
         self.decoder = FrameDecoder()
         self.transport = None
-        self.idle_handle = None
+        self.loop = None
+        self.idle_handle = None       # one timer, moved on only when it comes up (_idle)
         self.outstanding = 0          # queries not yet answered
         # Whole messages read past the per-client bound: at most one read's worth
         # (reading pauses), which may be thousands of tiny ones, hence a deque.
@@ -139,6 +141,7 @@ class TcpClient(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        self.loop = transport.loop
         transport.set_write_buffer_limits(high=WRITE_HIGH_BYTES)
         self.counters["tcp_connections"] += 1
         self._touch()
@@ -228,14 +231,18 @@ class TcpClient(asyncio.Protocol):
         return self.transport.get_write_buffer_size()
 
     def _touch(self):
-        if self.idle_handle is not None:
-            self.idle_handle.cancel()
-        loop = asyncio.get_running_loop()
-        self.last_active = loop.time()
-        self.idle_handle = loop.call_later(self.idle_s, self._idle)
+        # Every message and answer touches: a timer cancelled and made anew each
+        # time would be a heap entry per query; this one is checked when it fires.
+        self.last_active = self.loop.time()
+        if self.idle_handle is None:
+            self.idle_handle = self.loop.call_at(self.last_active + self.idle_s, self._idle)
 
     def _idle(self):
         self.idle_handle = None
+        due = self.last_active + self.idle_s
+        if self.loop.time() < due:
+            self.idle_handle = self.loop.call_at(due, self._idle)
+            return
         if self.decoder.pending():
             self.counters["tcp_incomplete"] += 1
         self.counters["tcp_idle_closed"] += 1
@@ -274,9 +281,8 @@ class TcpListenerFactory:
         if len(self.active) >= self.max_clients and not self._evict_one():
             return _Refused(self.counters)
         client = TcpClient(self.handler, self.counters, self.idle_ms, self.active)
-        # Counted from now, not from connection_made: asyncio accepts a whole
-        # backlog of connections before it calls any connection_made, and each
-        # accept asks here whether there is room.
+        # Counted from now, not from connection_made: the slot is taken the
+        # moment the connection is accepted, before anything else runs.
         self.active.add(client)
         return client
 
@@ -295,7 +301,7 @@ class TcpListenerFactory:
         return True
 
 
-class _Refused(asyncio.Protocol):
+class _Refused(Protocol):
     def __init__(self, counters):
         self.counters = counters
 

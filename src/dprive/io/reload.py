@@ -25,7 +25,7 @@ def _same(old, new, names):
     return all(getattr(old, name) == getattr(new, name) for name in names)
 
 
-async def reload(daemon):
+def reload(daemon):
     """Returns True if the new configuration is in force."""
     old = daemon.settings
     try:
@@ -56,11 +56,11 @@ async def reload(daemon):
     dlog.set_level(new.log_level)
     daemon.apply(actions)
     if not _same(old, new, LISTEN_SETTINGS):
-        await daemon.close_listeners()
+        daemon.close_listeners()
         try:
-            await daemon.open_listeners()
+            daemon.open_listeners()
         except StartupError as err:
             log.error("after reload: %s", err)
     if old.control_socket != new.control_socket:
-        await daemon.restart_control()
+        daemon.restart_control()
     return True

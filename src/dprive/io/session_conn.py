@@ -1,8 +1,8 @@
 """What a TLS session over TCP and a DTLS session over UDP share: how one ends.
 
-io/upstream_conn.py (asyncio.Protocol) and io/dtls_conn.py
-(asyncio.DatagramProtocol) both carry one engine session (a TlsClient of
-tls/dot.py or tls/dot_mbedtls.py, a DtlsClient) for the daemon, which gave them one opaque `handle`
+io/upstream_conn.py (on a stream transport) and io/dtls_conn.py (on a
+datagram transport, both io/transport.py) both carry one engine session (a TlsClient
+of tls/dot.py or tls/dot_mbedtls.py, a DtlsClient) for the daemon, which gave them one opaque `handle`
 to report every event with. The rules they share live here:
 
 - A session reports its end once, and nothing at all after it: once

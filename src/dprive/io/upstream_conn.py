@@ -7,7 +7,6 @@ the handshake used (Fast Open, resumption) and hands every new TLS session
 ticket to the daemon's store.
 """
 
-import asyncio
 import errno
 import socket
 
@@ -15,6 +14,7 @@ from dprive.core.forwarder import FIN, RST, TIMEOUT
 from dprive.core.framing import FrameDecoder, FramingError, frame
 from dprive.io import tcp
 from dprive.io.session_conn import SessionConnection
+from dprive.io.transport import Protocol
 from dprive.tls.engine_api import SESSION_READ_LEAKS
 
 # TLS 1.3 servers send their tickets right after the handshake; unbound sends two.
@@ -34,7 +34,7 @@ def _ending(exc):
     return str(exc) or exc.__class__.__name__, None
 
 
-class UpstreamConnection(SessionConnection, asyncio.Protocol):
+class UpstreamConnection(SessionConnection, Protocol):
     """The TLS session over TCP; what it shares with DTLS is io/session_conn.py's."""
 
     def __init__(self, events, handle, tls, on_session=None):
@@ -43,7 +43,7 @@ class UpstreamConnection(SessionConnection, asyncio.Protocol):
         self.answered = False     # until the first answer, every segment is ACKed at once
         self.ticket_reads = 0
 
-    # asyncio callbacks
+    # the transport's callbacks (io/transport.py StreamTransport)
 
     def connection_made(self, transport):
         self._start(transport)
