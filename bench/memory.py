@@ -292,13 +292,22 @@ def table_started(workdir, pki, ub, runs, options=None, label=""):
             session_up(dp)
             time.sleep(1.0)
             rows.append(rss(dp.pid))
+            libraries = [libraries_mapped(dp.pid)]
         finally:
             dp.stop()
     med = [statistics.median(r[k] for r in rows) for k in range(3)]
-    print("   %-40s VmRSS %s MiB (%s-%s)  Anon %s  File %s   [%d runs]" % (
+    print("   %-44s VmRSS %s MiB (%s-%s)  Anon %s  File %s  %s  [%d runs]" % (
         label or "started, one upstream, session up", mib(med[0]), mib(min(r[0] for r in rows)).strip(),
-        mib(max(r[0] for r in rows)).strip(), mib(med[1]), mib(med[2]), runs))
+        mib(max(r[0] for r in rows)).strip(), mib(med[1]), mib(med[2]), libraries[0], runs))
     return med
+
+
+def libraries_mapped(pid):
+    """Which of asyncio's C part and the two TLS libraries the daemon has mapped."""
+    with open("/proc/%d/maps" % pid) as fh:
+        names = set(line.split()[-1].rsplit("/", 1)[-1] for line in fh if ".so" in line)
+    found = [lib for lib in ("_asyncio", "libssl", "libmbedtls") if any(n.startswith(lib) for n in names)]
+    return "maps " + (",".join(found) or "none of _asyncio/libssl/libmbedtls")
 
 
 def table_growth(workdir, pki, ub, trace):
@@ -368,6 +377,10 @@ def main(argv=None):
                           label="CA: system bundle + test CA (a file)")
             table_started(workdir, pki, ub, args.runs, {"ca_bundle": str(links)},
                           label="CA: the same, hashed directory")
+            table_started(workdir, pki, ub, args.runs, {"tls_engine": "mbedtls"},
+                          label="tls_engine mbedtls, CA: the test CA only")
+            table_started(workdir, pki, ub, args.runs, {"ca_bundle": str(bundle), "tls_engine": "mbedtls"},
+                          label="tls_engine mbedtls, CA: system bundle + test")
         if "growth" not in skip:
             print("== growth: after gc.collect() in the daemon, one upstream (KiB, bytes)")
             table_growth(workdir, pki, ub, trace=False)

@@ -136,11 +136,12 @@ DTLS_MARKER_TEXT = ("dprive-dtls: DNS over DTLS for dprive and the dprive gatewa
 TITLE_MAIN = "DNS forwarder with persistent DNS-over-TLS upstream sessions"
 DESCRIPTION_MAIN = """\
 dprive takes the queries dnsmasq forwards and carries them to upstream
-resolvers over DNS-over-TLS (RFC 7858), with authenticated servers
-(RFC 8310 strict profile), EDNS(0) padding and persistent sessions that
-recover from lost state in the fewest round trips. It publishes the ubus
-object 'dprive' (status, reconnect, stats) through python3-ubus, which
-LuCI (luci-app-dprive) uses. DNS over DTLS needs dprive-dtls."""
+resolvers over DNS-over-TLS (RFC 7858) or DNS-over-DTLS (RFC 8094) on
+libmbedtls (python3-openssl optional), with authenticated servers (RFC 8310
+strict profile), EDNS(0) padding and persistent sessions that recover from
+lost state in the fewest round trips. It publishes the ubus object 'dprive'
+(status, reconnect, stats) through python3-ubus, which LuCI
+(luci-app-dprive) uses. The dprive gateway needs dprive-dtls."""
 
 # Py3Package's Package/<name>-src: the title gets " (sources)", the
 # description a last paragraph.
@@ -149,12 +150,12 @@ DESCRIPTION_SRC = DESCRIPTION_MAIN + """
 
 This package contains the Python source files for dprive."""
 
-TITLE_DTLS = "DNS over DTLS for dprive (and the dprive gateway)"
+TITLE_DTLS = "The dprive gateway: DNS over DTLS in front of a resolver"
 DESCRIPTION_DTLS = """\
-Pulls in python3-ctypes and libmbedtls so dprive can carry queries over
-DNS over DTLS (RFC 8094, option transport 'dtls') and 'dprive gateway'
-can serve it. python3-pyopenssl, if installed and its libssl has DTLS,
-can be chosen instead with option dtls_engine 'pyopenssl'."""
+Pulls in python3-asyncio and python3-logging for 'dprive gateway', which
+serves DNS over DTLS (RFC 8094) in front of a resolver; dprive speaks DTLS
+to its upstreams without it. python3-pyopenssl, if installed and its libssl
+has DTLS, can be chosen instead of libmbedtls with option dtls_engine 'pyopenssl'."""
 
 # luci-app/Makefile's LUCI_TITLE and LUCI_DESCRIPTION.
 TITLE_LUCI = "LuCI support for dprive"
@@ -171,13 +172,13 @@ POSTINST_PKG_LUCI = """[ -n "${IPKG_INSTROOT}" ] || {
 }
 """
 
-DEPENDS_MAIN = ["python3-light", "python3-asyncio", "python3-openssl",
-                "python3-logging", "python3-ubus", "ca-bundle"]
-# DTLS on libmbedtls through ctypes (src/dprive/tls/mbedtls_lib.py); ctypes
-# also serves the gateway's session tickets (src/dprive/gateway/tickets.py).
-# pyOpenSSL is optional (option dtls_engine). Bare `libmbedtls`: the SDK's
+# DoT and DTLS on libmbedtls through ctypes (src/dprive/tls/mbedtls_lib.py);
+# python3-openssl optional (tls_engine). Bare `libmbedtls`: the SDK's
 # libmbedtls<ABI_VERSION> package provides that name.
-DEPENDS_DTLS = ["dprive", "python3-ctypes", "libmbedtls"]
+DEPENDS_MAIN = ["python3-light", "python3-ctypes", "libmbedtls", "python3-ubus", "ca-bundle"]
+# The gateway, the one part still on asyncio and logging. pyOpenSSL is
+# optional (option dtls_engine).
+DEPENDS_DTLS = ["dprive", "python3-asyncio", "python3-logging"]
 
 
 def release(root=ROOT):

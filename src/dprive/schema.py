@@ -51,14 +51,14 @@ MAIN_OPTIONS = {
         "help": "Oldest TLS version accepted from an upstream.",
     },
     "tls_engine": {
-        "type": "enum", "choices": ["openssl", "mbedtls", "auto"], "default": "openssl",
-        "help": "DNS-over-TLS library: openssl (Python's ssl), mbedtls (libmbedtls through "
-                "ctypes, in stock OpenWrt images), or auto: mbedtls where it has TLS 1.3 "
-                "(3.x), else openssl, else mbedtls.",
-        "doc": "mbedtls spares the daemon Python's ssl module and OpenSSL (about 4 MB of RSS "
-               "where nothing else loads them) and needs python3-ctypes; mbedTLS 2.28 has no "
-               "TLS 1.3 and cannot check IP-address auth names. The log says at start which "
-               "engine runs and why not the other.",
+        "type": "enum", "choices": ["openssl", "mbedtls", "auto"], "default": "auto",
+        "help": "DNS-over-TLS library: auto: mbedtls where it has TLS 1.3 (3.x, as on OpenWrt "
+                "24.10 and later), else openssl, else mbedtls; mbedtls (libmbedtls through "
+                "ctypes, in stock OpenWrt images); openssl (Python's ssl: python3-openssl).",
+        "doc": "mbedtls spares the daemon OpenSSL (about 4 MB of RSS, and libopenssl's flash "
+               "where nothing else needs it); mbedTLS 2.28 has no TLS 1.3 and cannot check "
+               "IP-address auth names. The log says at start which engine runs and why not "
+               "the other.",
     },
     "padding_block": {
         "type": "int", "min": 0, "max": 512, "default": 128,

@@ -11,6 +11,7 @@ Used by tests/netns/test_flows.py (which asserts dprive's counts) and by
 bench/flows.py (`make flows`, dprive and stubby side by side).
 """
 
+import os
 import shutil
 import subprocess
 import time
@@ -28,6 +29,10 @@ OPEN_GATEWAY_PORT = 8856        # a gateway that does not demand the cookie exch
 DTLS_TARGETS = ("gateway", "gateway-open")
 PROBE = {"keepalive_idle_s": 1, "keepalive_interval_s": 1, "keepalive_count": 2}
 DPRIVE_OPTIONS = {"query_timeout_ms": 5000, "attempt_min_ms": 300, "log_level": "debug"}
+# DPRIVE_TEST_TLS_ENGINE=mbedtls counts the TLS rows on the mbedTLS DoT engine (with
+# DPRIVE_MBEDTLS_LIBDIR for the library), as it runs the integration tier there.
+if os.environ.get("DPRIVE_TEST_TLS_ENGINE"):
+    DPRIVE_OPTIONS["tls_engine"] = os.environ["DPRIVE_TEST_TLS_ENGINE"]
 ANSWER = ("a.test", ["192.0.2.1"])
 
 

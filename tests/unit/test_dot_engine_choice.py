@@ -40,8 +40,8 @@ def no_mbedtls(monkeypatch, tmp_path):
     assert mbedtls_lib.unavailable_reason() is not None
 
 
-def test_the_option_defaults_to_openssl_and_takes_only_the_three(tmp_path):
-    assert settings(tmp_path).tls_engine == "openssl"
+def test_the_option_defaults_to_auto_and_takes_only_the_three(tmp_path):
+    assert settings(tmp_path).tls_engine == "auto"
     assert AuthPolicy(settings(tmp_path)).tls.client_class is dot.TlsClient
     with pytest.raises(ConfigError, match="tls_engine"):
         settings(tmp_path, "pyopenssl")
@@ -80,8 +80,9 @@ def test_auto_runs_an_mbedtls_with_tls13_else_openssl_and_says_why(tmp_path):
     if has_tls13():
         assert policy.tls_engine == "mbedtls"
         assert "TLS engine mbedtls (%s, tls_engine auto)" % version in logged.getvalue()
-    else:
+    else:        # a choice, said at INFO: not a warning at every start
         assert policy.tls_engine == "openssl"
+        assert "INFO TLS engine openssl" in logged.getvalue()
         assert "tls_engine auto); not mbedtls: %s has no TLS 1.3" % version in logged.getvalue()
 
 

@@ -8,6 +8,10 @@ import ast
 import subprocess
 import sys
 
+import pytest
+
+from dprive.tls import mbedtls_lib
+
 from tests.tools.dprive_proc import config_text, upstream
 
 START = """import sys
@@ -25,14 +29,15 @@ print(sorted(sys.modules))
 NEVER = {"argparse", "difflib", "hashlib", "json", "ctypes", "dprive.config_docs",
          "dprive.tls.dtls_engines", "dprive.tls.dtls_mbedtls", "dprive.tls.mbedtls_lib",
          "dprive.tls.dtls", "OpenSSL", "ubus"}
-# Left out by dprive, but pulled in by asyncio while the shell is on it (base64 by ssl,
+# Left out by dprive, and pulled in by asyncio when the shell was on it (base64 by ssl,
 # threading and traceback by logging).
 WITHOUT_ASYNCIO = {"re", "logging", "ssl", "base64", "threading", "traceback"}
 
 
-def started_modules(tmp_path, **up):
+def started_modules(tmp_path, tls_engine="openssl", **up):
     conf = tmp_path / "dprive.conf"
-    conf.write_text(config_text({"ca_bundle": "/etc/ssl/certs/ca-certificates.crt"},
+    conf.write_text(config_text({"ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+                                 "tls_engine": tls_engine},
                                 [upstream("one", 853, **up)]))
     out = subprocess.run([sys.executable, "-c", START, str(conf)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -43,8 +48,17 @@ def test_a_tls_upstream_without_pins_starts_without_them(tmp_path):
     loaded = started_modules(tmp_path)
     assert "dprive.io.daemon" in loaded and "dprive.tls.dot" in loaded
     assert not NEVER & loaded, sorted(NEVER & loaded)
-    if "asyncio" not in loaded:
-        assert not WITHOUT_ASYNCIO & loaded, sorted(WITHOUT_ASYNCIO & loaded)
+    assert not WITHOUT_ASYNCIO & loaded, sorted(WITHOUT_ASYNCIO & loaded)
+    assert "asyncio" not in loaded
+
+
+@pytest.mark.skipif(mbedtls_lib.unavailable_reason() is not None, reason="no libmbedtls here")
+def test_on_the_mbedtls_engine_no_openssl_is_loaded(tmp_path):
+    loaded = started_modules(tmp_path, tls_engine="mbedtls")
+    assert "dprive.tls.dot_mbedtls" in loaded
+    openssl = {"ssl", "_ssl", "_hashlib", "hashlib", "dprive.tls.ossl", "dprive.tls.dot"}
+    assert not openssl & loaded, sorted(openssl & loaded)
+    assert not (NEVER - {"ctypes", "dprive.tls.mbedtls_lib"}) & loaded
 
 
 def test_the_quick_command_lines_and_the_others(tmp_path):

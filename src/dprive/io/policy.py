@@ -56,8 +56,9 @@ class AuthPolicy:
         if engine is None:
             why = "; ".join("%s: %s" % item for item in passed_over.items())
             raise StartupError("no TLS engine for tls_engine %s: %s" % (settings.tls_engine, why))
-        log.log(dlog.WARNING if passed_over else dlog.INFO, "TLS engine %s (%s, tls_engine %s)%s",
-                engine.name, engine.version, settings.tls_engine,
+        # A library that would not load is a warning; TLS 1.3 preferred is a choice.
+        level = dlog.WARNING if passed_over and not engine.chosen_for_tls13 else dlog.INFO
+        log.log(level, "TLS engine %s (%s, tls_engine %s)%s", engine.name, engine.version, settings.tls_engine,
                 "".join("; not %s: %s" % item for item in passed_over.items()))
         self.tls_engine = engine.name
         self.tls = _Engine(settings, engine.make_context, engine.client_class,

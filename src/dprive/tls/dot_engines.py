@@ -25,6 +25,7 @@ class DotEngine:
         self.make_context = module.make_context
         self.client_class = module.TlsClient
         self.load_errors = load_errors
+        self.chosen_for_tls13 = False     # auto took it over an mbedTLS without TLS 1.3
 
 
 def _openssl():
@@ -73,6 +74,7 @@ def choose(preference, min_version):
     why_not_mbed = mbed if isinstance(mbed, str) else "%s has no TLS 1.3" % mbed.version
     ossl = _openssl()
     if not isinstance(ossl, str):
+        ossl.chosen_for_tls13 = not isinstance(mbed, str)
         return ossl, {MBEDTLS: why_not_mbed}
     if not isinstance(mbed, str):
         return mbed, {OPENSSL: ossl}

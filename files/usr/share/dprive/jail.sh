@@ -50,12 +50,12 @@ dprive_jail_python_modules() {
 	find /usr/lib/python3* -name '*.so' 2>/dev/null
 }
 
-# libmbedtls, for DNS over DTLS (dprive-dtls): ctypes dlopen()s it by soname
+# libmbedtls, for DoT (tls_engine auto, mbedtls) and DTLS: ctypes dlopen()s it by soname
 # (src/dprive/tls/mbedtls_lib.py), so no extension module links it and the
 # mounts above would not bring it along. Each name is given, the soname
 # links (libmbedtls.so.21) as well as their targets (libmbedtls.so.3.6.6);
 # ujail adds what each links (libmbedx509, libmbedcrypto). None installed:
-# nothing mounted, and the daemon says DTLS has no engine.
+# nothing mounted, and the daemon says which engine it runs instead, or none.
 dprive_jail_mbedtls_libs() {
 	find /usr/lib /lib -maxdepth 1 -name 'libmbed*.so.*' 2>/dev/null
 }

@@ -46,6 +46,17 @@ return baseclass.extend({
 				"default": "1.2",
 				"help": _('Oldest TLS version accepted from an upstream.')
 			},
+			"tls_engine": {
+				"type": "enum",
+				"choices": [
+					"openssl",
+					"mbedtls",
+					"auto"
+				],
+				"default": "auto",
+				"help": _('DNS-over-TLS library: auto: mbedtls where it has TLS 1.3 (3.x, as on OpenWrt 24.10 and later), else openssl, else mbedtls; mbedtls (libmbedtls through ctypes, in stock OpenWrt images); openssl (Python\'s ssl: python3-openssl).'),
+				"doc": "mbedtls spares the daemon OpenSSL (about 4 MB of RSS, and libopenssl's flash where nothing else needs it); mbedTLS 2.28 has no TLS 1.3 and cannot check IP-address auth names. The log says at start which engine runs and why not the other."
+			},
 			"padding_block": {
 				"type": "int",
 				"min": 0,
