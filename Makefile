@@ -192,6 +192,7 @@ bench: deps venv
 	$(PY) bench/bench.py
 	$(PY) bench/footprint.py
 	$(PY) bench/footprint_dtls.py
+	$(PY) bench/latency.py --dtls
 
 # dprive's RSS across PACKETS hostile LAN packets (UDP and TCP) with a hostile
 # DoT upstream beside a good one, good queries checked (bench/wirefuzz.py).
