@@ -3,7 +3,8 @@
 On the netns test network (tests/tools/netlab.py: router -- carrier NAT --
 upstream, 100 ms round trip), each forwarder in the router namespace gets a
 steady UDP load (tests/tools/soak_load.py, --rate queries a second, about
---seconds per run) towards two DoT servers in the upstream namespace:
+--seconds per run) towards two DoT servers in the upstream namespace
+(--connections 1,6: one dprive per upstream_connections value, side by side):
 
   unbound  198.19.0.2:853   no TCP_NODELAY: Nagle holds a small answer while an
                             earlier one is unacknowledged
@@ -43,9 +44,7 @@ def start_targets(net, args):
     net.start_unbound()
     net.start_relay()
     pin = [net.pki.server_pin]
-    options = dict(log_level="info")
-    if args.connections is not None:
-        options["connections"] = args.connections
+    settings = [None] if args.connections is None else [int(n) for n in args.connections.split(",")]
     servers = {"unbound": (netlab.DOT_PORT, "tls"), "relay": (netlab.RELAY_PORT, "tls")}
     if args.dtls and flows.gateway_python():
         net.start_gateway(netlab.GATEWAY_PORT, python=flows.gateway_python(), log_level="info")
@@ -54,9 +53,16 @@ def start_targets(net, args):
     port = netlab.DPRIVE_PORT
     for server, (server_port, transport) in servers.items():
         up = upstream(server, server_port, address=netlab.UPSTREAM_IP, spki=pin, transport=transport)
-        dp = net.start_dprive([up], options=options, name="lat-dprive-" + server, port=port)
-        targets["dprive->" + server] = (dp, port)
-        port += 1
+        for n in settings:
+            options = dict(log_level="info")
+            label, name = "dprive->" + server, "lat-dprive-" + server
+            if n is not None:
+                options["upstream_connections"] = n
+                if len(settings) > 1:
+                    label, name = "dprive%d->%s" % (n, server), "%s-%d" % (name, n)
+            dp = net.start_dprive([up], options=options, name=name, port=port)
+            targets[label] = (dp, port)
+            port += 1
         if transport != "tls" or args.no_stubby:
             continue
         stubby = flows.NetnsStubby(net, net.workdir / ("lat-stubby-" + server), net.pki, server_port)
@@ -100,8 +106,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=40.0, help="queries/s")
     parser.add_argument("--timeout", type=float, default=3.0, help="lost after this many s")
-    parser.add_argument("--connections", type=int, default=None,
-                        help="dprive's connections option (default: its own default)")
+    parser.add_argument("--connections", default=None,
+                        help="dprive's upstream_connections option (default: its own default); "
+                             "a comma-separated list: one dprive per value (rows dprive<N>->...)")
     parser.add_argument("--dtls", action="store_true", help="dprive over DTLS to the gateway too")
     parser.add_argument("--no-stubby", action="store_true")
     parser.add_argument("--only", default=None, help="comma-separated labels to run")

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FIELDS = ["frame.time_epoch", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.seq", "tcp.ack",
-          "tcp.len", "tls.record.opaque_type", "tls.record.length"]
+          "tcp.len", "tls.record.content_type", "tls.record.opaque_type", "tls.record.length"]
 AT_ONCE_MS = 1.0
 
 
@@ -59,10 +59,11 @@ def read_segments(pcap, port):
         s.stream = int(f[1])
         s.from_client = int(f[3]) == port
         s.seq, s.ack, s.length = int(f[4] or 0), int(f[5] or 0), int(f[6] or 0)
-        types = [x for x in f[7].split(",") if x]
-        lengths = [int(x) for x in f[8].split(",") if x]
-        # application data records only (handshake records carry no opaque_type 23)
-        s.records = [n for ty, n in zip(types, lengths[-len(types):] if types else []) if ty == "23"]
+        # TLS 1.3 records are shown with opaque_type once the handshake was seen,
+        # else (a capture begun mid-connection) as TLS 1.2 records with content_type.
+        types = [x for x in (f[7] + "," + f[8]).split(",") if x]
+        lengths = [int(x) for x in f[9].split(",") if x]
+        s.records = [n for ty, n in zip(types, lengths) if ty == "23"]
         out.append(s)
     return out
 
@@ -143,7 +144,7 @@ def capture_run(args, workdir):
             net.start_relay()
         options = {"log_level": "info"}
         if args.connections is not None:
-            options["connections"] = args.connections
+            options["upstream_connections"] = args.connections
         dp = net.start_dprive([upstream(args.server, port, address=netlab.UPSTREAM_IP,
                                         spki=[pki.server_pin])], options=options, name="trace")
         proc = net.popen("upstream", ["tshark", "-n", "-i", "eth0", "-w", str(pcap),

@@ -12,8 +12,9 @@ Rules (config `connections`: at most that many per upstream, the current
 session included; 1: only the current session, as before):
 - Only for an upstream OPEN on TLS (DTLS has no Nagle): a query goes on the
   current session if nothing is in flight there, else on the first extra
-  connection with nothing in flight; if there is none, on the least loaded
-  (current first on a tie), and one more extra connection opens unless one
+  connection with nothing in flight; if there is none, on the one whose
+  newest query in flight left longest ago (its answer, which the new one may
+  wait behind, is nearest; the current session first on a tie), and one more extra connection opens unless one
   is still handshaking or waiting for its tickets, or the limit is reached.
 - A new extra is used from one smoothed RTT after its handshake: the
   server's post-handshake tickets come then, and an answer sent before our
@@ -56,10 +57,11 @@ class Pool:
                 return session
         if len(ready) == len(up.extras):        # none handshaking or waiting for its tickets
             self._maybe_open(up, now, out)
-        best = primary
+        best, best_at = primary, _newest_send(primary)
         for session in ready:
-            if len(session.inflight) < len(best.inflight):
-                best = session
+            sent_at = _newest_send(session)
+            if sent_at < best_at:
+                best, best_at = session, sent_at
         return best
 
     def _ready(self, up, session, now):
@@ -146,5 +148,13 @@ class Pool:
         expiry = session.idle_expiry(up.learned_idle_ms)
         return due if expiry is None else min(due, expiry)
 
-    def open_count(self, up):
-        return sum(1 for s in up.extras if s.state == session_state.OPEN)
+
+
+def _newest_send(session):
+    """When the newest query in flight on `session` left (its answer is the one a new
+    answer there would wait behind, for a round trip from then at most)."""
+    newest = None
+    for attempt in session.inflight.values():
+        if attempt.sent_at is not None and (newest is None or attempt.sent_at > newest):
+            newest = attempt.sent_at
+    return 0 if newest is None else newest
