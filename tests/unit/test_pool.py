@@ -197,10 +197,21 @@ def test_a_reload_that_removes_the_upstream_closes_its_extras():
     ok(primary in closed and extra in closed, "both closed: %r" % (closed,))
 
 
-def test_with_every_session_busy_the_query_goes_where_the_newest_query_is_oldest():
-    h, primary, extra = with_extra_up(connections=2)   # q1, q2 on the current session at t0
-    h.query("q3", make_query("q3.test"))                # t0 + 100: on the extra
-    h.tick(10)
-    h.query("q4", make_query("q4.test"))
-    eq(len(sent_on(h, primary)), 3, "q4 behind q2 (sent 110 ms ago), not q3 (10 ms ago)")
+def test_with_every_session_busy_the_overflow_goes_to_the_current_session():
+    h, primary, extra = with_extra_up(connections=2)   # q1, q2 on the current session
+    h.query("q3", make_query("q3.test"))                # on the extra
+    for i in range(4, 7):
+        h.query("q%d" % i, make_query("q%d.test" % i))
+    eq(len(sent_on(h, primary)), 5, "q4..q6 behind q1 and q2: the extra stays with one")
     eq(len(sent_on(h, extra)), 1)
+
+
+def test_garbage_on_an_extra_resets_it_alone():
+    h, primary, extra = with_extra_up()
+    h.query("q3", make_query("q3.test"))                # on the extra
+    h.run(h.fwd.garbled(extra, "bad length prefix", h.clock.now))
+    eq([c[2] for c in h.closes if c[1] == extra], ["bad length prefix"])
+    eq(h.gen(), primary, "the current session stays")
+    eq(len(sent_on(h, primary)), 3, "q3 again, behind q1 and q2")
+    h.answer_all()
+    h.reply("q3")
