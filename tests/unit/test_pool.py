@@ -215,3 +215,6 @@ def test_garbage_on_an_extra_resets_it_alone():
     eq(len(sent_on(h, primary)), 3, "q3 again, behind q1 and q2")
     h.answer_all()
     h.reply("q3")
+    h.query("q4", make_query("q4.test"))
+    h.query("q5", make_query("q5.test"))
+    eq(len(h.connects), 2, "no new extra at once after a reset")

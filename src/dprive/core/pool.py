@@ -23,9 +23,10 @@ session included; 1: only the current session, as before):
   server's post-handshake tickets come then, and an answer sent before our
   ACK of them would be held by Nagle too.
 - An extra with nothing in flight for EXTRA_IDLE_MS (or past the server's
-  idle timeout) is closed: the load fell. A failed or silent one is closed;
-  its queries go out again (on the current session); after a failed
-  handshake no extra opens for EXTRA_RETRY_MS.
+  idle timeout) is closed: the load fell. A failed, silent or garbled one
+  is closed; its queries go out again (on the current session); after a
+  failed handshake, a reset or a close that was not graceful no extra opens
+  for EXTRA_RETRY_MS.
 - The current session keeps everything else: probes, keep-warm, recovery,
   the DTLS flows. A reconnect request or a reload that drops or changes the
   upstream closes its extras too.
@@ -84,16 +85,18 @@ class Pool:
         session.last_activity = now
         up.count("handshakes")
 
-    def lost(self, up, session, reason, now, out, failed_handshake=False):
-        """An extra ended (closed, failed, reset by us): its queries go out again."""
+    def lost(self, up, session, reason, now, out, failed=False):
+        """An extra ended (closed, failed, reset by us): its queries go out again.
+        `failed` (a handshake that failed, a reset, a silent or garbled one): no
+        new extra for EXTRA_RETRY_MS, so a server that refuses them costs little."""
         if session not in up.extras:
             return
         up.extras.remove(session)
         if session.state != session_state.CLOSED:
             session_state.move(session, session_state.END)
-        if failed_handshake:
+        if failed:
             up.extra_retry_at = now + EXTRA_RETRY_MS
-            out.append(Log(INFO, "%s: extra connection failed: %s (none again for %d s)"
+            out.append(Log(INFO, "%s: extra connection lost: %s (none again for %d s)"
                            % (up.name, reason, EXTRA_RETRY_MS // 1000)))
         attempts = list(session.inflight.values())
         session.inflight = {}
@@ -111,11 +114,13 @@ class Pool:
     def reset(self, up, session, reason, now, out):
         """We end an extra (silent, broke the protocol)."""
         out.append(Close(session.handle, reason, up.name))
-        self.lost(up, session, reason, now, out)
+        self.lost(up, session, reason, now, out, True)
 
     def close_all(self, up, reason, now, out):
+        """The upstream's sessions end for a reason not theirs (a reconnect, a reload)."""
         for session in list(up.extras):
-            self.reset(up, session, reason, now, out)
+            out.append(Close(session.handle, reason, up.name))
+            self.lost(up, session, reason, now, out)
 
     def answered(self, up, session):
         """An answer came on an extra: when idle, arm its closing."""
