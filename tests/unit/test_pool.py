@@ -135,6 +135,8 @@ def test_an_extra_lost_with_a_query_in_flight_sends_it_again_on_the_current_sess
     answer_on(h, primary)
     h.reply("q3")
     eq(h.counter("replays", 0), 1)
+    eq(h.counter("rsts", 0), 1, "the extra's RST is counted")
+    eq(h.counter("failures", 0), 1)
     eq(h.fwd.upstreams[0].state, "open")
 
 

@@ -85,16 +85,20 @@ class Pool:
         session.last_activity = now
         up.count("handshakes")
 
-    def lost(self, up, session, reason, now, out, failed=False):
+    def lost(self, up, session, reason, now, out, failed=False, rst=False):
         """An extra ended (closed, failed, reset by us): its queries go out again.
-        `failed` (a handshake that failed, a reset, a silent or garbled one): no
-        new extra for EXTRA_RETRY_MS, so a server that refuses them costs little."""
+        `failed` (a handshake that failed, a reset, a silent or garbled one): counted
+        with the upstream's failures, and no new extra for EXTRA_RETRY_MS, so a
+        server that refuses them costs little; `rst`: it ended with a TCP RST."""
         if session not in up.extras:
             return
         up.extras.remove(session)
         if session.state != session_state.CLOSED:
             session_state.move(session, session_state.END)
+        if rst:
+            up.count("rsts")
         if failed:
+            up.count("failures")
             up.extra_retry_at = now + EXTRA_RETRY_MS
             out.append(Log(INFO, "%s: extra connection lost: %s (none again for %d s)"
                            % (up.name, reason, EXTRA_RETRY_MS // 1000)))

@@ -116,7 +116,7 @@ class Sessions:
         if session is up.previous:
             self.flows.previous_closed(up)
         elif session in up.extras:
-            self.pool.lost(up, session, reason, now, out, not graceful)
+            self.pool.lost(up, session, reason, now, out, not graceful, kind == RST)
         elif session is up.stream:
             self.flows.stream_lost(up, session, reason, out)
         elif handshaking(up):
