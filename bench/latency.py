@@ -151,7 +151,7 @@ def main(argv=None):
     for label in targets:
         print(row(label, runs[label], rtt_ms))
     for label, up in status.items():
-        print("%s: connections %s, handshakes %s, answers %s" % (
+        print("%s at the end: connections open %s, handshakes %s, answers %s" % (
             label, up.get("connections", 1), up.get("handshakes"), up.get("answers")))
     print("(lost: no answer within %.1f s; wrong: an answer not the name's own address)"
           % args.timeout)
