@@ -67,10 +67,10 @@ def format_status(status):
         lines.append("")
         lines.append("upstream %s  %s port %s  auth %s" % (
             up["name"], up["address"], up["port"], up.get("auth") or up["auth_name"] or "-"))
-        lines.append("  state %s%s  transport %s%s  srtt %s  in flight %d" % (
+        lines.append("  state %s%s  transport %s%s  srtt %s  in flight %d  connections %d" % (
             up["state"], "" if up["enabled"] else " (disabled)", up["transport"],
             " (DTLS blocked, using TLS)" if up.get("dtls_blocked") else "",
-            _ms(up["srtt_ms"]), up["inflight"]))
+            _ms(up["srtt_ms"]), up["inflight"], up.get("connections", 0)))
         if "tls_version" in up:
             lines.append("  %s %s%s" % (up["tls_version"], up["cipher"], ", resumed" if up["resumed"] else ""))
         lines.append("  queries %d  answers %d  failures %d  timeouts %d  reconnects %d  replays %d"

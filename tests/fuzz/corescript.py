@@ -1,7 +1,7 @@
 """A fuzzer's bytes read as a script of shell events for a live Forwarder.
 
 The first bytes choose the setup (how many upstreams, their transports,
-padding, max_pending, keep-warm); then each step is one op byte and its
+padding, max_pending, keep-warm, extra TLS sessions under load); then each step is one op byte and its
 arguments. The ops are the events io/daemon.py reports: client queries
 (made, or raw bytes), sessions up, answers (right, mutated, raw, late,
 truncated, cut out of a TCP stream at arbitrary points), garbage, closes,
@@ -33,7 +33,8 @@ def setup(src):
     transports = [TRANSPORT_SETS[(src.u8()) % len(TRANSPORT_SETS)] for _ in range(count)]
     config = fw.ForwarderConfig(padding_block=PADDING[(first >> 2) % 4],
                                 max_pending=1 + (first >> 4) % 8 if first & 0x80 else 4096,
-                                keep_warm=bool(first & 0x40))
+                                keep_warm=bool(first & 0x40),
+                                connections=(1, 1, 3, 4)[(first >> 2) % 4])   # with the padding
     harness = CheckedHarness(["up%d" % i for i in range(count)], config, transports=transports)
     harness.run(harness.fwd.start(harness.clock.now))
     return harness
@@ -64,7 +65,7 @@ def sessions(h, handshaking=False):
     established session as `closed`), so the script does too."""
     found = []
     for up in h.fwd.upstreams:
-        for session in (up.session, up.previous, up.stream):
+        for session in (up.session, up.previous, up.stream) + tuple(up.extras):
             if session is not None and (not handshaking or session.established_at is None):
                 found.append((up.index, session.handle))
     return found

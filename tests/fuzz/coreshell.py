@@ -255,6 +255,13 @@ class CheckedHarness(Harness):
             for session in (up.session, up.previous, up.stream):
                 if session is not None:
                     self._check_session(up, session)
+            require(len(up.extras) < max(2, fwd.config.connections), "%s: %d extra sessions, the "
+                    "limit is %d in all", up.name, len(up.extras), fwd.config.connections)
+            for session in up.extras:
+                require(session.transport == fw.TLS and session.state != session_state.CLOSED,
+                        "%s: an extra session on %s, %s", up.name, session.transport, session.state)
+                require(session.handle in self.live, "%s: an extra session the shell closed", up.name)
+                self._check_session(up, session)
         for name, value in fwd.counters.items():
             require(isinstance(value, int) and value >= 0, "counter %s is %r", name, value)
 

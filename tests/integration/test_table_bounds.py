@@ -17,7 +17,7 @@ drives it past the bound finds it there (read from `dprive status`, its
 | SessionStore (tls/sessions.py)             | one per configured upstream and transport (reload forgets the rest) | test_reloads_do_not_pile_up_tls_sessions |
 | TLS session reads (gh-116810 leaks each)   | one per new upstream identity; none on resumption | test_reload_memory.py, test_resumed_reconnects_read_no_session_where_each_read_leaks |
 | SSL objects, core upstreams after reloads  | what the configured upstreams need            | test_reload_memory.py (in-process Daemon) |
-| Daemon.conns / dirty                       | 3 per upstream (session, the one it replaces, TLS beside DTLS) | test_wirefuzz.py |
+| Daemon.conns / dirty                       | upstream_connections + 2 per upstream (session and its extras, the one it replaces, TLS beside DTLS) | test_wirefuzz.py |
 | Session.retired                            | RETIRED_IDS_KEPT (1024)                        | tests/unit (the core's own trim) |
 | Upstream.recoveries                        | RECOVERIES_KEPT (10)                           | tests/unit |
 | log lines (io/lograte.py)                  | per kind 5 then 1 per 10 s, all 10/s          | test_log_lines_of_a_flood_are_rate_limited |

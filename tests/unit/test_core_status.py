@@ -13,7 +13,7 @@ UPSTREAM_COUNTERS = (
     "graceful_closes", "server_closes", "rsts", "replays", "probes_sent", "probe_failures",
     "tfo_used", "resumptions_offered", "resumptions_accepted", "keepwarm_queries", "alerts",
     "alerts_ignored", "false_starts", "dtls_fallbacks", "truncated_over_dtls", "unmatched",
-    "late_answers", "bad_answers")
+    "late_answers", "bad_answers", "extra_connects")
 
 
 def upstream_status(**fields):
@@ -24,7 +24,7 @@ def upstream_status(**fields):
         "consecutive_failures": 0, "retry_in_ms": None, "last_close_reason": "",
         "inflight": 0, "server_idle_timeout_ms": None, "learned_idle_timeout_ms": None,
         "session_age_s": None, "tfo_enabled": True, "transports": ["tls"], "transport": "tls",
-        "dtls_blocked": False, "recoveries": []})
+        "dtls_blocked": False, "recoveries": [], "connections": 0})
     out.update(fields)
     return out
 
@@ -71,7 +71,7 @@ def test_status_of_a_failed_upstream_and_of_the_one_that_answered():
         tfo_enabled=False), "bad")
     eq_dict(good, upstream_status(
         name="good", state="open", queries=2, answers=1, connects=1, handshakes=1,
-        inflight=1, srtt_ms=40.0,
+        inflight=1, srtt_ms=40.0, connections=1,
         rto_ms=120.0,                              # srtt 40 + 4 x rttvar 20 (RFC 6298)
         server_idle_timeout_ms=10000,              # 100 units of 100 ms
         session_age_s=0.3,                         # asked for at t=30: 260 ms

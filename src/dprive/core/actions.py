@@ -119,7 +119,7 @@ class ForwarderConfig:
     def __init__(self, padding_block=128, query_timeout_ms=5000, connect_timeout_ms=3000,
                  attempt_min_ms=400, backoff_max_ms=120000, max_pending=4096, keep_warm=False,
                  dtls_resume_after_ms=60000, dtls_probe_interval_ms=25000, tcp_fastopen=True,
-                 tls_resumption=True):
+                 tls_resumption=True, connections=1):
         self.padding_block = padding_block
         self.query_timeout_ms = query_timeout_ms
         self.connect_timeout_ms = connect_timeout_ms
@@ -136,3 +136,5 @@ class ForwarderConfig:
         self.tcp_fastopen = tcp_fastopen
         # Offer stored TLS sessions (option tls_resumption).
         self.tls_resumption = tls_resumption
+        # TLS sessions per upstream under load, the current one included (core/pool.py; 1: one).
+        self.connections = connections

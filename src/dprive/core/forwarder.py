@@ -26,6 +26,8 @@ what they work with when they are made (none reaches back to the Forwarder):
   failed and ended, their queries sent again, per-upstream timers), DtlsFlows
   (dtls_flows.py: alerts, resumptions, False Start, fallback to TLS, the TLS
   session beside DTLS), a reload (reload.py, functions);
+- Pool (pool.py: extra TLS sessions to an upstream under load, so no answer
+  waits for the server's Nagle);
 - below them Links (links.py: every Connect and Send, handles never reused),
   Clients (clients.py: the pending table, the waiting list, the global
   counters, a query's end) and the Alarm (alarm.py: when the timer is due).
@@ -44,6 +46,7 @@ from dprive.core.clients import GLOBAL_COUNTERS, Clients
 from dprive.core.dtls_flows import DTLS, TLS, DtlsFlows
 from dprive.core.dtls_policy import DtlsPolicy
 from dprive.core.links import Links
+from dprive.core.pool import Pool
 from dprive.core.queries import Queries
 from dprive.core.recovery_policy import RecoveryPolicy
 from dprive.core.resumption import ResumptionPolicy
@@ -74,11 +77,13 @@ class Forwarder:
         self.clients = Clients()
         self.links = Links(config, rand16, self.alarm, self.resumption, self.dtls)
         self.flows = DtlsFlows(config, self.links, self.clients, self.alarm, self.dtls, self.recovery)
+        self.pool = Pool(config, self.links, self.alarm)
         self.queries = Queries(config, self.upstreams, self.clients, self.links, self.flows,
-                               self.selection, self.recovery, self.alarm)
+                               self.selection, self.recovery, self.alarm, self.pool)
         self.sessions = Sessions(config, self.upstreams, self.queries, self.links, self.flows,
-                                 self.resumption, self.recovery, self.alarm)
+                                 self.resumption, self.recovery, self.alarm, self.pool)
         self.queries.sessions = self.sessions
+        self.pool.queries = self.queries
         # The tables the shell and the tests read (the same objects as the parts').
         self.pending = self.clients.pending
         self.waiting = self.clients.waiting
@@ -131,7 +136,8 @@ class Forwarder:
         """A new configuration (core/reload.py); returns the actions: closes, connects, one log line."""
         out = []
         self.config = config
-        for part in (self.resumption, self.dtls, self.links, self.flows, self.queries, self.sessions):
+        for part in (self.resumption, self.dtls, self.links, self.flows, self.queries, self.sessions,
+                     self.pool):
             part.config = config
         fresh = make_upstreams(names, enabled, probe_idle_ms, transports, keys)
         reload.reconfigure(self.upstreams, fresh, self.queries, self.sessions, self.links, now, out)

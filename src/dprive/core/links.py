@@ -2,7 +2,8 @@
 
 Every session the core asks the shell for is opened here, so its handle is a
 number never used twice: an upstream's session (CONNECT, or REPLACE while the
-open one stays), and the TLS session beside a DTLS one for truncated answers.
+open one stays), the TLS session beside a DTLS one for truncated answers, and
+the extra TLS sessions under load (core/pool.py).
 The transport, Fast Open and the offer of a stored TLS session are the
 policies' (DtlsPolicy, ResumptionPolicy). An attempt gets an upstream ID free
 on its session; sent, it gets a deadline: the upstream's RTO, at least
@@ -49,6 +50,17 @@ class Links:
         out.append(Connect(stream.handle, up.key, stream.tfo_attempted, TLS,
                            self.resumption.resume()))
         return stream
+
+    def connect_extra(self, up, now, out):
+        """One more TLS session to OPEN `up`, beside its current one (core/pool.py)."""
+        self._gen += 1
+        extra = Session(self._gen, now, now + self.config.connect_timeout_ms)
+        extra.tfo_attempted = self.resumption.use_tfo(up, TLS, now)
+        up.extras.append(extra)
+        up.count("extra_connects")
+        self.alarm.arm(extra.connect_deadline)
+        out.append(Connect(extra.handle, up.key, extra.tfo_attempted, TLS, self.resumption.resume()))
+        return extra
 
     def attach(self, pq, up, session):
         """A new attempt of `pq` on `session`, in flight there; not sent yet."""

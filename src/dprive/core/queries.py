@@ -32,7 +32,7 @@ _KEEPWARM_QUERY = b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02
 
 
 class Queries:
-    def __init__(self, config, upstreams, clients, links, flows, selection, recovery, alarm):
+    def __init__(self, config, upstreams, clients, links, flows, selection, recovery, alarm, pool):
         self.config = config
         self.upstreams = upstreams   # the Forwarder's list (a reload changes it in place)
         self.clients = clients       # the pending table, the waiting list, a query's end
@@ -41,6 +41,7 @@ class Queries:
         self.selection = selection   # which upstream
         self.recovery = recovery     # what a loss cost, once answered
         self.alarm = alarm
+        self.pool = pool             # which session of an open upstream, extras under load
         self.sessions = None         # Sessions, once made: idle and silent sessions end there
 
     def client_query(self, key, msg, now, udp=True):
@@ -110,12 +111,12 @@ class Queries:
                 self.sessions.end_session(up, "server idle timeout", True, now, out)
         if up.state == IDLE:
             self.links.connect(up, now, out)
-        session = up.session
-        attempt = self.links.attach(pq, up, session)
         if up.state == OPEN:
+            # the current session, or an extra one under load (core/pool.py)
+            attempt = self.links.attach(pq, up, self.pool.pick(up, now, out))
             self.links.transmit(attempt, now, out)
         else:
-            session.queued.append(attempt)
+            up.session.queued.append(self.links.attach(pq, up, up.session))
 
     def _early_retry(self, pq, now, out):
         """No upstream is usable: rather than SERVFAIL, retry the failed one due soonest."""
@@ -164,6 +165,9 @@ class Queries:
         if session is up.session and (heard is None or heard <= attempt.sent_at):
             # Nothing came back on this connection since the query left: presume it dead.
             self.sessions.reset(up, "no answer within %d ms" % (now - attempt.sent_at), now, out, TIMEOUT)
+            return
+        if session in up.extras and (heard is None or heard <= attempt.sent_at):
+            self.pool.reset(up, session, "no answer within %d ms" % (now - attempt.sent_at), now, out)
             return
         # The connection is alive and the server is slow: ask elsewhere too, keep waiting here.
         pq = attempt.pending

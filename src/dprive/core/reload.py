@@ -75,7 +75,13 @@ def end_disallowed(up, sessions, now, out):
 
 
 def retire_upstream(up, reason, queries, sessions, now, out):
-    """Close every session of an upstream that left (or was disabled); replay its queries."""
+    """Close every session of an upstream that left (or was disabled); replay its queries
+    (its extras' last: by then it takes no query)."""
+    _retire_sessions(up, reason, queries, sessions, now, out)
+    sessions.pool.close_all(up, reason, now, out)
+
+
+def _retire_sessions(up, reason, queries, sessions, now, out):
     old = up.previous
     if old is not None:
         out.append(Close(old.handle, reason, up.name))

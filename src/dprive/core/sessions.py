@@ -31,7 +31,7 @@ CLOSE_NOTIFY = "close_notify"
 
 
 class Sessions:
-    def __init__(self, config, upstreams, queries, links, flows, resumption, recovery, alarm):
+    def __init__(self, config, upstreams, queries, links, flows, resumption, recovery, alarm, pool):
         self.config = config
         self.upstreams = upstreams   # the Forwarder's list (a reload changes it in place)
         self.queries = queries       # answers matched; the queries of an ended session sent again
@@ -40,6 +40,7 @@ class Sessions:
         self.resumption = resumption # ResumptionPolicy: TFO and stored sessions
         self.recovery = recovery     # RecoveryPolicy: what an end means, what it cost
         self.alarm = alarm
+        self.pool = pool             # the extra TLS sessions under load
 
     # ---- events from the shell -------------------------------------------------
 
@@ -56,7 +57,10 @@ class Sessions:
         up = current_of(self.upstreams, handle)
         if up is None or up.session.state != session_state.HANDSHAKING:
             up, session = session_of(self.upstreams, handle)
-            if session is not None:
+            if session is not None and session in up.extras:
+                if session.state == session_state.HANDSHAKING:
+                    self.pool.up(up, session, now, info)
+            elif session is not None:
                 self.flows.stream_up(up, session, now, out)
             return out
         replacing = up.state == REPLACING
@@ -97,6 +101,8 @@ class Sessions:
             out.append(forget)
         if session is up.session:
             self._connect_failed(up, reason, now, out, auth_failure)
+        elif session in up.extras:
+            self.pool.lost(up, session, reason, now, out, True)
         else:
             self.flows.stream_lost(up, session, reason, out)
         return out
@@ -109,6 +115,8 @@ class Sessions:
             return out
         if session is up.previous:
             self.flows.previous_closed(up)
+        elif session in up.extras:
+            self.pool.lost(up, session, reason, now, out, not graceful, kind == RST)
         elif session is up.stream:
             self.flows.stream_lost(up, session, reason, out)
         elif handshaking(up):
@@ -131,6 +139,8 @@ class Sessions:
             expiry = session.idle_expiry(up.learned_idle_ms)
             if expiry is not None:
                 self.alarm.arm(expiry)
+        elif session in up.extras:
+            self.pool.answered(up, session)
         return out
 
     def garbled(self, handle, reason, now):
@@ -224,6 +234,9 @@ class Sessions:
         if session is not None and session is up.stream:
             self.end_stream(up, reason, out)
             return
+        if session is not None and session in up.extras:
+            self.pool.reset(up, session, reason, now, out)
+            return
         if session is not None and session is up.previous:
             out.append(Close(session.handle, reason, up.name))
             self.flows.previous_closed(up)
@@ -288,7 +301,8 @@ class Sessions:
 
     def drop_session(self, up, reason, now, out):
         """We end the current session ourselves (a reconnect request, a transport
-        no longer allowed): no failure, no record; the caller connects if need be."""
+        no longer allowed): no failure, no record; the caller connects if need be.
+        Its extra sessions end with it (after it: their queries go to the new one)."""
         if up.state == upstream_state.REPLACING:
             out.append(Close(up.previous.handle, reason, up.name))
             self.flows.previous_closed(up)
@@ -299,6 +313,7 @@ class Sessions:
         upstream_state.move(up, upstream_state.END)
         up.last_close_reason = reason
         self._resend(session, up, True, now, out)
+        self.pool.close_all(up, reason, now, out)
 
     def _resend(self, session, up, same_upstream_ok, now, out):
         attempts = list(session.inflight.values())
@@ -325,6 +340,7 @@ class Sessions:
 
     def _upstream_timers(self, up, now, out):
         self.flows.stream_timer(up, now, out)
+        self.pool.timers(up, now, out)
         if upstream_state.handshaking(up):
             if now >= up.session.connect_deadline:
                 out.append(Close(up.session.handle, "connect timeout", up.name))

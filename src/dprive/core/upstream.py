@@ -97,7 +97,7 @@ COUNTERS = ("queries", "answers", "failures", "timeouts", "connects", "reconnect
             "graceful_closes", "server_closes", "rsts", "replays", "probes_sent",
             "probe_failures", "tfo_used", "resumptions_offered", "resumptions_accepted",
             "keepwarm_queries", "alerts", "alerts_ignored", "false_starts", "dtls_fallbacks",
-            "truncated_over_dtls",
+            "truncated_over_dtls", "extra_connects",
             "unmatched", "late_answers", "bad_answers")
 
 
@@ -122,10 +122,14 @@ def current_of(upstreams, handle):
 
 def session_of(upstreams, handle):
     """(upstream, session) for `handle`: the current session, the one kept while
-    a resumed one replaces it, or the TLS one beside DTLS; (None, None) if stale."""
+    a resumed one replaces it, the TLS one beside DTLS, or an extra connection
+    (core/pool.py); (None, None) if stale."""
     for up in upstreams:
         for session in (up.session, up.previous, up.stream):
             if session is not None and session.handle == handle:
+                return up, session
+        for session in up.extras:
+            if session.handle == handle:
                 return up, session
     return None, None
 
@@ -139,6 +143,8 @@ class Upstream:
         self.transports = tuple(transports)  # in order of preference: "tls", "dtls"
         self.previous = None                 # a session kept while a resumed one replaces it
         self.stream = None                   # a TLS session beside DTLS, for truncated answers
+        self.extras = []                     # extra TLS sessions under load (core/pool.py)
+        self.extra_retry_at = None           # no new extra before this (one failed)
         self.last_replaced_at = None         # when an alert (or quiet) last started a new session
         self.dtls_blocked_until = None
         self.dtls_worked = False             # a DTLS session came up to it before
@@ -233,14 +239,20 @@ class Upstream:
             "transport": self.transports[0],
             "dtls_blocked": self.dtls_blocked_until is not None and now < self.dtls_blocked_until,
             "recoveries": [dict(r) for r in self.recoveries],
+            "connections": 0,
         }
         out.update(self.counters)
         if self.session is not None:
             out["transport"] = self.session.transport
             out["inflight"] = len(self.session.inflight)
+            out["connections"] = 1
             out["server_idle_timeout_ms"] = self.session.server_idle_ms
             out["session_age_s"] = round((now - self.session.started_at) / 1000.0, 1)
             out.update(self.session.info)
+        for session in self.extras:
+            out["inflight"] += len(session.inflight)
+            if session.state == session_state.OPEN:
+                out["connections"] += 1
         return out
 
 

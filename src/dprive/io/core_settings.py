@@ -17,6 +17,7 @@ def forwarder_config(settings):
         dtls_probe_interval_ms=settings.dtls_probe_interval_s * 1000,
         tcp_fastopen=settings.tcp_fastopen,
         tls_resumption=settings.tls_resumption,
+        connections=settings.upstream_connections,
     )
 
 

@@ -80,11 +80,11 @@ def tables(daemon, snapshot):
 
 def core_tables(forwarder):
     """The core's per-session tables, summed over every session of every upstream
-    (current, the one a resumption replaces, the TLS one beside DTLS)."""
+    (current, the one a resumption replaces, the TLS one beside DTLS, the extras)."""
     sizes = {"inflight": 0, "queued": 0, "retired": 0, "recoveries": 0, "sessions": 0}
     for up in forwarder.upstreams:
         sizes["recoveries"] = max(sizes["recoveries"], len(up.recoveries))
-        for session in (up.session, up.previous, up.stream):
+        for session in (up.session, up.previous, up.stream) + tuple(up.extras):
             if session is None:
                 continue
             sizes["sessions"] += 1

@@ -36,7 +36,7 @@ var TITLES = {
 	attempt_min_ms: _('Shortest attempt (ms)'), backoff_max_s: _('Longest back-off (s)'),
 	max_pending_queries: _('Pending queries at most'), max_tcp_clients: _('LAN TCP clients at most'),
 	tcp_client_idle_ms: _('LAN TCP idle timeout (ms)'), tcp_fastopen: _('TCP Fast Open'),
-	tls_resumption: _('TLS session resumption'), keep_warm: _('Keep sessions warm'),
+	tls_resumption: _('TLS session resumption'), keep_warm: _('Keep sessions warm'), upstream_connections: _('Connections per upstream'),
 	user_timeout_ms: _('Unacknowledged data timeout (ms)'), dtls_resume_after_s: _('DTLS resume after (s)'),
 	dtls_probe_interval_s: _('DTLS probe interval (s)'), dtls_engine: _('DTLS engine'), dnsmasq: _('Use with dnsmasq'),
 	force_dns: _('Force LAN DNS through the router'), control_socket: _('Control socket'), log_level: _('Log level'),
