@@ -83,10 +83,11 @@ def test_the_mbedtls_client_shakes_hands_under_the_dtls_package(dtls_root, gatew
 def test_without_python3_ctypes_dtls_says_why_and_tls_still_answers(make_root, declared, branch,
                                                                      unbound, gateway, pki,
                                                                      tmp_path):
-    """A router with dprive-dtls's files but python3-ctypes removed (opkg remove
-    --force-depends, or dprive alone with a DTLS upstream configured)."""
+    """A router with python3-ctypes removed (opkg remove --force-depends) and
+    python3-openssl installed: DoT runs on OpenSSL, DTLS says why it cannot."""
     _needs_the_engine_choice()
-    rp = make_root("no-ctypes", [p for p in declared["dprive-dtls"] if p != "python3-ctypes"], branch)
+    packages = [p for p in declared["dprive-dtls"] if p != "python3-ctypes"] + ["python3-openssl"]
+    rp = make_root("no-ctypes", packages, branch)
     assert probe(rp, "ctypes")["imports"]["ctypes"].startswith("ModuleNotFoundError")
     ups = [upstream("dot", unbound.tls_port, spki=[pki.server_pin]),
            upstream("gw", gateway.port, transport="dtls", spki=[pki.server_pin])]

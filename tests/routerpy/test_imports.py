@@ -10,6 +10,7 @@ followed too, through their module-level imports, because a split package can
 hide behind a module python3-light has (ssl -> _ssl in python3-openssl).
 """
 
+import sys
 import json
 import subprocess
 
@@ -91,3 +92,15 @@ def test_gateway_imports_only_what_dprive_dtls_declares(roots, dtls_root):
     problems = undeclared(roots["dprive-dtls"], dtls_root, dtls_root.installed)
     assert not problems, "dprive-dtls's DEPENDS (%s) lack:\n  %s" % (
         " ".join(sorted(dtls_root.installed)), "\n  ".join(problems))
+
+
+def test_the_scan_follows_only_the_version_branch_its_python_takes(tmp_path):
+    """spki.py picks _sha2 (3.12+) or _sha256 (3.11) by sys.version_info: the scan
+    of each branch's stdlib must see only the one that branch imports."""
+    from tests.tools import import_scan
+    path = tmp_path / "mod.py"
+    path.write_text("import sys\nif sys.version_info >= (3, 12):\n    import new_one\n"
+                    "else:\n    import old_one\nif other:\n    import both\n")
+    found = {name for name, _, _ in import_scan.imports_of("mod", path)}
+    taken, other = ("new_one", "old_one") if sys.version_info >= (3, 12) else ("old_one", "new_one")
+    assert taken in found and other not in found and "both" in found

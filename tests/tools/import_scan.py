@@ -7,7 +7,8 @@ prints JSON [[module, imported at], ...] for every module outside dprive that
 is reached. It runs under the interpreter whose stdlib it reads (3.13's
 sources do not parse on 3.11). Imports inside `try: ... except ImportError`
 are optional by design and not followed; in dprive's modules every import
-counts (also those inside functions), in the stdlib's only module-level ones
+counts (also those inside functions; of an `if sys.version_info ...` only the
+branch the scanning Python takes), in the stdlib's only module-level ones
 (what importing the module runs) outside `if` blocks. --skip leaves a module
 out (the caller took its imports as the roots, e.g. cli.py's per command). Standard library only.
 """
@@ -27,6 +28,21 @@ def _catches_import_error(handler):
         if isinstance(kind, ast.Name):
             names.append(kind.id)
     return bool(OPTIONAL & set(names))
+
+
+def _version_test(test):
+    """True or False for `sys.version_info <op> (tuple)` under the Python running
+    this scan (the branch's own), None for any other test."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and ast.unparse(test.left) == "sys.version_info"):
+        return None
+    try:
+        other = ast.literal_eval(test.comparators[0])
+    except ValueError:
+        return None
+    ops = {ast.GtE: tuple.__ge__, ast.Gt: tuple.__gt__, ast.Lt: tuple.__lt__, ast.LtE: tuple.__le__}
+    op = ops.get(type(test.ops[0]))
+    return None if op is None or not isinstance(other, tuple) else op(tuple(sys.version_info), other)
 
 
 class Imports(ast.NodeVisitor):
@@ -51,8 +67,14 @@ class Imports(ast.NodeVisitor):
     def visit_If(self, node):
         # In the stdlib, module-level `if`s pick a platform (`if _mswindows: import _winapi`)
         # or a script's main (`if __name__ == "__main__": import doctest`): not followed.
-        if not self.module_level_only:
+        if self.module_level_only:
+            return
+        taken = _version_test(node.test)
+        if taken is None:
             self.generic_visit(node)
+        else:            # `if sys.version_info >= (3, 12):` only the branch this Python takes
+            for child in (node.body if taken else node.orelse):
+                self.visit(child)
 
     def visit_FunctionDef(self, node):
         if self.module_level_only:

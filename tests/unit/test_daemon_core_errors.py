@@ -78,3 +78,19 @@ def test_the_daemon_goes_on_after_an_event_the_core_raised_on(tmp_path):
             "a good query after the error is taken by the core and waits for its answer"
     finally:
         close(daemon)
+
+
+
+def test_upstream_ids_come_from_the_kernel_in_batches():
+    from dprive.io.daemon import rand16_source
+    reads = []
+
+    def read(n):                       # 0x0100, 0x0302, ... in little-endian pairs
+        reads.append(n)
+        start = 2 * len(reads) * n
+        return bytes((start + i) & 255 for i in range(n))
+    rand16 = rand16_source(read, count=4)
+    ids = [rand16() for _ in range(9)]
+    assert reads == [8, 8, 8]            # one read per 4 IDs, none before it is needed
+    assert ids[:4] == [0x1716, 0x1514, 0x1312, 0x1110]
+    assert len(set(ids)) == 9

@@ -9,9 +9,9 @@ Sessions are the core's handles; upstreams are known to the core by their key
 
 from dprive import log as dlog
 import os
-import random
 import signal
 import socket
+import struct
 import time
 
 from dprive import __version__
@@ -41,16 +41,28 @@ class Link:
         self.conn = conn
 
 
+def rand16_source(read=os.urandom, count=256):
+    """Upstream query IDs from the kernel's random source, `count` at a time:
+    no `random` module (its import reaches hashlib, which wants python3-logging
+    on a router without python3-openssl) and one getrandom() per 256 queries."""
+    pool = []
+
+    def rand16():
+        if not pool:
+            pool.extend(struct.unpack("<%dH" % count, read(2 * count)))
+        return pool.pop()
+    return rand16
+
+
 class Daemon:
     def __init__(self, settings):
         self.settings = settings
         self.upstreams = list(settings.upstreams)
         self.by_key = upstream_keys(settings)
         self.auth = AuthPolicy(settings)
-        seed = random.Random(os.urandom(16))
         self.forwarder = core.Forwarder(
             forwarder_config(settings), [u.name for u in self.upstreams],
-            lambda: seed.getrandbits(16), **upstream_lists(settings))
+            rand16_source(), **upstream_lists(settings))
         self.sessions = SessionStore()
         self.lan_counters = dict((name, 0) for name in LAN_COUNTERS)
         self.conns = {}          # the core's session handle -> Link

@@ -4,16 +4,17 @@ The standard library hands us the peer certificate only as DER, so we walk
 just enough of the DER (X.509 TBSCertificate) to find the SPKI element.
 """
 
-try:
-    # CPython's own SHA-256 (3.12+: _sha2, 3.11: _sha256), not hashlib's: hashlib
-    # loads _hashlib and with it libcrypto (3.4 MB of RSS here), which the
-    # mbedTLS engines otherwise never need.
+import sys
+
+# CPython's own SHA-256 (3.12+: _sha2, 3.11: _sha256; both in python3-light), not
+# hashlib's: hashlib loads _hashlib and with it libcrypto (3.4 MB of RSS here),
+# which the mbedTLS engines otherwise never need, and without python3-openssl it
+# wants python3-logging. No fallback to it: a CPython without its builtin hashes
+# (--without-builtin-hashlib-hashes) is not what OpenWrt builds.
+if sys.version_info >= (3, 12):
     from _sha2 import sha256
-except ImportError:
-    try:
-        from _sha256 import sha256
-    except ImportError:
-        from hashlib import sha256
+else:
+    from _sha256 import sha256
 
 
 class DerError(ValueError):
