@@ -226,7 +226,8 @@ def main(argv=None):
                         help="these targets only (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with logs")
     args = parser.parse_args(argv)
-    names = args.only or ["direct-udp", "direct-dot", "dprive", "stubby", "unbound", "dtls"]
+    names = args.only or ["direct-udp", "direct-dot", "dprive", "dprive-mbedtls", "stubby", "unbound",
+                          "dtls"]
     targets = [fwd_targets.ALL[n]() for n in names]
     if args.steady_seconds * args.rate > args.queries:
         parser.error("--queries must cover --rate x --steady-seconds distinct names")

@@ -3,7 +3,8 @@
     direct UDP    dnsperf straight to the upstream unbound's plain port (the
                   latency baseline: what unbound itself takes to answer)
     direct DoT    dnsperf -m dot straight to the upstream unbound (the ceiling)
-    dprive        UDP -> dprive -> DoT -> unbound
+    dprive        UDP -> dprive -> DoT -> unbound (tls_engine auto: OpenSSL on Debian 12)
+    dprive mbedTLS  the same on the mbedTLS engine (OpenWrt's default), 3.6 where built
     dprive DTLS   UDP -> dprive -> DTLS -> `dprive gateway` -> unbound (plain)
     stubby        UDP -> stubby -> DoT -> unbound
     unbound fwd   UDP -> unbound (forward-tls-upstream, no cache) -> DoT -> unbound
@@ -83,6 +84,25 @@ class Dprive(Target):
                              options={"log_level": "warning"})
 
 
+class DpriveMbedtls(Target):
+    """dprive on the mbedTLS DoT engine, as OpenWrt runs it (tls_engine auto takes
+    mbedTLS 3.x there): on build/mbedtls-3.6 when `make mbedtls36` made it."""
+
+    def __init__(self):
+        self.libdir = common.REPO_ROOT / "build" / "mbedtls-3.6" / "lib"
+        version = "3.6" if self.libdir.is_dir() else "system"
+        super().__init__("dprive mbedTLS", "UDP -> dprive -> DoT (mbedTLS %s)" % version)
+
+    def make(self, workdir, env):
+        dp = DpriveProcess(workdir / "dprive-mbedtls", env["pki"].ca_cert,
+                           [upstream("unbound", env["upstream"].tls_port)],
+                           options={"log_level": "warning", "tls_engine": "mbedtls"},
+                           name="dprive-mbedtls")
+        if self.libdir.is_dir():
+            dp.extra_env["DPRIVE_MBEDTLS_LIBDIR"] = str(self.libdir)
+        return dp
+
+
 class DpriveDtls(Target):
     def __init__(self):
         super().__init__("dprive DTLS", "UDP -> dprive -> DTLS gw")
@@ -113,8 +133,8 @@ def port_of(target):
     return target.port if isinstance(target, Direct) else target.server.port
 
 
-ALL = {"direct-udp": lambda: Direct("udp"), "direct-dot": lambda: Direct("dot"), "dprive": Dprive, "dprive": Dprive, "dtls": DpriveDtls, "stubby": Stubby,
-       "unbound": UnboundFwd}
+ALL = {"direct-udp": lambda: Direct("udp"), "direct-dot": lambda: Direct("dot"), "dprive": Dprive,
+       "dprive-mbedtls": DpriveMbedtls, "dtls": DpriveDtls, "stubby": Stubby, "unbound": UnboundFwd}
 
 
 def start_round(targets, workdir, env):

@@ -69,16 +69,17 @@ def mapped(pid):
 
 
 def running(pid, status=None):
-    """The engine process `pid` runs DTLS on, or None. libmbedtls mapped means
-    mbedTLS (nothing else loads it; pyOpenSSL may be mapped beside it, since
-    its probe imports it); else pyOpenSSL's binding means pyOpenSSL. When the
-    status JSON names the engine (status['dtls']['engine']), it must agree."""
+    """The engine process `pid` runs DTLS on, or None. When the status JSON names
+    it (status['dtls']['engine']), that engine's library must be mapped. Without a
+    status: libmbedtls mapped means mbedTLS (pyOpenSSL may be mapped beside it,
+    since its probe imports it), else pyOpenSSL's binding means pyOpenSSL. The
+    daemon's TLS engine choice (tls_engine auto) maps libmbedtls too, so a
+    daemon's status is the word to go by."""
     seen = mapped(pid)
-    engine = MBEDTLS if MBEDTLS in seen else (PYOPENSSL if PYOPENSSL in seen else None)
     said = ((status or {}).get("dtls") or {}).get("engine")
-    if said is not None and said != engine:
-        return None
-    return engine
+    if said is not None:
+        return said if said in seen else None
+    return MBEDTLS if MBEDTLS in seen else (PYOPENSSL if PYOPENSSL in seen else None)
 
 
 def libmbedtls_of(pid):

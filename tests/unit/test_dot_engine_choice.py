@@ -42,7 +42,12 @@ def no_mbedtls(monkeypatch, tmp_path):
 
 def test_the_option_defaults_to_auto_and_takes_only_the_three(tmp_path):
     assert settings(tmp_path).tls_engine == "auto"
-    assert AuthPolicy(settings(tmp_path)).tls.client_class is dot.TlsClient
+    runs = AuthPolicy(settings(tmp_path)).tls.client_class
+    if mbedtls_lib.unavailable_reason() is None and has_tls13():     # OpenWrt 24.10 and later
+        from dprive.tls import dot_mbedtls
+        assert runs is dot_mbedtls.TlsClient
+    else:                                                             # Debian 12's 2.28
+        assert runs is dot.TlsClient
     with pytest.raises(ConfigError, match="tls_engine"):
         settings(tmp_path, "pyopenssl")
 
