@@ -32,15 +32,6 @@ def settings(tmp_path, engine=None, transport="dtls tls"):
         "dprive")
 
 
-@pytest.fixture
-def no_mbedtls(monkeypatch, tmp_path):
-    empty = tmp_path / "no-mbedtls"
-    empty.mkdir()
-    monkeypatch.setenv(mbedtls_lib.LIBDIR_ENV, str(empty))
-    monkeypatch.setattr(mbedtls_lib, "_LOADED", None)
-    assert mbedtls_lib.unavailable_reason() is not None
-
-
 def test_the_option_defaults_to_auto_and_takes_only_the_three_engines(tmp_path):
     assert settings(tmp_path).dtls_engine == "auto"
     assert settings(tmp_path, "pyopenssl").dtls_engine == "pyopenssl"

@@ -31,15 +31,6 @@ def settings(tmp_path, engine=None, min_version=None):
         "\toption auth_name 'dns.test'\n" % (bundle, options), "dprive")
 
 
-@pytest.fixture
-def no_mbedtls(monkeypatch, tmp_path):
-    empty = tmp_path / "no-mbedtls"
-    empty.mkdir()
-    monkeypatch.setenv(mbedtls_lib.LIBDIR_ENV, str(empty))
-    monkeypatch.setattr(mbedtls_lib, "_LOADED", None)
-    assert mbedtls_lib.unavailable_reason() is not None
-
-
 def test_the_option_defaults_to_auto_and_takes_only_the_three(tmp_path):
     assert settings(tmp_path).tls_engine == "auto"
     runs = AuthPolicy(settings(tmp_path)).tls.client_class

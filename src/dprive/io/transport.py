@@ -115,12 +115,8 @@ class StreamTransport:
         if not data or self.closing:
             return
         if not self.queue:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._fatal(exc)
+            sent = self._send(data)
+            if sent is None:
                 return
             if sent == len(data):
                 return
@@ -168,14 +164,21 @@ class StreamTransport:
             self.reading = False
             self.loop.remove_reader(self.fd)
 
-    def _writable(self):
-        data = b"".join(self.queue) if len(self.queue) > 1 else self.queue[0]
+    def _send(self, data):
+        """What the kernel took of `data` now (0 when it would block), None after
+        an error that ended the connection."""
         try:
-            sent = self.sock.send(data)
+            return self.sock.send(data)
         except (BlockingIOError, InterruptedError):
-            sent = 0
+            return 0
         except OSError as exc:
             self._fatal(exc)
+            return None
+
+    def _writable(self):
+        data = b"".join(self.queue) if len(self.queue) > 1 else self.queue[0]
+        sent = self._send(data)
+        if sent is None:
             return
         data = data[sent:]
         self.queue = [data] if data else []
