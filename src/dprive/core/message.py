@@ -36,6 +36,9 @@ class ClientQuery:
         opt = self.opt = view.opt
         self.had_opt = opt is not None
         self.udp_limit = wire.udp_payload_limit(opt)
+        # The question as sent (name, type, class): an answer that repeats
+        # these bytes asks no more checking (checked_answer).
+        self.qwire = bytes(msg[wire.HEADER_LEN:view.qend])
         # Every attempt sends the same bytes but for the ID and our OPT: the
         # message from its flags on, the client's OPT cut out (ARCOUNT counting
         # ours), and the client's options we pass on (all but HOP_BY_HOP).
@@ -119,12 +122,23 @@ def upstream_query(query, upstream_id, padding_block, stream=True):
 _EMPTY_KEEPALIVE = struct.pack("!HH", wire.OPT_TCP_KEEPALIVE, 0)
 
 
-def checked_answer(answer, question):
-    """The View of an upstream answer to `question`, all of it read; WireError if it is not one."""
+def checked_answer(answer, question, qwire=None):
+    """The View of an upstream answer to `question`, all of it read; WireError if it is not one.
+
+    `qwire`: the question's bytes as the query carried them (ClientQuery.qwire).
+    An answer whose question is these very bytes has the question read_question
+    would find there; its View then has `qend` but no `name`, `qtype`, `qclass`.
+    """
     view = wire.View(answer)
     if not view.flags & wire.QR:
         raise wire.WireError("upstream sent a query, not an answer")
     if view.qdcount == 1:
+        if qwire is not None:
+            end = wire.HEADER_LEN + len(qwire)
+            if answer[wire.HEADER_LEN:end] == qwire:
+                view.qend = end
+                view.read_records()
+                return view
         view.read_question()
         name = question.name
         if (view.qtype != question.qtype or view.qclass != question.qclass
@@ -148,16 +162,27 @@ def check_answer(answer, question):
 
 def client_answer(answer, query):
     """(the upstream `answer` as the client should see it, the server's keepalive or None)."""
-    view = checked_answer(answer, query.question)
+    view = checked_answer(answer, query.question, query.qwire)
     opt = view.opt
     head = struct.pack("!H", query.client_id)
     if opt is None:
         return head + bytes(answer[2:]), None
-    keepalive_ms = wire.read_tcp_keepalive(opt)
+    # One pass over the options: the server's idle timeout (as read_tcp_keepalive
+    # reads it: the first edns-tcp-keepalive, if 2 bytes long) and the rest.
+    keepalive_ms = None
+    seen_keepalive = False
+    rdata = b""
+    for code, data in opt.options:
+        if code == wire.OPT_TCP_KEEPALIVE:
+            if not seen_keepalive:
+                seen_keepalive = True
+                if len(data) == 2:
+                    keepalive_ms = ((data[0] << 8) | data[1]) * 100
+        elif code != wire.OPT_PADDING:
+            rdata += struct.pack("!HH", code, len(data)) + data
     if query.had_opt:
         # The OPT goes last, less our hop-by-hop options; most often it is
         # last already, with only edns-tcp-keepalive to cut out.
-        rdata = _pack_options(opt.options)
         record = (bytes(answer[opt.start:opt.start + 9]) + struct.pack("!H", len(rdata)) + rdata)
         if opt.end == len(answer) and opt.end - opt.start == len(record):
             return head + bytes(answer[2:]), keepalive_ms
