@@ -31,23 +31,26 @@ class ClientQuery:
 
     def __init__(self, view):
         msg = self.msg = view.msg
+        if type(msg) is not bytes:
+            msg = bytes(msg)
         self.client_id = view.id
         self.question = view          # name, qtype, qclass
         opt = self.opt = view.opt
         self.had_opt = opt is not None
-        self.udp_limit = wire.udp_payload_limit(opt)
+        # wire.udp_payload_limit, inline
+        self.udp_limit = wire.MIN_UDP_PAYLOAD if opt is None else max(wire.MIN_UDP_PAYLOAD, opt.udp_size)
         # The question as sent (name, type, class): an answer that repeats
         # these bytes asks no more checking (checked_answer).
-        self.qwire = bytes(msg[wire.HEADER_LEN:view.qend])
+        self.qwire = msg[wire.HEADER_LEN:view.qend]
         # Every attempt sends the same bytes but for the ID and our OPT: the
         # message from its flags on, the client's OPT cut out (ARCOUNT counting
         # ours), and the client's options we pass on (all but HOP_BY_HOP).
         if opt is None:
-            self.body = bytes(msg[2:10]) + struct.pack("!H", view.arcount + 1) + bytes(msg[wire.HEADER_LEN:])
+            self.body = msg[2:10] + struct.pack("!H", view.arcount + 1) + msg[wire.HEADER_LEN:]
             self.kept = b""
         else:
-            self.body = (bytes(msg[2:10]) + struct.pack("!H", view.arcount)
-                         + bytes(msg[wire.HEADER_LEN:opt.start]) + bytes(msg[opt.end:]))
+            self.body = (msg[2:10] + struct.pack("!H", view.arcount)
+                         + msg[wire.HEADER_LEN:opt.start] + msg[opt.end:])
             self.kept = _pack_options(opt.options)
 
 
@@ -163,10 +166,12 @@ def check_answer(answer, question):
 def client_answer(answer, query):
     """(the upstream `answer` as the client should see it, the server's keepalive or None)."""
     view = checked_answer(answer, query.question, query.qwire)
+    if type(answer) is not bytes:
+        answer = bytes(answer)
     opt = view.opt
     head = struct.pack("!H", query.client_id)
     if opt is None:
-        return head + bytes(answer[2:]), None
+        return head + answer[2:], None
     # One pass over the options: the server's idle timeout (as read_tcp_keepalive
     # reads it: the first edns-tcp-keepalive, if 2 bytes long) and the rest.
     keepalive_ms = None
@@ -183,16 +188,16 @@ def client_answer(answer, query):
     if query.had_opt:
         # The OPT goes last, less our hop-by-hop options; most often it is
         # last already, with only edns-tcp-keepalive to cut out.
-        record = (bytes(answer[opt.start:opt.start + 9]) + struct.pack("!H", len(rdata)) + rdata)
+        record = answer[opt.start:opt.start + 9] + struct.pack("!H", len(rdata)) + rdata
         if opt.end == len(answer) and opt.end - opt.start == len(record):
-            return head + bytes(answer[2:]), keepalive_ms
+            return head + answer[2:], keepalive_ms
         arcount = view.arcount
     else:
         # A client without EDNS must not see an OPT (RFC 6891 section 7).
         record = b""
         arcount = view.arcount - 1
-    msg = (head + bytes(answer[2:10]) + struct.pack("!H", arcount)
-           + bytes(answer[wire.HEADER_LEN:opt.start]) + bytes(answer[opt.end:]) + record)
+    msg = (head + answer[2:10] + struct.pack("!H", arcount)
+           + answer[wire.HEADER_LEN:opt.start] + answer[opt.end:] + record)
     return msg, keepalive_ms
 
 

@@ -181,17 +181,20 @@ class View:
     a Question) and `qend`, the offset past it; `opt` is the Opt or None.
     """
 
+    # until read_question and read_records find them (class defaults: a View
+    # is made for every message, and these are stores saved)
+    name = None
+    qtype = None
+    qclass = None
+    qend = HEADER_LEN
+    opt = None
+
     def __init__(self, msg):
         if len(msg) < HEADER_LEN:
             raise WireError("%d bytes is shorter than a DNS header" % len(msg))
         self.msg = msg
         (self.id, self.flags, self.qdcount, self.ancount, self.nscount,
          self.arcount) = struct.unpack_from("!HHHHHH", msg, 0)
-        self.name = None
-        self.qtype = None
-        self.qclass = None
-        self.qend = HEADER_LEN
-        self.opt = None
 
     def read_question(self):
         """The single question (QDCOUNT must be 1), its name uncompressed."""
@@ -233,7 +236,15 @@ class View:
         additional_from = self.ancount + self.nscount
         for index in range(additional_from + self.arcount):
             start = pos
-            pos = _skip_name(msg, pos, end)
+            # Most owner names are a compression pointer (answers) or the root
+            # (the OPT): stepped over here, as _skip_name would, without the call.
+            first = msg[pos] if pos < end else 1
+            if first == 0:
+                pos += 1
+            elif first >= 0xC0 and pos + 1 < end:
+                pos += 2
+            else:
+                pos = _skip_name(msg, pos, end)
             if pos + 10 > end:
                 raise _ends_early(pos, 10, end)
             rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", msg, pos)
