@@ -3,6 +3,9 @@
 Header, the question, and the OPT pseudo-record with its options. Every
 function takes and returns `bytes`; nothing is decoded that the forwarder does
 not need. Malformed input raises WireError, never IndexError or struct.error.
+The forwarder's own path reads each message once through a View (header,
+question, OPT in one pass); the functions (parse_header, read_question,
+find_opt, ...) each read what they need on their own, for the rest.
 
 Portable to MicroPython: no enum, no dataclasses, builtins called with
 positional arguments only.
