@@ -8,7 +8,7 @@ client) or SERVFAIL; either retires its other attempts, so a late answer to
 one is known for what it is. Our own queries end silently.
 """
 
-from dprive.core import message, wire
+from dprive.core import wire
 from dprive.core.actions import DEBUG, Log, Reply
 from dprive.core.query import PendingQuery
 
@@ -42,10 +42,10 @@ class Clients:
         self.finish(pq)
         if pq.key is None:
             return   # our own keep-warm query
-        if pq.udp:
-            msg, truncated = message.fit_for_udp(msg, pq.query.udp_limit)
-            if truncated:
-                self.counters["truncated"] += 1
+        if pq.udp and len(msg) > pq.query.udp_limit:
+            # what message.fit_for_udp does, without its tuple
+            msg = wire.truncate(msg, pq.query.udp_limit)
+            self.counters["truncated"] += 1
         self.counters["answers"] += 1
         out.append(Reply(pq.key, msg))
 

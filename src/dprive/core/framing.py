@@ -25,15 +25,21 @@ class FrameDecoder:
 
     def feed(self, data):
         """Return the complete messages that `data` finished; keep the rest."""
-        self._buf += data
-        if len(self._buf) < self._need:
-            return []
-        buf = self._buf
+        if self._buf or type(data) is not bytes:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return []
+            buf = self._buf
+        else:
+            # Nothing kept from before (the usual case: answers come in whole
+            # records): messages are cut from `data` itself, one copy each,
+            # and only an unfinished tail is kept.
+            buf = data
         messages = []
         pos = 0
         self._need = 2
         while len(buf) - pos >= 2:
-            length = struct.unpack_from("!H", buf, pos)[0]
+            length = (buf[pos] << 8) | buf[pos + 1]
             if length == 0:
                 self._buf = bytearray()
                 raise FramingError("length prefix of 0 at stream offset %d" % pos)
@@ -42,7 +48,10 @@ class FrameDecoder:
                 break
             messages.append(bytes(buf[pos + 2:pos + 2 + length]))
             pos += 2 + length
-        if pos:
+        if buf is data:
+            if pos < len(buf):
+                self._buf = bytearray(buf[pos:])
+        elif pos:
             self._buf = buf[pos:]
         return messages
 

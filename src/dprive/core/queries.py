@@ -192,7 +192,7 @@ class Queries:
             up.count("unmatched")
             return "answer with unknown ID %d" % upstream_id
         try:
-            answer = message.client_answer(msg, attempt.pending.query)
+            reply, keepalive_ms = message.client_answer(msg, attempt.pending.query)
         except wire.WireError as err:
             up.count("bad_answers")
             return "bad answer: %s" % err
@@ -202,13 +202,13 @@ class Queries:
         self.recovery.answered(up, now)
         if attempt.sent_at is not None and not attempt.timed_out:
             up.rtt.sample(now - attempt.sent_at)
-        if answer.keepalive_ms is not None:
-            session.server_idle_ms = answer.keepalive_ms
+        if keepalive_ms is not None:
+            session.server_idle_ms = keepalive_ms
         pq = attempt.pending
         pq.attempts.remove(attempt)
         if pq.done:
             return None
-        if session.transport == DTLS and self.flows.truncated_over_dtls(up, pq, answer.msg, now, out):
+        if session.transport == DTLS and self.flows.truncated_over_dtls(up, pq, reply, now, out):
             return None
-        self.clients.complete(pq, answer.msg, out)
+        self.clients.complete(pq, reply, out)
         return None

@@ -3,6 +3,9 @@
 Header, the question, and the OPT pseudo-record with its options. Every
 function takes and returns `bytes`; nothing is decoded that the forwarder does
 not need. Malformed input raises WireError, never IndexError or struct.error.
+The forwarder's own path reads each message once through a View (header,
+question, OPT in one pass); the functions (parse_header, read_question,
+find_opt, ...) each read what they need on their own, for the rest.
 
 Portable to MicroPython: no enum, no dataclasses, builtins called with
 positional arguments only.
@@ -87,41 +90,46 @@ class Cursor:
         self.pos += n
 
     def skip_name(self):
-        """Step over a domain name; a compression pointer ends it.
+        """Step over a domain name; a compression pointer ends it."""
+        self.pos = _skip_name(self.data, self.pos, self.end)
 
-        Written with local variables rather than take()/skip(): it runs for
-        every record of every message.
-        """
-        data = self.data
-        pos = self.pos
-        end = self.end
-        total = 0
-        while True:
+
+def _ends_early(pos, n, end, base=0):
+    """The WireError for n bytes wanted at `pos` past `end` (offsets from `base`)."""
+    return WireError("message ends %d bytes early at offset %d" % (pos + n - end, pos - base))
+
+
+def _skip_name(data, pos, end):
+    """The offset past the domain name at `pos`; a compression pointer ends it.
+
+    Written with local variables: it runs for every record of every message.
+    """
+    total = 0
+    while True:
+        if pos >= end:
+            raise WireError("message ends inside a name at offset %d" % pos)
+        length = data[pos]
+        pos += 1
+        if length == 0:
+            total += 1
+            break
+        kind = length & 0xC0
+        if kind == 0xC0:
             if pos >= end:
-                raise WireError("message ends inside a name at offset %d" % pos)
-            length = data[pos]
-            pos += 1
-            if length == 0:
-                total += 1
-                break
-            kind = length & 0xC0
-            if kind == 0xC0:
-                if pos >= end:
-                    raise WireError("message ends inside a compression pointer")
-                # the labels before the pointer plus at least the root label
-                if total + 1 > MAX_NAME_LEN:
-                    raise WireError("name longer than 255 bytes")
-                self.pos = pos + 1
-                return
-            if kind != 0:
-                raise WireError("unknown label type 0x%02x at offset %d" % (kind, pos - 1))
-            pos += length
-            total += length + 1
-            if pos > end:
-                raise WireError("message ends inside a label at offset %d" % (pos - length - 1))
-        if total > MAX_NAME_LEN:
-            raise WireError("name longer than 255 bytes")
-        self.pos = pos
+                raise WireError("message ends inside a compression pointer")
+            # the labels before the pointer plus at least the root label
+            if total + 1 > MAX_NAME_LEN:
+                raise WireError("name longer than 255 bytes")
+            return pos + 1
+        if kind != 0:
+            raise WireError("unknown label type 0x%02x at offset %d" % (kind, pos - 1))
+        pos += length
+        total += length + 1
+        if pos > end:
+            raise WireError("message ends inside a label at offset %d" % (pos - length - 1))
+    if total > MAX_NAME_LEN:
+        raise WireError("name longer than 255 bytes")
+    return pos
 
 
 class Header:
@@ -151,16 +159,115 @@ def parse_header(msg):
 
 
 def get_id(msg):
-    return parse_header(msg).id
+    if len(msg) < HEADER_LEN:
+        raise WireError("%d bytes is shorter than a DNS header" % len(msg))
+    return (msg[0] << 8) | msg[1]
 
 
 def set_id(msg, msg_id):
-    parse_header(msg)
+    if len(msg) < HEADER_LEN:
+        raise WireError("%d bytes is shorter than a DNS header" % len(msg))
     return struct.pack("!H", msg_id) + bytes(msg[2:])
 
 
 def is_response(msg):
     return bool(parse_header(msg).flags & QR)
+
+
+class View:
+    """One message parsed once, for the forwarder's own path (a query in, an answer back).
+
+    View(msg) reads the header (WireError if there is none); read_question()
+    then the single question, and read_records() the rest up to the OPT,
+    each raising the WireError read_question and find_opt would. The
+    question's fields are `name`, `qtype`, `qclass` (so a View stands in for
+    a Question) and `qend`, the offset past it; `opt` is the Opt or None.
+    """
+
+    # until read_question and read_records find them (class defaults: a View
+    # is made for every message, and these are stores saved)
+    name = None
+    qtype = None
+    qclass = None
+    qend = HEADER_LEN
+    opt = None
+
+    def __init__(self, msg):
+        if len(msg) < HEADER_LEN:
+            raise WireError("%d bytes is shorter than a DNS header" % len(msg))
+        self.msg = msg
+        (self.id, self.flags, self.qdcount, self.ancount, self.nscount,
+         self.arcount) = struct.unpack_from("!HHHHHH", msg, 0)
+
+    def read_question(self):
+        """The single question (QDCOUNT must be 1), its name uncompressed."""
+        if self.qdcount != 1:
+            raise WireError("QDCOUNT is %d, expected 1" % self.qdcount)
+        msg = self.msg
+        end = len(msg)
+        pos = _skip_name(msg, HEADER_LEN, end)
+        name = bytes(msg[HEADER_LEN:pos])
+        if _compressed(name):
+            # The first name of a message has nothing before it to point at: a
+            # pointer there loops or points into the header. Forwarded, such a query
+            # makes resolvers drop the whole TLS session (unbound does).
+            raise WireError("compression pointer in the question name")
+        if pos + 4 > end:
+            raise _ends_early(pos, 2, end) if pos + 2 > end else _ends_early(pos + 2, 2, end)
+        self.qtype, self.qclass = struct.unpack_from("!HH", msg, pos)
+        self.name = name
+        self.qend = pos + 4
+
+    def skip_questions(self):
+        """Step over QDCOUNT questions, whatever their number and names."""
+        msg = self.msg
+        end = len(msg)
+        pos = HEADER_LEN
+        for _ in range(self.qdcount):
+            pos = _skip_name(msg, pos, end)
+            if pos + 4 > end:
+                raise _ends_early(pos, 4, end)
+            pos += 4
+        self.qend = pos
+
+    def read_records(self):
+        """Check every record after the question; find the OPT (`opt`)."""
+        msg = self.msg
+        end = len(msg)
+        pos = self.qend
+        opt = None
+        additional_from = self.ancount + self.nscount
+        for index in range(additional_from + self.arcount):
+            start = pos
+            # Most owner names are a compression pointer (answers) or the root
+            # (the OPT): stepped over here, as _skip_name would, without the call.
+            first = msg[pos] if pos < end else 1
+            if first == 0:
+                pos += 1
+            elif first >= 0xC0 and pos + 1 < end:
+                pos += 2
+            else:
+                pos = _skip_name(msg, pos, end)
+            if pos + 10 > end:
+                raise _ends_early(pos, 10, end)
+            rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", msg, pos)
+            pos += 10
+            if pos + rdlength > end:
+                raise _ends_early(pos, rdlength, end)
+            pos += rdlength
+            if rtype != TYPE_OPT:
+                continue
+            if index < additional_from:
+                raise WireError("OPT record outside the additional section")
+            if opt is not None:
+                raise WireError("more than one OPT record")
+            if msg[start] != 0:
+                raise WireError("OPT record with a name other than the root")
+            opt = Opt(rclass, ttl >> 24, (ttl >> 16) & 0xFF, ttl & 0xFFFF,
+                      _options(msg, pos - rdlength, pos), start, pos)
+        if pos != end:
+            raise WireError("%d bytes after the last record" % (end - pos))
+        self.opt = opt
 
 
 class Question:
@@ -173,20 +280,9 @@ class Question:
 
 def read_question(msg):
     """The single question of a query (QDCOUNT must be 1)."""
-    header = parse_header(msg)
-    if header.qdcount != 1:
-        raise WireError("QDCOUNT is %d, expected 1" % header.qdcount)
-    cur = Cursor(msg, HEADER_LEN)
-    cur.skip_name()
-    name = bytes(msg[HEADER_LEN:cur.pos])
-    if _compressed(name):
-        # The first name of a message has nothing before it to point at: a
-        # pointer there loops or points into the header. Forwarded, such a query
-        # makes resolvers drop the whole TLS session (unbound does).
-        raise WireError("compression pointer in the question name")
-    qtype = cur.u16()
-    qclass = cur.u16()
-    return Question(name, qtype, qclass, cur.pos)
+    view = View(msg)
+    view.read_question()
+    return Question(view.name, view.qtype, view.qclass, view.qend)
 
 
 def _compressed(wire_name):
@@ -244,46 +340,31 @@ class Opt:
 
 
 def parse_options(rdata):
-    cur = Cursor(rdata)
+    return _options(rdata, 0, len(rdata))
+
+
+def _options(data, pos, end):
+    """The [(code, bytes)] of the OPT rdata data[pos:end] (error offsets from `pos`)."""
+    base = pos
     options = []
-    while cur.remaining():
-        code = cur.u16()
-        length = cur.u16()
-        options.append((code, cur.take(length)))
+    while pos < end:
+        if pos + 4 > end:
+            raise _ends_early(pos, 2, end, base) if pos + 2 > end else _ends_early(pos + 2, 2, end, base)
+        code, length = struct.unpack_from("!HH", data, pos)
+        pos += 4
+        if pos + length > end:
+            raise _ends_early(pos, length, end, base)
+        options.append((code, bytes(data[pos:pos + length])))
+        pos += length
     return options
 
 
 def _walk_records(msg):
-    """Check every section; return (end of last record, the OPT or None)."""
-    header = parse_header(msg)
-    cur = Cursor(msg, HEADER_LEN)
-    for _ in range(header.qdcount):
-        cur.skip_name()
-        cur.skip(4)
-    opt = None
-    total = header.ancount + header.nscount + header.arcount
-    additional_from = header.ancount + header.nscount
-    for index in range(total):
-        start = cur.pos
-        cur.skip_name()
-        cur._need(10)
-        rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", msg, cur.pos)
-        rdata_at = cur.pos + 10
-        cur.pos = rdata_at
-        cur.skip(rdlength)
-        if rtype != TYPE_OPT:
-            continue
-        if index < additional_from:
-            raise WireError("OPT record outside the additional section")
-        if opt is not None:
-            raise WireError("more than one OPT record")
-        if msg[start] != 0:
-            raise WireError("OPT record with a name other than the root")
-        options = parse_options(bytes(msg[rdata_at:rdata_at + rdlength]))
-        opt = Opt(rclass, ttl >> 24, (ttl >> 16) & 0xFF, ttl & 0xFFFF, options, start, cur.pos)
-    if cur.pos != len(msg):
-        raise WireError("%d bytes after the last record" % (len(msg) - cur.pos))
-    return cur.pos, opt
+    """Check every section; return the View, its `opt` found."""
+    view = View(msg)
+    view.skip_questions()
+    view.read_records()
+    return view
 
 
 def validate(msg):
@@ -293,7 +374,7 @@ def validate(msg):
 
 def find_opt(msg):
     """The message's OPT record, or None. Validates the whole message."""
-    return _walk_records(msg)[1]
+    return _walk_records(msg).opt
 
 
 _UNKNOWN = object()
