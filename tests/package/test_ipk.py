@@ -77,11 +77,14 @@ def test_control_fields(ipks, version, name):
     assert depends[0] == "libc"                          # package-defaults.mk adds it
     if name == "dprive":
         assert "ca-bundle" in depends and "python3-ubus" in depends
+        # DoT and DTLS on libmbedtls through ctypes; python3-openssl optional (tls_engine)
+        assert "python3-ctypes" in depends and "libmbedtls" in depends
+        assert "python3-openssl" not in depends and "python3-asyncio" not in depends
         assert control["Require-User"] == "dprive=5453:dprive=5453"
         assert "ubus" in control["Description"]
     elif name == "dprive-dtls":
-        # DTLS on libmbedtls through ctypes; pyOpenSSL is optional, never pulled in.
-        assert depends[1:] == ["dprive", "python3-ctypes", "libmbedtls"]
+        # what only the gateway still uses; pyOpenSSL is optional, never pulled in.
+        assert depends[1:] == ["dprive", "python3-asyncio", "python3-logging"]
         assert "python3-pyopenssl" in control["Description"]   # how to choose it instead
     elif name == "dprive-src":
         assert depends == ["libc"]
