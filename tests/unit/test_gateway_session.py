@@ -309,9 +309,11 @@ def test_the_file_key_is_rotated_in_again_before_mbedtls_replaces_it(pki, monkey
     gateway = MemoryGateway(server, pki, lifetime_s=600, keys=os.urandom(80))
     calls = []
     monkeypatch.setattr(gateway.context, "_rotate", lambda: calls.append(1))
-    gateway.context.refresh(gateway.context.rotated_at + 299)
+    # A whole number of seconds: (t + 300) - t is not always 300 for a monotonic float t.
+    gateway.context.rotated_at = 1000.0
+    gateway.context.refresh(1299.0)
     assert calls == []
-    gateway.context.refresh(gateway.context.rotated_at + 300)
+    gateway.context.refresh(1300.0)
     assert calls == [1]
 
 
