@@ -116,8 +116,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     reason = netlab.check_available()
     if reason:
-        print("bench/latency.py needs the netns test network: %s" % reason, file=sys.stderr)
-        return 2
+        # skipped, as the network tier skips itself: `make bench` goes on without it
+        print("bench/latency.py skipped: it needs the netns test network: %s" % reason)
+        return 0
     workdir = Path(tempfile.mkdtemp(prefix="dprive-latency-"))
     try:
         pki = certs.make_test_pki(workdir / "pki")
