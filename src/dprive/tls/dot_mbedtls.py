@@ -173,12 +173,7 @@ class TlsClient:
         return self.established and self._flight.resumed
 
     def __del__(self):
-        if getattr(self, "_ssl", None) is not None:
-            self._lib.fn.mbedtls_ssl_free(self._ssl)
-            self._ssl = None
-        bio = getattr(self, "_bio", None)
-        if bio is not None:
-            bio.release()
+        mc.free_engine(self, "_bio")
 
     # ---- internals --------------------------------------------------------------
 

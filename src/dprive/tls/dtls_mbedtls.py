@@ -197,12 +197,7 @@ class DtlsClient:
         return DtlsSession(self._context, blob, self._channel.ticket_seen)
 
     def __del__(self):
-        if getattr(self, "_ssl", None) is not None:
-            self._lib.fn.mbedtls_ssl_free(self._ssl)
-            self._ssl = None
-        channel = getattr(self, "_channel", None)
-        if channel is not None:
-            channel.release()
+        mc.free_engine(self, "_channel")
 
     # ---- internals --------------------------------------------------------------
 

@@ -85,6 +85,18 @@ def new_ssl(lib, conf):
     return ssl
 
 
+def free_engine(engine, io_name):
+    """An engine's __del__: its ssl context (new_ssl's) freed and its I/O (the
+    attribute `io_name`: a Channel or StreamBuffers) released; safe on an engine
+    whose __init__ stopped half-way."""
+    if getattr(engine, "_ssl", None) is not None:
+        engine._lib.fn.mbedtls_ssl_free(engine._ssl)
+        engine._ssl = None
+    io = getattr(engine, io_name, None)
+    if io is not None:
+        io.release()
+
+
 def check_name(lib, server_hostname, verify_name):
     """Whether `server_hostname` is an IP address; ValueError/TlsError when it cannot be checked."""
     if verify_name and not server_hostname:
